@@ -1,0 +1,1 @@
+"""Subcommands of ``tracking-edge``, one module per area."""

@@ -1,0 +1,156 @@
+"""``serve``, ``wrap`` and ``events``: running the edge and looking at what it records."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+
+from edge.config import Settings
+from edge.domains import TrackingHost
+from edge.hosts import normalise_host
+from edge.links import LinkBuilder
+from edge.store import SQLiteStore, migrate
+from edge.tokens import TokenCodec, load_secret_keys
+
+BUILTIN_ACCOUNT_ID = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the server (edge and admin API)")
+    serve.add_argument("--host", default=os.environ.get("EDGE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    wrap = sub.add_parser("wrap", help="print a tracked click URL (or, with --open, a pixel URL)")
+    wrap.add_argument("url", nargs="?", help="the destination URL (not needed with --open)")
+    wrap.add_argument("--domain", help="tracking domain (default: EDGE_DEFAULT_DOMAIN)")
+    wrap.add_argument("--message", help="message reference recorded with each event")
+    wrap.add_argument("--recipient", help="recipient reference (an address is hashed)")
+    wrap.add_argument("--link", help="link name recorded with each click")
+    wrap.add_argument("--open", action="store_true", help="print the open pixel URL instead")
+    wrap.set_defaults(func=cmd_wrap)
+
+    events = sub.add_parser("events", help="print recorded events as NDJSON")
+    events.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-01 or 2026-11-01T12:00Z")
+    events.add_argument("--type", choices=("open", "click"), help="only opens or only clicks")
+    events.set_defaults(func=cmd_events)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from admin.cli import CLIError
+
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
+    settings = Settings.from_env()
+    # Prepare shared state once, before workers start: schema and signing secret.
+    migrate(settings.database_path)
+    load_secret_keys(settings.secret_keys, settings.data_dir)
+    uvicorn.run(
+        "admin.server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        # The client address is ours to take from X-Forwarded-For, and only from proxies
+        # the operator trusts; uvicorn's default would trust any loopback peer.
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+async def _host_for(settings: Settings, domain: str | None) -> tuple[TrackingHost, int]:
+    """The tracking host to link to and the account to sign for."""
+    from admin.cli import CLIError
+
+    name = normalise_host(domain) if domain else settings.default_domain
+    if not name:
+        raise CLIError(f"invalid domain: {domain!r}")
+    if name == settings.default_domain:
+        host = TrackingHost(name, None, settings.default_secure, True)
+        return host, BUILTIN_ACCOUNT_ID
+    store = SQLiteStore(settings.database_path)
+    await store.open()
+    try:
+        record = await store.domain_by_name(name)
+    finally:
+        await store.close()
+    if record is None:
+        raise CLIError(f"unknown tracking domain: {name}")
+    if not record.served:
+        raise CLIError(f"tracking domain {name} is not verified or is blocked")
+    return TrackingHost(name, record.account_id, record.secure, True, record.id), record.account_id
+
+
+def cmd_wrap(args: argparse.Namespace) -> int:
+    from admin.cli import CLIError
+
+    settings = Settings.from_env()
+    if not args.open and not args.url:
+        raise CLIError("a URL is needed (or --open for the pixel URL)")
+    host, account = asyncio.run(_host_for(settings, args.domain))
+    links = LinkBuilder(
+        TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
+        settings.public_http_port,
+        settings.public_https_port,
+    )
+    if args.open:
+        print(links.open_url(host, account, message=args.message, recipient=args.recipient))
+    else:
+        print(
+            links.click_url(
+                host,
+                account,
+                args.url,
+                message=args.message,
+                recipient=args.recipient,
+                link=args.link,
+            )
+        )
+    return 0
+
+
+def parse_since(value: str) -> int:
+    """Milliseconds since the epoch for an ISO 8601 date or time (UTC when no zone is given)."""
+    from admin.cli import CLIError
+
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise CLIError(f"--since: not an ISO 8601 time: {value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    since = parse_since(args.since) if args.since else None
+    types = {"open": ("open", "initial_open"), "click": ("click",)}.get(args.type, ())
+
+    async def dump() -> None:
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        try:
+            async for event in store.iter_events(since_ms=since, types=types):
+                sys.stdout.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+        finally:
+            await store.close()
+
+    asyncio.run(dump())
+    return 0

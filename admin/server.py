@@ -1,0 +1,16 @@
+"""Process entry point: builds the whole app from the environment.
+
+``uvicorn --factory admin.server:create_app`` (and ``tracking-edge serve``) call
+:func:`create_app` once per worker process.
+"""
+
+from __future__ import annotations
+
+from admin.app import create_admin_app
+from edge.config import Settings
+from edge.server import EdgeServer, Runtime
+
+
+def create_app(settings: Settings | None = None) -> EdgeServer:
+    runtime = Runtime.build(settings or Settings.from_env())
+    return EdgeServer(runtime, admin_app=create_admin_app(runtime))

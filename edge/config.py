@@ -1,0 +1,112 @@
+"""Settings read from environment variables, each with a working default.
+
+The README's configuration table is the user-facing copy of this module: keep them in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from its environment.
+
+    Construct with :meth:`from_env`; tests build one directly with the fields they need.
+    """
+
+    data_dir: Path = Path("data")
+    #: Signing secrets, newest first. Empty means: use (or create) ``<data_dir>/secret_keys``.
+    secret_keys: tuple[str, ...] = ()
+    #: The platform's own tracking domain; it serves tokens of every account.
+    default_domain: str = "127.0.0.1"
+    #: Whether links on the default domain use https.
+    default_secure: bool = False
+    admin_host: str = "localhost"
+    #: Ports written into tracking URLs (omitted when they are the scheme's default).
+    public_http_port: int = 80
+    public_https_port: int = 443
+    #: How often each worker looks for domain-table changes made by other processes.
+    domain_poll_interval: float = 0.25
+    #: How long the event writer waits on a locked database before spilling to the journal.
+    db_busy_timeout: float = 0.2
+    #: Largest number of events committed in one transaction.
+    event_batch_size: int = 5000
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "edge.sqlite3"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        from edge.hosts import normalise_host
+
+        default_domain = normalise_host(env.get("EDGE_DEFAULT_DOMAIN", "127.0.0.1"))
+        admin_host = normalise_host(env.get("EDGE_ADMIN_HOST", "localhost"))
+        if not default_domain:
+            raise ConfigError("EDGE_DEFAULT_DOMAIN is not a valid host name")
+        if not admin_host:
+            raise ConfigError("EDGE_ADMIN_HOST is not a valid host name")
+        if admin_host == default_domain:
+            raise ConfigError("EDGE_ADMIN_HOST and EDGE_DEFAULT_DOMAIN must differ")
+        return cls(
+            data_dir=Path(env.get("EDGE_DATA_DIR", "data")),
+            secret_keys=_list(env, "EDGE_SECRET_KEYS"),
+            default_domain=default_domain,
+            default_secure=_bool(env, "EDGE_DEFAULT_SECURE", False),
+            admin_host=admin_host,
+            public_http_port=_int(env, "EDGE_PUBLIC_HTTP_PORT", 80),
+            public_https_port=_int(env, "EDGE_PUBLIC_HTTPS_PORT", 443),
+            domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
+            db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 0.2),
+            event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
+            extra=dict(env),
+        )

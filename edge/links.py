@@ -1,0 +1,61 @@
+"""Tracking URLs: the one place that decides scheme, host and port of a wrapped link.
+
+A tracked link must never turn an ``https`` link into plain ``http``: that would expose the
+click (and the destination) to anyone on the path, and browsers warn about it. So a link is
+wrapped with ``https`` when its domain is secure *or* its target is https.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from edge.domains import TrackingHost
+from edge.tokens import TokenCodec
+
+
+@dataclass(frozen=True)
+class LinkBuilder:
+    codec: TokenCodec
+    #: Ports written into URLs; left out when they are the scheme's default.
+    http_port: int = 80
+    https_port: int = 443
+
+    def base(self, host: TrackingHost, *, https: bool) -> str:
+        if https:
+            port = "" if self.https_port == 443 else f":{self.https_port}"
+            return f"https://{_bracket(host.domain)}{port}"
+        port = "" if self.http_port == 80 else f":{self.http_port}"
+        return f"http://{_bracket(host.domain)}{port}"
+
+    def click_url(
+        self,
+        host: TrackingHost,
+        account_id: int,
+        url: str,
+        *,
+        message: str | None = None,
+        recipient: str | None = None,
+        link: str | None = None,
+    ) -> str:
+        token = self.codec.sign_click(
+            account_id, url, message=message, recipient=recipient, link=link
+        )
+        https = host.secure or urlsplit(url.strip()).scheme.lower() == "https"
+        return f"{self.base(host, https=https)}/e/{token}"
+
+    def open_url(
+        self,
+        host: TrackingHost,
+        account_id: int,
+        *,
+        message: str | None = None,
+        recipient: str | None = None,
+        kind: str = "open",
+    ) -> str:
+        token = self.codec.sign_open(account_id, message=message, recipient=recipient, kind=kind)
+        return f"{self.base(host, https=host.secure)}/o/{token}"
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,132 @@
+"""The outermost ASGI app: lifespan of the shared parts, and dispatch by ``Host``.
+
+``EDGE_ADMIN_HOST`` goes to the admin app; any other host is a tracking host, served only if
+the domain table says so. The admin API is therefore never reachable through a tracking
+domain, and tracking paths are never served on the admin host or an unknown one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from edge.config import Settings
+from edge.domains import DomainTable
+from edge.events import EventRecorder
+from edge.hosts import HostCache
+from edge.journal import Journal
+from edge.store import SQLiteStore, Store
+from edge.tokens import TokenCodec, load_secret_keys
+from edge.tracking import Receive, Scope, Send, TrackingApp, not_found
+
+log = logging.getLogger("edge.server")
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """The parts every worker process shares between the edge and the admin API."""
+
+    settings: Settings
+    store: Store
+    codec: TokenCodec
+    domains: DomainTable
+    recorder: EventRecorder
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store | None = None) -> Runtime:
+        store = store or SQLiteStore(
+            settings.database_path, event_busy_timeout=settings.db_busy_timeout
+        )
+        codec = TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir))
+        domains = DomainTable(
+            store,
+            default_domain=settings.default_domain,
+            default_secure=settings.default_secure,
+            poll_interval=settings.domain_poll_interval,
+        )
+        recorder = EventRecorder(
+            store, Journal(settings.journal_dir), batch_size=settings.event_batch_size
+        )
+        return cls(settings, store, codec, domains, recorder)
+
+
+@dataclass
+class EdgeServer:
+    """Host dispatch plus the lifespan protocol (startup and the SIGTERM flush)."""
+
+    runtime: Runtime
+    admin_app: ASGIApp | None = None
+    #: Extra start/stop hooks (admin's schedulers); started after, stopped before the core.
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rt = self.runtime
+        self.tracking = TrackingApp(rt.codec, rt.domains, rt.recorder)
+        self._admin_host = rt.settings.admin_host
+        self._host = HostCache()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            raw = b""
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    raw = value
+                    break
+            host = self._host(raw)
+            if host == self._admin_host:
+                if self.admin_app is not None:
+                    await self.admin_app(scope, receive, send)
+                else:
+                    await not_found(send, scope["method"])
+                return
+            entry = self.runtime.domains.served(host)
+            if entry is None:
+                await not_found(send, scope["method"])
+            else:
+                await self.tracking.handle(scope, send, entry)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # websocket: not served; returning closes the connection.
+
+    async def startup(self) -> None:
+        rt = self.runtime
+        await rt.store.open()
+        await rt.domains.start()
+        await rt.recorder.start()
+        for hook in self.on_startup:
+            await hook()
+
+    async def shutdown(self) -> None:
+        rt = self.runtime
+        for hook in reversed(self.on_shutdown):
+            await hook()
+        await rt.domains.stop()
+        await rt.recorder.stop()  # flushes the queue, or journals it
+        await rt.store.close()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                except Exception as exc:
+                    log.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return

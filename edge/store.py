@@ -1,0 +1,239 @@
+"""The data layer: one small interface, and its embedded SQLite implementation.
+
+:class:`Store` is what the edge needs from a database. :class:`SQLiteStore` implements it with
+aiosqlite in WAL mode, so readers never wait on the event writer; a shared database for many
+edge nodes implements the same protocol.
+
+The schema is versioned with ``PRAGMA user_version``; the numbered scripts in
+``edge/migrations`` upgrade an older file in place when the store opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+
+from edge.events import Event
+
+EVENT_COLUMNS = (
+    "id, type, ts_ms, account_id, domain, message, recipient, link, url, "
+    "client_ip, user_agent, method, prefetch"
+)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot take writes right now (locked, read-only, gone).
+
+    The event recorder spills to its journal on this and tries again later.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRecord:
+    """A tracking domain as the edge's in-memory table needs it."""
+
+    id: int
+    domain: str
+    account_id: int
+    secure: bool
+    cname_status: str
+    compliance_status: str
+
+    @property
+    def served(self) -> bool:
+        """Tracking paths are served only on verified, unblocked domains."""
+        return self.cname_status == "valid" and self.compliance_status != "blocked"
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def insert_events(self, events: Sequence[Event]) -> None:
+        """Commit ``events`` in one transaction; an id already stored is skipped.
+
+        Raises :class:`StoreUnavailable` when the database cannot take the write.
+        """
+
+    async def domain_table_version(self) -> int:
+        """A number that changes whenever any tracking domain changes."""
+
+    async def tracking_domains(self) -> list[DomainRecord]: ...
+
+    async def domain_by_name(self, domain: str) -> DomainRecord | None: ...
+
+    def iter_events(
+        self, *, since_ms: int | None = None, types: Sequence[str] = ()
+    ) -> AsyncIterator[Event]: ...
+
+
+def migration_scripts() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` for every script shipped in ``edge/migrations``, in order."""
+    scripts = []
+    for entry in resources.files("edge.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            scripts.append((version, entry.name, entry.read_text()))
+    scripts.sort()
+    return scripts
+
+
+def migrate(path: Path, *, upto: int | None = None) -> int:
+    """Bring the database at ``path`` to the newest schema (or to ``upto``); return the version.
+
+    Each script runs in its own transaction together with the version bump, so a failure
+    leaves the previous version intact. A file lock beside the database keeps workers that
+    start together from migrating twice.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            for version, _name, sql in migration_scripts():
+                if version <= current or (upto is not None and version > upto):
+                    continue
+                conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+                current = version
+            return current
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+
+class SQLiteStore:
+    """The embedded default: one SQLite file in WAL mode, reached through aiosqlite.
+
+    Two connections: events are written on their own, with a short busy timeout so that a
+    locked database is noticed quickly (the recorder then spills to its journal), while
+    everything else uses a connection that waits longer.
+    """
+
+    #: Seconds an ordinary query waits for a lock before failing.
+    busy_timeout = 5.0
+
+    def __init__(self, path: Path, *, event_busy_timeout: float = 0.2) -> None:
+        self.path = Path(path)
+        self.event_busy_timeout = event_busy_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._writer: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def _connect(self, timeout: float) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, timeout=timeout, isolation_level=None)
+        await conn.execute("PRAGMA foreign_keys=ON")
+        # In WAL mode NORMAL keeps every commit across a process crash; only an OS crash
+        # can lose the last transactions, for a large gain in commit speed.
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    async def open(self) -> None:
+        migrate(self.path)
+        self._db = await self._connect(self.busy_timeout)
+        self._writer = await self._connect(self.event_busy_timeout)
+
+    async def close(self) -> None:
+        for conn in (self._writer, self._db):
+            if conn is not None:
+                await conn.close()
+        self._db = self._writer = None
+
+    async def insert_events(self, events: Sequence[Event]) -> None:
+        if self._writer is None:
+            raise StoreUnavailable("store is not open")
+        rows = [event.row() for event in events]
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.executemany(
+                    f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await _rollback(self._writer)
+                raise
+        except sqlite3.OperationalError as exc:
+            # "database is locked", "disk I/O error", "attempt to write a readonly database"...
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def domain_table_version(self) -> int:
+        async with self.db.execute(
+            "SELECT value FROM change_counters WHERE name = 'tracking_domains'"
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def tracking_domains(self) -> list[DomainRecord]:
+        async with self.db.execute(
+            "SELECT id, domain, account_id, secure, cname_status, compliance_status "
+            "FROM tracking_domains"
+        ) as cur:
+            return [_domain(row) for row in await cur.fetchall()]
+
+    async def domain_by_name(self, domain: str) -> DomainRecord | None:
+        async with self.db.execute(
+            "SELECT id, domain, account_id, secure, cname_status, compliance_status "
+            "FROM tracking_domains WHERE domain = ?",
+            (domain,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _domain(row) if row else None
+
+    async def iter_events(
+        self, *, since_ms: int | None = None, types: Sequence[str] = (), page: int = 1000
+    ) -> AsyncIterator[Event]:
+        # Keyset pagination on (ts_ms, id): memory stays flat however many events match.
+        where, args = ["1 = 1"], []
+        if since_ms is not None:
+            where.append("ts_ms >= ?")
+            args.append(since_ms)
+        if types:
+            where.append(f"type IN ({', '.join('?' for _ in types)})")
+            args.extend(types)
+        after: tuple[int, str] | None = None
+        while True:
+            clause = " AND ".join(where)
+            extra: list = []
+            if after is not None:
+                clause += " AND (ts_ms, id) > (?, ?)"
+                extra = list(after)
+            async with self.db.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY ts_ms, id LIMIT ?",
+                [*args, *extra, page],
+            ) as cur:
+                rows = await cur.fetchall()
+            for row in rows:
+                yield Event.from_row(row)
+            if len(rows) < page:
+                return
+            after = (rows[-1][2], rows[-1][0])
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    # Fails harmlessly when no transaction is open (BEGIN itself failed).
+    with contextlib.suppress(sqlite3.OperationalError):
+        await conn.execute("ROLLBACK")
+
+
+def _domain(row: Sequence) -> DomainRecord:
+    return DomainRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5])

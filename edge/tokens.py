@@ -1,0 +1,210 @@
+"""Signed tracking tokens: the only thing the edge trusts when it redirects.
+
+A token is an itsdangerous ``URLSafeSerializer`` dump: compact JSON, zlib-compressed when that
+is shorter, base64url, HMAC-signed. The payload is a JSON list so that field names cost no
+bytes; its first element is the format version, so the format can change without breaking
+links already sent (people click year-old emails, so tokens never expire by default).
+
+Click and open tokens are signed with different salts: an open token can never be replayed
+as a redirect, nor a click token as an open.
+
+Payloads carry references, never a recipient's address in clear: a forwarded email must not
+leak who it was sent to. Senders pass an opaque recipient reference (a hash or an id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from itsdangerous import BadData, URLSafeSerializer
+
+FORMAT_VERSION = 1
+
+
+class TokenError(ValueError):
+    """A token could not be made or read. Subclasses say why."""
+
+
+class BadToken(TokenError):
+    """A token failed verification or decoding; ``token`` holds what was presented."""
+
+    def __init__(self, message: str, token: str) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+class UnsafeURL(TokenError):
+    """A URL that the edge refuses to sign; ``url`` holds it."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+@dataclass(frozen=True, slots=True)
+class ClickToken:
+    account_id: int
+    url: str
+    message: str | None = None
+    recipient: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenToken:
+    account_id: int
+    message: str | None = None
+    recipient: str | None = None
+    #: ``open`` for the pixel before ``</body>``, ``initial_open`` for the one after ``<body>``.
+    kind: str = "open"
+
+
+OPEN_KINDS = ("open", "initial_open")
+
+
+def safe_url(url: str) -> str:
+    """Return ``url`` as the exact ``Location`` value the edge will send, or raise UnsafeURL.
+
+    Only absolute http(s) URLs with a host are signed. Characters that cannot appear in a
+    header (non-ASCII, spaces) are percent-encoded as a browser would (RFC 3986 §2.1);
+    control characters are refused outright since they enable header injection.
+    """
+    url = url.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise UnsafeURL("URL contains control characters", url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UnsafeURL("only http and https URLs can be tracked", url)
+    if not parts.hostname:
+        raise UnsafeURL("URL has no host", url)
+    if not url.isascii() or " " in url:
+        url = quote(url, safe="!#$%&'()*+,/:;=?@[]~")
+    return url
+
+
+class TokenCodec:
+    """Signs and verifies tokens with a list of secrets: the first signs, all verify.
+
+    That is how keys rotate (``EDGE_SECRET_KEYS=new,old``): links signed with ``old`` keep
+    working while every new link is signed with ``new``.
+    """
+
+    #: Salts keep the two token kinds apart (itsdangerous derives a key per salt).
+    click_salt = b"tracking-edge.click"
+    open_salt = b"tracking-edge.open"
+
+    def __init__(self, secret_keys: Sequence[str | bytes]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is needed")
+        # itsdangerous signs with the *last* key of its list and verifies with all of them.
+        keys = list(reversed(secret_keys))
+        newest = secret_keys[0]
+        self._recipient_key = newest.encode() if isinstance(newest, str) else newest
+        self._click = URLSafeSerializer(keys, salt=self.click_salt)
+        self._open = URLSafeSerializer(keys, salt=self.open_salt)
+
+    def sign_click(
+        self,
+        account_id: int,
+        url: str,
+        *,
+        message: str | None = None,
+        recipient: str | None = None,
+        link: str | None = None,
+    ) -> str:
+        recipient = self.recipient_ref(recipient)
+        payload = [FORMAT_VERSION, account_id, safe_url(url), message, recipient, link]
+        return self._click.dumps(_trim(payload))
+
+    def sign_open(
+        self,
+        account_id: int,
+        *,
+        message: str | None = None,
+        recipient: str | None = None,
+        kind: str = "open",
+    ) -> str:
+        if kind not in OPEN_KINDS:
+            raise ValueError(f"open kind must be one of {OPEN_KINDS}")
+        recipient = self.recipient_ref(recipient)
+        payload = [FORMAT_VERSION, account_id, message, recipient, kind]
+        return self._open.dumps(_trim(payload))
+
+    def recipient_ref(self, recipient: str | None) -> str | None:
+        """An opaque reference for ``recipient``: an address is replaced by a keyed hash.
+
+        Token payloads are signed, not encrypted, so an address would be readable by anyone
+        the email is forwarded to. The hash is stable for a key, so unique counts still work.
+        """
+        if recipient is None or "@" not in recipient:
+            return recipient
+        digest = hmac.new(self._recipient_key, recipient.strip().lower().encode(), hashlib.sha256)
+        return "h:" + digest.hexdigest()[:24]
+
+    def read_click(self, token: str) -> ClickToken:
+        """Verify a click token; raise :class:`BadToken` when it was not signed by us."""
+        p = self._load(self._click, token)
+        if len(p) < 3 or not isinstance(p[1], int) or not isinstance(p[2], str):
+            raise BadToken("malformed click payload", token)
+        p = p + [None] * (6 - len(p))
+        return ClickToken(p[1], p[2], p[3], p[4], p[5])
+
+    def read_open(self, token: str) -> OpenToken:
+        """Verify an open token; raise :class:`BadToken` when it was not signed by us."""
+        p = self._load(self._open, token)
+        if len(p) < 2 or not isinstance(p[1], int):
+            raise BadToken("malformed open payload", token)
+        p = p + [None] * (5 - len(p))
+        kind = p[4] if p[4] in OPEN_KINDS else "open"
+        return OpenToken(p[1], p[2], p[3], kind)
+
+    @staticmethod
+    def _load(serializer: URLSafeSerializer, token: str) -> list:
+        try:
+            payload = serializer.loads(token)
+        except (BadData, ValueError, UnicodeError) as exc:
+            # zlib and JSON errors surface as ValueError subclasses from a forged payload.
+            raise BadToken(f"token does not verify: {exc.__class__.__name__}", token) from None
+        if not isinstance(payload, list) or not payload or payload[0] != FORMAT_VERSION:
+            raise BadToken("unknown token format", token)
+        return payload
+
+
+def _trim(payload: list) -> list:
+    """Drop trailing ``None`` fields: shorter tokens, same meaning."""
+    while payload and payload[-1] is None:
+        payload.pop()
+    return payload
+
+
+def load_secret_keys(configured: Sequence[str], data_dir: Path) -> list[str]:
+    """The signing keys: ``configured`` when given, else the persisted generated secret.
+
+    On first start a 256-bit secret is written to ``<data_dir>/secret_keys`` (mode 0600).
+    Creation is atomic (a hard link cannot replace an existing file), so workers starting
+    together agree on one secret.
+    """
+    if configured:
+        return list(configured)
+    path = data_dir / "secret_keys"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".secret_keys.{secrets.token_hex(8)}"
+        tmp.write_text(secrets.token_urlsafe(32) + "\n")
+        tmp.chmod(0o600)
+        try:
+            path.hardlink_to(tmp)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not keys:
+        raise ValueError(f"{path} holds no key")
+    return keys

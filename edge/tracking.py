@@ -1,0 +1,172 @@
+"""The tracking app: click redirects, open pixels and robots.txt on tracking hosts.
+
+A pure ASGI class, written by hand rather than with Starlette's router because it is the hot
+path: one path check, one token verification, one dict lookup, one queue append, two
+``send`` calls. It never reads the database and never redirects to a URL it did not sign.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from edge.domains import DomainTable, TrackingHost
+from edge.events import Event, EventRecorder, new_event_id
+from edge.tokens import BadToken, TokenCodec
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# The smallest transparent 1x1 GIF (43 bytes).
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+ROBOTS_TXT = b"User-agent: *\nDisallow: /\n"
+NOT_FOUND_PAGE = (
+    b"<!doctype html><title>Link not found</title>"
+    b"<p>This link is not valid. Please check that it was copied completely.</p>\n"
+)
+
+# Never 301: browsers cache it and later clicks never reach the edge. ``no-store`` keeps
+# proxies and browsers from replaying the redirect without us seeing the click.
+_REDIRECT_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"referrer-policy", b"no-referrer-when-downgrade"),
+]
+# Image caches (and Gmail's proxy) must fetch the pixel again for every open.
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL_GIF)).encode()),
+    (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
+    (b"cache-control", b"no-store"),
+]
+_ROBOTS_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(ROBOTS_TXT)).encode()),
+]
+_ALLOW_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+
+
+class TrackingApp:
+    """Serves tracking paths for hosts already resolved to a served :class:`TrackingHost`."""
+
+    def __init__(self, codec: TokenCodec, domains: DomainTable, recorder: EventRecorder) -> None:
+        self.codec = codec
+        self.domains = domains
+        self.recorder = recorder
+
+    async def handle(self, scope: Scope, send: Send, host: TrackingHost) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if method != "GET" and method != "HEAD":
+            await _respond(send, 405, _ALLOW_HEADERS, b"", method)
+        elif path.startswith("/e/"):
+            await self._click(scope, send, host, path[3:], method)
+        elif path.startswith("/o/"):
+            await self._open(scope, send, host, path[3:], method)
+        elif path == "/robots.txt":
+            await _respond(send, 200, _ROBOTS_HEADERS, ROBOTS_TXT, method)
+        else:
+            await not_found(send, method)
+
+    async def _click(
+        self, scope: Scope, send: Send, host: TrackingHost, token: str, method: str
+    ) -> None:
+        try:
+            click = self.codec.read_click(token)
+        except BadToken:
+            await not_found(send, method)
+            return
+        if not host.accepts(click.account_id):
+            await not_found(send, method)
+            return
+        # Recorded before the response goes out: once a client has its redirect, the event
+        # is already queued, so a shutdown right after cannot miss it.
+        ip, ua = _client(scope)
+        self.recorder.record(
+            Event(
+                new_event_id(),
+                "click",
+                time.time_ns() // 1_000_000,
+                click.account_id,
+                host.domain,
+                click.message,
+                click.recipient,
+                click.link,
+                click.url,
+                ip,
+                ua,
+                method,
+                method == "HEAD",
+            )
+        )
+        location = click.url.encode("ascii")  # signed only after safe_url(): ASCII, no CR/LF
+        body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
+        headers = [
+            (b"location", location),
+            (b"content-length", str(len(body)).encode()),
+            *_REDIRECT_HEADERS,
+        ]
+        await _respond(send, 302, headers, body, method)
+
+    async def _open(
+        self, scope: Scope, send: Send, host: TrackingHost, token: str, method: str
+    ) -> None:
+        # The GIF is sent whatever the token: a broken image in the email is worse than a
+        # lost open, and a bad token records nothing.
+        try:
+            opened = self.codec.read_open(token)
+        except BadToken:
+            opened = None
+        if opened is not None and host.accepts(opened.account_id):
+            ip, ua = _client(scope)
+            self.recorder.record(
+                Event(
+                    new_event_id(),
+                    opened.kind,
+                    time.time_ns() // 1_000_000,
+                    opened.account_id,
+                    host.domain,
+                    opened.message,
+                    opened.recipient,
+                    None,
+                    None,
+                    ip,
+                    ua,
+                    method,
+                    method == "HEAD",
+                )
+            )
+        await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, method)
+
+
+def _client(scope: Scope) -> tuple[str | None, str | None]:
+    client = scope.get("client")
+    ua = None
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            ua = value.decode("latin-1")
+            break
+    return (client[0] if client else None), ua
+
+
+async def _respond(send: Send, status: int, headers: list, body: bytes, method: str) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+async def not_found(send: Send, method: str = "GET") -> None:
+    """The small 404 page every unknown host, path or token gets."""
+    await _respond(send, 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE, method)

@@ -1,0 +1,136 @@
+"""Shared fixtures: settings in a temporary data directory and a real uvicorn server.
+
+``live_server`` runs the whole app (edge + admin) in uvicorn on 127.0.0.1 in a background
+thread, so tests talk to it over the wire with httpx. Area-specific fixtures live beside their
+tests (``tests/<area>/conftest.py``) or in modules named ``tests/fixtures_<area>.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from admin.server import create_app
+from edge.config import Settings
+from edge.server import EdgeServer
+
+SECRET = "test-secret-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a fresh data directory; the default tracking domain is ``track.test``."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        secret_keys=(SECRET,),
+        default_domain="track.test",
+        admin_host="admin.test",
+        domain_poll_interval=0.05,
+    )
+
+
+@dataclass
+class LiveServer:
+    """A running server: ``url`` is its base, ``app`` the ASGI app (with its runtime)."""
+
+    app: EdgeServer
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, host: str, **kwargs) -> httpx.Client:
+        """An httpx client that sends ``Host: host`` to this server and never follows redirects."""
+        return httpx.Client(
+            base_url=self.url, headers={"host": host}, follow_redirects=False, **kwargs
+        )
+
+    def call(self, coro_factory: Callable, timeout: float = 30):
+        """Run a coroutine on the server loop (store queries, drain); return its result."""
+        return asyncio.run_coroutine_threadsafe(coro_factory(), self.loop).result(timeout)
+
+    def drain(self) -> None:
+        """Wait until every event recorded so far is committed (or journalled)."""
+        self.call(self.app.runtime.recorder.drain)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServer:
+    port = port or free_port()
+    cfg = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        loop="asyncio",
+        http="h11",
+        proxy_headers=False,
+        **config,
+    )
+    server = uvicorn.Server(cfg)
+    holder: dict = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        holder["loop"] = loop
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True, name=f"uvicorn-{port}")
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("server failed to start")
+        thread.join(0.01)
+    return LiveServer(app, port, server, thread, holder["loop"])
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., LiveServer]]:
+    """Factory: ``make_server(settings)`` starts a server; all are stopped after the test."""
+    started: list[LiveServer] = []
+
+    def make(settings: Settings, **config) -> LiveServer:
+        live = start_server(create_app(settings), **config)
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def live_server(settings: Settings, make_server) -> LiveServer:
+    return make_server(settings)
+
+
+@pytest.fixture
+def other_settings(settings: Settings) -> Callable[..., Settings]:
+    def make(**changes) -> Settings:
+        return replace(settings, **changes)
+
+    return make

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+
+def test_admin_health_is_served_on_the_admin_host(live_server):
+    with live_server.client("admin.test") as client:
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": "0.1.0", "events_spilling": False}
