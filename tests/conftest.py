@@ -24,6 +24,12 @@ from edge.server import EdgeServer
 
 SECRET = "test-secret-key"
 
+# Area fixtures (a DNS server, Pebble, webhook receivers...) live in tests/fixtures_<area>.py
+# and are loaded here, so every test module can use them by name.
+pytest_plugins = sorted(
+    f"tests.{path.stem}" for path in Path(__file__).parent.glob("fixtures_*.py")
+)
+
 
 def free_port() -> int:
     with socket.socket() as s:

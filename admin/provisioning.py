@@ -1,0 +1,41 @@
+"""The seam between domain verification and certificate issuance.
+
+The domain service calls a :class:`CertificateProvisioner` when a domain is verified (start
+issuing), renamed or deleted (drop its certificate), and for ``GET``/``POST .../{id}/ssl``.
+The SSL implementation (ACME, or the local CA in development) lives in its own modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+SSL_STATUSES = ("unavailable", "provisioning", "active", "failed")
+
+
+@dataclass(frozen=True)
+class SslInfo:
+    """What ``GET /api/v1/customer/tracking-domains/{id}/ssl`` reports."""
+
+    status: str
+    issuer: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    renew_at: datetime | None = None
+    #: Why the last attempt failed (the CA's words), when ``status == "failed"``.
+    reason: str | None = None
+
+
+class CertificateProvisioner(Protocol):
+    async def provision(self, domain_id: int, *, force: bool = False) -> None:
+        """Start issuing a certificate for a verified domain in the background; return at once.
+
+        Sets ``ssl_status`` to ``provisioning`` before returning. ``force`` re-issues even
+        when a valid certificate exists (the manual ``POST .../ssl``).
+        """
+
+    async def forget(self, domain_id: int) -> None:
+        """Drop the domain's certificate (renamed or deleted); ``ssl_status`` → unavailable."""
+
+    async def status(self, domain_id: int) -> SslInfo: ...
