@@ -24,6 +24,8 @@ log = logging.getLogger("edge.server")
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
+WellKnownApp = Callable[[Scope, Receive, Send, str], Awaitable[None]]
+PROOF_PATH = "/.well-known/tracking-edge/verify"
 
 
 @dataclass
@@ -63,12 +65,17 @@ class EdgeServer:
     #: Extra start/stop hooks (admin's schedulers); started after, stopped before the core.
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
+    #: ``/.well-known/<name>/`` handlers served on every host but the admin host, whatever
+    #: the domain's state: verification and ACME HTTP-01 must work before a domain is served.
+    #: Each is called as ``handler(scope, receive, send, host)``.
+    well_known: dict[str, WellKnownApp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rt = self.runtime
         self.tracking = TrackingApp(rt.codec, rt.domains, rt.recorder)
         self._admin_host = rt.settings.admin_host
         self._host = HostCache()
+        self.well_known.setdefault("tracking-edge", self._domain_proof)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -85,6 +92,12 @@ class EdgeServer:
                 else:
                     await not_found(send, scope["method"])
                 return
+            path: str = scope["path"]
+            if path.startswith("/.well-known/") and host:
+                handler = self.well_known.get(path[13:].partition("/")[0])
+                if handler is not None:
+                    await handler(scope, receive, send, host)
+                    return
             entry = self.runtime.domains.served(host)
             if entry is None:
                 await not_found(send, scope["method"])
@@ -93,6 +106,22 @@ class EdgeServer:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         # websocket: not served; returning closes the connection.
+
+    async def _domain_proof(self, scope: Scope, receive: Receive, send: Send, host: str) -> None:
+        # Answered for any host, with no table lookup: a domain being verified is not served
+        # yet, and may be unknown to this worker for up to a poll interval. The value is an
+        # HMAC of the host name, so answering it reveals nothing.
+        if scope["path"] != PROOF_PATH:
+            await not_found(send, scope["method"])
+            return
+        body = self.runtime.codec.domain_proof(host).encode()
+        headers = [
+            (b"content-type", b"text/plain"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def startup(self) -> None:
         rt = self.runtime

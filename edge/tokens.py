@@ -147,6 +147,15 @@ class TokenCodec:
         digest = hmac.new(self._recipient_key, recipient.strip().lower().encode(), hashlib.sha256)
         return "h:" + digest.hexdigest()[:24]
 
+    def domain_proof(self, domain: str) -> str:
+        """The value the edge answers at ``/.well-known/tracking-edge/verify`` for ``domain``.
+
+        Verification fetches it through the customer's DNS: getting the right value back
+        proves the name reaches this edge, not merely that a CNAME exists.
+        """
+        digest = hmac.new(self._recipient_key, b"domain-proof:" + domain.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
     def read_click(self, token: str) -> ClickToken:
         """Verify a click token; raise :class:`BadToken` when it was not signed by us."""
         p = self._load(self._click, token)
