@@ -74,7 +74,23 @@ class Settings:
     db_busy_timeout: float = 0.2
     #: Largest number of events committed in one transaction.
     event_batch_size: int = 5000
+    #: The host name customers point their tracking domain's CNAME at; empty means
+    #: ``default_domain`` (filled in by ``__post_init__``).
+    cname_target: str = ""
+    #: Resolvers for verification, as ``host`` or ``host:port``; empty: the system resolver.
+    dns_nameservers: tuple[str, ...] = ()
+    dns_timeout: float = 3.0
+    #: Port the reachability check fetches ``http://<domain>:<port>/.well-known/...`` on.
+    verify_port: int = 80
+    #: Seconds between re-checks of verified domains' CNAMEs.
+    recheck_interval: float = 86400.0
+    #: Operator-restricted domains (and their subdomains), refused with SparkPost code 7000.
+    deny_domains: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.cname_target:
+            object.__setattr__(self, "cname_target", self.default_domain)
 
     @property
     def database_path(self) -> Path:
@@ -108,5 +124,13 @@ class Settings:
             domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
             db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 0.2),
             event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
+            cname_target=normalise_host(env.get("EDGE_CNAME_TARGET", "")) or default_domain,
+            dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),
+            dns_timeout=_float(env, "EDGE_DNS_TIMEOUT", 3.0),
+            verify_port=_int(env, "EDGE_VERIFY_PORT", 80),
+            recheck_interval=_float(env, "EDGE_RECHECK_INTERVAL", 86400.0),
+            deny_domains=tuple(
+                h for h in (normalise_host(d) for d in _list(env, "EDGE_DENY_DOMAINS")) if h
+            ),
             extra=dict(env),
         )
