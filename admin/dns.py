@@ -1,0 +1,263 @@
+"""CNAME verification: does a customer's tracking domain point at this edge?
+
+A customer creates ``track.brand.com`` and adds ``track.brand.com. CNAME <EDGE_CNAME_TARGET>``
+to their zone. :class:`CnameVerifier` follows the CNAME chain hop by hop through the
+configured resolver and says, in words a customer can act on, what it found::
+
+    CnameCheck(valid=True,  reason="CNAME points to edge.example", chain=(...))
+    CnameCheck(valid=False, reason="no such name: track.brand.com", ...)
+    CnameCheck(valid=False, reason="no CNAME record for track.brand.com; it has an A record: ...")
+    CnameCheck(valid=False, reason="CNAME points to other.example instead of edge.example", ...)
+    CnameCheck(valid=False, reason="DNS resolver timed out after 3.0 s", temporary=True, ...)
+
+Every lookup of one check shares one deadline (``timeout``), so a check never takes longer
+than that, however long the chain or however dead the resolver.
+
+``EDGE_DNS_NAMESERVERS`` (``host`` or ``host:port``, ``[v6]:port``) replaces the system
+resolver entirely: tests point it at a DNS server on a loopback port, and operators at a
+private resolver. :func:`make_resolver` is the one place that builds a resolver, so the
+reachability check (:mod:`admin.reachability`) resolves addresses exactly as this module does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dns.asyncresolver
+import dns.exception
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+from edge.hosts import normalise_host
+
+if TYPE_CHECKING:
+    from edge.config import Settings
+
+
+@dataclass(frozen=True)
+class CnameCheck:
+    """The outcome of one check. ``reason`` is shown to the customer as it is."""
+
+    valid: bool
+    reason: str
+    #: Names followed, in order: the domain itself first, then each CNAME target.
+    chain: tuple[str, ...]
+    #: True when the answer says nothing about the records (timeout, resolver failure):
+    #: a scheduled re-check should not withdraw a verified domain on such an outcome alone.
+    temporary: bool = False
+
+
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    """``"127.0.0.1:5353"`` -> ``("127.0.0.1", 5353)``; port 53 when none is given.
+
+    IPv6 addresses take a port only in brackets (``[::1]:5353``); a bare ``::1`` is port 53.
+    Only IP addresses are accepted: resolving a resolver's name would need a resolver.
+    """
+    spec = spec.strip()
+    host, port = spec, "53"
+    if spec.startswith("["):
+        host, sep, rest = spec[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad DNS nameserver {spec!r}: expected [address]:port")
+        port = rest[1:] or "53"
+    elif spec.count(":") == 1:
+        host, _, port = spec.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"bad DNS nameserver {spec!r}: not an IP address") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad DNS nameserver {spec!r}: bad port {port!r}")
+    return str(address), int(port)
+
+
+def make_resolver(nameservers: Sequence[str], timeout: float) -> dns.asyncresolver.Resolver:
+    """An async resolver using ``nameservers`` (the system's when empty), no cache.
+
+    ``lifetime`` bounds one query including retries; callers pass a smaller one per query
+    to keep a whole check within its deadline.
+    """
+    if nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(*parse_nameserver(spec)) for spec in nameservers
+        ]
+    else:
+        resolver = dns.asyncresolver.Resolver(configure=True)
+    resolver.lifetime = timeout
+    # A SERVFAIL is the resolver's considered answer; retrying it until the deadline only
+    # turns "the resolver failed" into a less precise "timed out".
+    resolver.retry_servfail = False
+    resolver.cache = None
+    return resolver
+
+
+class DNSLookupError(Exception):
+    """A lookup ended without records or a definite "no such name".
+
+    ``reason`` is the customer-facing sentence; ``temporary`` as in :class:`CnameCheck`.
+    """
+
+    def __init__(self, reason: str, *, temporary: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.temporary = temporary
+
+
+def lookup_failure(exc: dns.exception.DNSException, name: str, timeout: float) -> DNSLookupError:
+    """Turn a dnspython failure other than NXDOMAIN/NoAnswer into a sentence."""
+    if isinstance(exc, dns.exception.Timeout):
+        return DNSLookupError(f"DNS resolver timed out after {float(timeout)} s")
+    if isinstance(exc, dns.resolver.NoNameservers):
+        rcodes = sorted({err[3] for err in exc.kwargs.get("errors", ()) if isinstance(err[3], str)})
+        if rcodes:
+            return DNSLookupError(f"DNS resolver answered {'/'.join(rcodes)} for {name}")
+        return DNSLookupError(f"no DNS server answered for {name}")
+    if isinstance(exc, dns.resolver.YXDOMAIN):
+        return DNSLookupError(
+            f"DNS name too long after CNAME substitution: {name}", temporary=False
+        )
+    return DNSLookupError(f"DNS lookup of {name} failed: {exc.__class__.__name__}")
+
+
+def _text(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True).lower()
+
+
+class CnameVerifier:
+    """Checks that a domain's CNAME chain reaches ``target``.
+
+    Names are compared after :func:`edge.hosts.normalise_host` (case, trailing dot, IDNA),
+    so ``Edge.Example.`` matches ``edge.example``.
+    """
+
+    #: Longest chain followed; resolvers give up near here too (BIND: 16 restarts).
+    max_chain = 16
+
+    def __init__(self, target: str, nameservers: Sequence[str] = (), timeout: float = 3.0) -> None:
+        normalised = normalise_host(target)
+        if not normalised:
+            raise ValueError(f"bad CNAME target {target!r}")
+        if timeout <= 0:
+            raise ValueError("DNS timeout must be positive")
+        for spec in nameservers:
+            parse_nameserver(spec)  # fail at startup, not at the first check
+        self.target = normalised
+        self.nameservers = tuple(nameservers)
+        self.timeout = timeout
+        self._resolver: dns.asyncresolver.Resolver | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CnameVerifier:
+        return cls(settings.cname_target, settings.dns_nameservers, settings.dns_timeout)
+
+    @property
+    def resolver(self) -> dns.asyncresolver.Resolver:
+        # Built on first use: reading /etc/resolv.conf should not be able to fail startup.
+        if self._resolver is None:
+            self._resolver = make_resolver(self.nameservers, self.timeout)
+        return self._resolver
+
+    async def check(self, domain: str) -> CnameCheck:
+        """Follow ``domain``'s CNAMEs; valid when the chain reaches the target."""
+        start = normalise_host(domain)
+        if not start:
+            return CnameCheck(False, f"not a valid domain name: {domain!r}", ())
+        if start == self.target:
+            return CnameCheck(False, f"{start} is the CNAME target itself", (start,))
+        deadline = time.monotonic() + self.timeout
+        chain = [start]
+        try:
+            while True:
+                current = chain[-1]
+                response = await self._query(current, dns.rdatatype.CNAME, deadline)
+                if response is None:  # NXDOMAIN
+                    if len(chain) == 1:
+                        return CnameCheck(False, f"no such name: {start}", tuple(chain))
+                    return self._wrong_target(chain, missing=True)
+                cname = _cname_of(response, current)
+                if cname is None:
+                    if len(chain) == 1:
+                        found = await self._other_records(start, deadline)
+                        reason = f"no CNAME record for {start}"
+                        return CnameCheck(False, reason + found, tuple(chain))
+                    return self._wrong_target(chain, missing=False)
+                if cname in chain:
+                    chain.append(cname)
+                    return CnameCheck(
+                        False, "CNAME chain loops: " + " → ".join(chain), tuple(chain)
+                    )
+                chain.append(cname)
+                if cname == self.target:
+                    return CnameCheck(True, f"CNAME points to {self.target}", tuple(chain))
+                if len(chain) > self.max_chain:
+                    reason = f"CNAME chain of {start} is longer than {self.max_chain} names"
+                    return CnameCheck(False, reason, tuple(chain))
+        except DNSLookupError as exc:
+            return CnameCheck(False, exc.reason, tuple(chain), temporary=exc.temporary)
+
+    def _wrong_target(self, chain: list[str], *, missing: bool) -> CnameCheck:
+        end = chain[-1]
+        reason = f"CNAME points to {end} instead of {self.target}"
+        if len(chain) > 2:
+            reason += " (via " + " → ".join(chain[1:-1]) + ")"
+        if missing:
+            reason += f"; {end} does not exist"
+        return CnameCheck(False, reason, tuple(chain))
+
+    async def _query(
+        self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float
+    ) -> dns.message.Message | None:
+        """The response for ``name``/``rdtype``; ``None`` for NXDOMAIN."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DNSLookupError(f"DNS resolver timed out after {float(self.timeout)} s")
+        try:
+            answer = await self.resolver.resolve(
+                dns.name.from_text(name),
+                rdtype,
+                raise_on_no_answer=False,
+                lifetime=remaining,
+                search=False,
+            )
+        except dns.resolver.NXDOMAIN:
+            return None
+        except dns.exception.DNSException as exc:
+            raise lookup_failure(exc, name, self.timeout) from None
+        return answer.response
+
+    async def _other_records(self, name: str, deadline: float) -> str:
+        """Say what a name without a CNAME has instead, e.g. ``; it has an A record: 1.2.3.4``.
+
+        Customers often add an A record copied from somewhere; naming it makes the fix obvious.
+        """
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            response = await self._query(name, rdtype, deadline)
+            if response is None:
+                break
+            rrset = response.get_rrset(
+                response.answer, dns.name.from_text(name), dns.rdataclass.IN, rdtype
+            )
+            if rrset:
+                kind = dns.rdatatype.to_text(rdtype)
+                values = ", ".join(sorted(rdata.to_text() for rdata in rrset))
+                return f"; it has an {kind} record: {values}"
+        return ""
+
+
+def _cname_of(response: dns.message.Message, name: str) -> str | None:
+    """The CNAME target ``response`` gives for ``name``, normalised; ``None`` when absent."""
+    owner = dns.name.from_text(name)
+    rrset = response.get_rrset(response.answer, owner, dns.rdataclass.IN, dns.rdatatype.CNAME)
+    if not rrset:
+        return None
+    return normalise_host(_text(rrset[0].target))

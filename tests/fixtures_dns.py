@@ -1,0 +1,217 @@
+"""A real DNS server on a loopback port, answering from records a test sets.
+
+``dns_server`` listens on 127.0.0.1 (UDP and TCP, same port) and answers as a recursive
+resolver would from its own data: it follows CNAMEs it knows and puts the whole chain in the
+answer section, and a name it does not know is NXDOMAIN. Point the code under test at it with
+``dns_server.nameserver`` (``"127.0.0.1:PORT"``)::
+
+    dns_server.set_cname("track.brand.test", "edge.test")
+    dns_server.set_a("edge.test", "127.0.0.1")
+    dns_server.stop_answering()   # queries are read and dropped: the client times out
+    dns_server.answer_rcode(dns.rcode.SERVFAIL)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+#: How many CNAMEs the server follows before giving up (loops in the test's records).
+MAX_CHASE = 20
+TTL = 60
+
+
+def _key(name: str | dns.name.Name) -> str:
+    text = name.to_text() if isinstance(name, dns.name.Name) else name
+    return text.rstrip(".").lower()
+
+
+@dataclass
+class Zone:
+    """The records, keyed by lower-case name without the final dot."""
+
+    cnames: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    #: ``None``: answer normally; ``-1``: drop every query; else answer this rcode.
+    mode: int | None = None
+    queries: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def exists(self, name: str) -> bool:
+        return name in self.cnames or name in self.addresses
+
+    def answer(self, wire: bytes) -> bytes | None:
+        query = dns.message.from_wire(wire)
+        question = query.question[0]
+        with self.lock:
+            self.queries.append((_key(question.name), dns.rdatatype.to_text(question.rdtype)))
+            if self.mode == -1:
+                return None
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.RA
+            if self.mode is not None:
+                response.set_rcode(self.mode)
+                return response.to_wire()
+            self._resolve(response, question.name, question.rdtype)
+        return response.to_wire()
+
+    def _resolve(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int) -> None:
+        name = qname
+        for _ in range(MAX_CHASE):
+            key = _key(name)
+            target = self.cnames.get(key)
+            if target is not None:
+                rrset = dns.rrset.from_text(name, TTL, "IN", "CNAME", target + ".")
+                response.answer.append(rrset)
+                if rdtype == dns.rdatatype.CNAME:
+                    return
+                name = dns.name.from_text(target)
+                continue
+            if not self.exists(key):
+                response.set_rcode(dns.rcode.NXDOMAIN)
+                return
+            values = self.addresses[key].get(rdtype, [])
+            if values:
+                kind = dns.rdatatype.to_text(rdtype)
+                response.answer.append(dns.rrset.from_text(name, TTL, "IN", kind, *values))
+            return
+        response.set_rcode(dns.rcode.SERVFAIL)  # a resolver's answer to a CNAME loop
+
+
+class _UDPHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        reply = self.server.zone.answer(data)  # type: ignore[attr-defined]
+        if reply is not None:
+            sock.sendto(reply, self.client_address)
+
+
+class _TCPHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        conn: socket.socket = self.request
+        with contextlib.suppress(OSError, struct.error):
+            while True:
+                header = conn.recv(2, socket.MSG_WAITALL)
+                if len(header) < 2:
+                    return
+                (length,) = struct.unpack("!H", header)
+                reply = self.server.zone.answer(conn.recv(length, socket.MSG_WAITALL))  # type: ignore[attr-defined]
+                if reply is None:
+                    return
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+
+
+class _UDPServer(socketserver.ThreadingUDPServer):
+    daemon_threads = True
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class DNSServer:
+    """The running server and the records it serves."""
+
+    def __init__(self) -> None:
+        self.zone = Zone()
+        self._udp, self._tcp = self._bind()
+        self._threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            for s in (self._udp, self._tcp)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _bind(self) -> tuple[_UDPServer, _TCPServer]:
+        # UDP picks a free port; TCP must get the same one, which is free in practice.
+        for _ in range(20):
+            udp = _UDPServer(("127.0.0.1", 0), _UDPHandler)
+            try:
+                tcp = _TCPServer(("127.0.0.1", udp.server_address[1]), _TCPHandler)
+            except OSError:
+                udp.server_close()
+                continue
+            udp.zone = tcp.zone = self.zone  # type: ignore[attr-defined]
+            return udp, tcp
+        raise RuntimeError("no loopback port free for both UDP and TCP")
+
+    @property
+    def port(self) -> int:
+        return self._udp.server_address[1]
+
+    @property
+    def nameserver(self) -> str:
+        """The value for ``EDGE_DNS_NAMESERVERS``."""
+        return f"127.0.0.1:{self.port}"
+
+    def set_cname(self, name: str, target: str) -> None:
+        with self.zone.lock:
+            self.zone.addresses.pop(_key(name), None)
+            self.zone.cnames[_key(name)] = target.rstrip(".")
+
+    def set_a(self, name: str, *addresses: str) -> None:
+        self._set_address(name, dns.rdatatype.A, addresses)
+
+    def set_aaaa(self, name: str, *addresses: str) -> None:
+        self._set_address(name, dns.rdatatype.AAAA, addresses)
+
+    def _set_address(self, name: str, rdtype: int, addresses: tuple[str, ...]) -> None:
+        with self.zone.lock:
+            self.zone.cnames.pop(_key(name), None)
+            self.zone.addresses.setdefault(_key(name), {})[rdtype] = list(addresses)
+
+    def set_empty(self, name: str) -> None:
+        """``name`` exists but has no records of any type the tests ask for (NoAnswer)."""
+        with self.zone.lock:
+            self.zone.cnames.pop(_key(name), None)
+            self.zone.addresses[_key(name)] = {}
+
+    def clear(self, name: str) -> None:
+        """Remove every record of ``name``: it becomes NXDOMAIN."""
+        with self.zone.lock:
+            self.zone.cnames.pop(_key(name), None)
+            self.zone.addresses.pop(_key(name), None)
+
+    def stop_answering(self) -> None:
+        """Read queries and drop them, like a dead or firewalled resolver."""
+        self.zone.mode = -1
+
+    def answer_rcode(self, rcode: int) -> None:
+        """Answer every query with ``rcode`` (e.g. ``dns.rcode.SERVFAIL``)."""
+        self.zone.mode = rcode
+
+    def resume(self) -> None:
+        self.zone.mode = None
+
+    @property
+    def queries(self) -> list[tuple[str, str]]:
+        """``(name, type)`` of every query received, in order."""
+        with self.zone.lock:
+            return list(self.zone.queries)
+
+    def close(self) -> None:
+        for server in (self._udp, self._tcp):
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DNSServer]:
+    server = DNSServer()
+    yield server
+    server.close()
