@@ -50,6 +50,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server reads from its environment.
@@ -86,6 +93,26 @@ class Settings:
     recheck_interval: float = 86400.0
     #: Operator-restricted domains (and their subdomains), refused with SparkPost code 7000.
     deny_domains: tuple[str, ...] = ()
+    #: ``builtin``: this server issues certificates (ACME, or the local CA) and serves TLS;
+    #: ``external``: TLS is terminated in front of it (Caddy's on-demand TLS, a balancer).
+    tls_mode: str = "builtin"
+    #: ACME directory URL; empty means the local certificate authority in ``data_dir``.
+    acme_directory: str = ""
+    acme_email: str = ""
+    #: External account binding, for CAs that require it (key id, base64url HMAC key).
+    acme_eab_kid: str = ""
+    acme_eab_hmac: str = field(default="", repr=False)
+    #: CA bundle for the ACME directory's own HTTPS (a test CA's root); empty: system roots.
+    acme_ca_bundle: str = ""
+    #: Port of the HTTPS request that proves a new certificate is served before ``active``.
+    https_verify_port: int = 443
+    #: Renew certificates this many days before they expire.
+    ssl_renew_days: float = 30.0
+    #: Failed issuance is retried after ``base * 2**(attempts-1)`` seconds, at most ``max``.
+    ssl_retry_base: float = 60.0
+    ssl_retry_max: float = 21600.0
+    #: Seconds between looks for due renewals and retries.
+    ssl_check_interval: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,5 +159,16 @@ class Settings:
             deny_domains=tuple(
                 h for h in (normalise_host(d) for d in _list(env, "EDGE_DENY_DOMAINS")) if h
             ),
+            tls_mode=_choice(env, "EDGE_TLS", ("builtin", "external")),
+            acme_directory=env.get("EDGE_ACME_DIRECTORY", "").strip(),
+            acme_email=env.get("EDGE_ACME_EMAIL", "").strip(),
+            acme_eab_kid=env.get("EDGE_ACME_EAB_KID", "").strip(),
+            acme_eab_hmac=env.get("EDGE_ACME_EAB_HMAC", "").strip(),
+            acme_ca_bundle=env.get("EDGE_ACME_CA_BUNDLE", "").strip(),
+            https_verify_port=_int(env, "EDGE_HTTPS_VERIFY_PORT", 443),
+            ssl_renew_days=_float(env, "EDGE_SSL_RENEW_DAYS", 30.0),
+            ssl_retry_base=_float(env, "EDGE_SSL_RETRY_BASE", 60.0),
+            ssl_retry_max=_float(env, "EDGE_SSL_RETRY_MAX", 21600.0),
+            ssl_check_interval=_float(env, "EDGE_SSL_CHECK_INTERVAL", 60.0),
             extra=dict(env),
         )
