@@ -7,10 +7,15 @@
 from __future__ import annotations
 
 from admin.app import create_admin_app
+from admin.services import AdminServices
 from edge.config import Settings
 from edge.server import EdgeServer, Runtime
 
 
 def create_app(settings: Settings | None = None) -> EdgeServer:
     runtime = Runtime.build(settings or Settings.from_env())
-    return EdgeServer(runtime, admin_app=create_admin_app(runtime))
+    services = AdminServices.build(runtime)
+    server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
+    server.on_startup.append(services.start)
+    server.on_shutdown.append(services.stop)
+    return server

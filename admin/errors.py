@@ -1,0 +1,192 @@
+"""Errors of the admin API: raised once by the domain service, rendered by each dialect.
+
+::
+
+    AdminError                  status  SparkPost code  Mailerlogic code
+    ├── Unauthorized            401     (none)          unauthorized
+    ├── NotFound                404     1600            not_found
+    ├── Conflict                409     1602            conflict
+    │   └── DomainInUse         409     1602            domain_in_use
+    ├── MalformedBody           400     1300            invalid_json
+    ├── Restricted              400     7000            restricted_domain
+    ├── Unreachable             400     1404            unreachable
+    ├── MissingField            422     1400            missing_field
+    └── InvalidData             422     1300            invalid_data
+        ├── InvalidDomain       422     1300            invalid_domain
+        ├── Unverified          422     1300            domain_unverified
+        └── Blocked             422     1300            domain_blocked
+
+The SparkPost dialect renders ``{"errors": [{"code", "message", "description"}]}`` with the
+seed's codes and texts; the Mailerlogic dialect renders
+``{"error": {"status", "code", "message", "field"}}``. Which one a request gets is decided by
+its path (:func:`render`), so routes added by other modules get the right shape for free.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.responses import JSONResponse
+
+#: Paths of the Mailerlogic (customer) dialect; every other admin path speaks SparkPost.
+CUSTOMER_PREFIX = "/api/v1/customer/"
+
+
+class AdminError(Exception):
+    """A refusal to report to the caller; ``description`` is the human-readable detail."""
+
+    status: ClassVar[int] = 400
+    #: SparkPost's numeric error code (a string, as SparkPost sends it) and message.
+    code: ClassVar[str | None] = "1300"
+    message: ClassVar[str] = "invalid data format/type"
+    #: The Mailerlogic dialect's machine-readable code.
+    slug: ClassVar[str] = "invalid_data"
+
+    def __init__(self, description: str, *, field: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.field = field
+
+    def sparkpost_body(self) -> dict:
+        error: dict = {"message": self.message, "description": self.description}
+        if self.code is not None:
+            error = {"code": self.code, **error}
+        return {"errors": [error]}
+
+    def customer_body(self) -> dict:
+        error = {"status": self.status, "code": self.slug, "message": self.description}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class Unauthorized(AdminError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    # SparkPost's own 401 body is ``{"errors": [{"message": "Unauthorized."}]}``: no code.
+    code = None
+    message = "Unauthorized."
+    slug = "unauthorized"
+
+
+class NotFound(AdminError):
+    """No such resource *in the caller's account*: another account's is not found either."""
+
+    status = 404
+    code = "1600"
+    message = "resource not found"
+    slug = "not_found"
+
+    def __init__(self, ref: object) -> None:
+        super().__init__(f"Resource not found: {ref}")
+        self.ref = ref
+
+
+class Conflict(AdminError):
+    status = 409
+    code = "1602"
+    message = "resource conflict"
+    slug = "conflict"
+
+
+class DomainInUse(Conflict):
+    """A tracking domain still assigned to sending domains cannot be deleted."""
+
+    slug = "domain_in_use"
+
+    def __init__(self, domain: str, sending: list[str]) -> None:
+        super().__init__(
+            f"Tracking domain '{domain}' is assigned to sending domains: {', '.join(sending)}. "
+            "Remove it from all sending domains first."
+        )
+        self.sending = sending
+
+
+class MalformedBody(AdminError):
+    slug = "invalid_json"
+
+
+class Restricted(AdminError):
+    """The platform's own names, ``localhost`` and the operator's deny list (code 7000)."""
+
+    code = "7000"
+    message = "restricted domain"
+    slug = "restricted_domain"
+    #: The seed sends people to SparkPost's support address; a self-hosted edge has none.
+    text = (
+        "Please contact the operator of this service to get this domain authorized "
+        "for your account."
+    )
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(self.text, field="domain")
+        self.domain = domain
+
+
+class Unreachable(AdminError):
+    """The CNAME is right but the domain does not reach this edge over HTTP (code 1404)."""
+
+    code = "1404"
+    message = "request to remote endpoint failed"
+    slug = "unreachable"
+
+    def __init__(self, url: str, reason: str = "") -> None:
+        super().__init__(f"Unable to reach {url}. Please verify that your redirect is functioning.")
+        self.url = url
+        self.reason = reason
+
+    def customer_body(self) -> dict:
+        body = super().customer_body()
+        body["error"]["reason"] = self.reason
+        return body
+
+
+class MissingField(AdminError):
+    status = 422
+    code = "1400"
+    message = "required field is missing"
+    slug = "missing_field"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"field '{field}' is required", field=field)
+
+
+class InvalidData(AdminError):
+    status = 422
+
+
+class InvalidDomain(InvalidData):
+    """A name that breaks the syntax rules; the description quotes the input as given."""
+
+    slug = "invalid_domain"
+
+    def __init__(self, description: str, domain: str) -> None:
+        super().__init__(description, field="domain")
+        self.domain = domain
+
+
+class Unverified(InvalidData):
+    """Only a verified domain may be the default (or get a certificate)."""
+
+    slug = "domain_unverified"
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(f"Tracking domain '{domain}' unverified.")
+        self.domain = domain
+
+
+class Blocked(InvalidData):
+    slug = "domain_blocked"
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(f"Tracking domain '{domain}' is blocked.")
+        self.domain = domain
+
+
+def render(path: str, error: AdminError) -> JSONResponse:
+    """The error in the dialect of ``path``."""
+    customer = path.startswith(CUSTOMER_PREFIX)
+    body = error.customer_body() if customer else error.sparkpost_body()
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
