@@ -1,0 +1,336 @@
+"""Who made a request: a person, or a machine acting before (or instead of) one.
+
+Every event keeps its raw fields and gets a verdict and the name of the rule that produced it;
+nothing is ever dropped for being a machine. Verdicts:
+
+``human``
+    nothing says otherwise (rule ``default``).
+``machine_open``
+    an open fetched by Apple Mail Privacy Protection at delivery, read or not.
+``proxy_open``
+    a real open fetched through Gmail's or Yahoo's image cache: counted as an open, marked.
+``scanner``
+    a security gateway, link-preview fetcher, ``HEAD`` or prefetch request, or a click whose
+    timing gives a machine away (the behaviour rules below).
+``bot``
+    a crawler or a scripted HTTP client.
+
+Two kinds of rules:
+
+- :class:`RuleSet`, static rules read from data files (``edge/data/classify/*.txt``, plus an
+  optional operator directory): address ranges and user-agent patterns, each file naming its
+  verdict and whether it applies to opens, clicks or both. Files are data, not code, so the
+  ranges are updated by editing them.
+- :class:`BehaviourRules`, timing rules over a bounded in-memory window of recent events:
+  ``fast_click`` (a click within a few seconds of the first event of the same message and
+  recipient, when that first event was an open: gateways fetch and click at delivery; a
+  second click right after a first one is a double-click, not a scan), ``link_burst``
+  (several links of one message clicked from one address within a second or two: marks the
+  whole burst) and ``honeypot`` (a click on the invisible ``_honeypot`` link the rewriter
+  can insert: that address's clicks on that message, before and after, are scanner clicks).
+
+The window lives in each worker process; with several workers, events of one burst that
+land on different workers are judged separately (each still sees its own share, and the
+static rules do not depend on the window). A rule that relabels events already written
+returns their ids so the writer can update them (see :mod:`edge.ingest`).
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+VERDICTS = ("human", "machine_open", "proxy_open", "scanner", "bot")
+#: Verdicts whose events the stats count by default: people, including opens through a cache.
+COUNTED_VERDICTS = frozenset({"human", "proxy_open"})
+#: Link name the rewriter gives its invisible honeypot link.
+HONEYPOT_LINK = "_honeypot"
+#: Static verdicts in precedence order when several files match one request.
+_PRECEDENCE = ("scanner", "bot", "machine_open", "proxy_open")
+
+
+class RuleFileError(ValueError):
+    """A classification data file has a line that cannot be read; names file and line."""
+
+    def __init__(self, message: str, path: str, line: int) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str
+    rule: str
+
+
+HUMAN = Verdict("human", "default")
+HEAD_REQUEST = Verdict("scanner", "head_request")
+PREFETCH = Verdict("scanner", "prefetch")
+HONEYPOT = Verdict("scanner", "honeypot")
+FAST_CLICK = Verdict("scanner", "fast_click")
+LINK_BURST = Verdict("scanner", "link_burst")
+
+
+@dataclass
+class RuleFile:
+    """One data file: a verdict, what it applies to, address ranges and user-agent patterns."""
+
+    name: str
+    verdict: str
+    applies: str  # "open", "click" or "any"
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, name: str, text: str, path: str = "") -> RuleFile:
+        path = path or name
+        verdict = applies = None
+        networks, patterns = [], []
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition(" ")
+            value = value.strip()
+            if key == "verdict":
+                if value not in _PRECEDENCE:
+                    raise RuleFileError(f"unknown verdict {value!r}", path, number)
+                verdict = value
+            elif key == "applies":
+                if value not in ("open", "click", "any"):
+                    raise RuleFileError("applies must be open, click or any", path, number)
+                applies = value
+            elif key == "ip":
+                try:
+                    networks.append(ipaddress.ip_network(value, strict=False))
+                except ValueError:
+                    raise RuleFileError(f"not an address range: {value!r}", path, number) from None
+            elif key == "ua":
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise RuleFileError(f"bad pattern {value!r}: {exc}", path, number) from None
+                patterns.append(value)
+            else:
+                raise RuleFileError(f"unknown directive {key!r}", path, number)
+        if verdict is None:
+            raise RuleFileError("no 'verdict' line", path, 0)
+        return cls(name, verdict, applies or "any", networks, patterns)
+
+
+class AddressMatcher:
+    """Longest-prefix lookup over many ranges: one set probe per distinct prefix length."""
+
+    def __init__(self, entries: Iterable[tuple[ipaddress._BaseNetwork, str]]) -> None:
+        # {version: [(prefixlen, {network int: label})]}, longest prefix first.
+        tables: dict[int, dict[int, dict[int, str]]] = {4: {}, 6: {}}
+        for network, label in entries:
+            by_len = tables[network.version].setdefault(network.prefixlen, {})
+            by_len.setdefault(int(network.network_address), label)
+        self._tables = {
+            version: [
+                (bits, (~0 << ((32 if version == 4 else 128) - bits)), table)
+                for bits, table in sorted(lens.items(), reverse=True)
+            ]
+            for version, lens in tables.items()
+        }
+
+    def match(self, address: str | None) -> str | None:
+        if not address:
+            return None
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        value = int(ip)
+        for _bits, mask, table in self._tables[ip.version]:
+            label = table.get(value & mask)
+            if label is not None:
+                return label
+        return None
+
+
+class RuleSet:
+    """The static rules: request method, prefetch flag, address ranges, user agents."""
+
+    def __init__(self, files: Iterable[RuleFile]) -> None:
+        self.files = sorted(files, key=lambda f: (_PRECEDENCE.index(f.verdict), f.name))
+        self._by_kind: dict[str, tuple[AddressMatcher, re.Pattern | None, list[RuleFile]]] = {}
+        for kind in ("open", "click"):
+            chosen = [f for f in self.files if f.applies in (kind, "any")]
+            matcher = AddressMatcher(
+                (net, f"{i}") for i, f in enumerate(chosen) for net in f.networks
+            )
+            alternatives = [
+                f"(?P<r{i}_{j}>{pattern})"
+                for i, f in enumerate(chosen)
+                for j, pattern in enumerate(f.patterns)
+            ]
+            regex = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+            self._by_kind[kind] = (matcher, regex, chosen)
+
+    @classmethod
+    def load(cls, extra_dir: Path | None = None) -> RuleSet:
+        """The files shipped in ``edge/data/classify``, then ``*.txt`` in ``extra_dir``."""
+        files = []
+        shipped = resources.files("edge") / "data" / "classify"
+        for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".txt"):
+                files.append(RuleFile.parse(entry.name[:-4], entry.read_text(), entry.name))
+        if extra_dir is not None:
+            for path in sorted(Path(extra_dir).glob("*.txt")):
+                files.append(RuleFile.parse(path.stem, path.read_text(), str(path)))
+        return cls(files)
+
+    def classify(
+        self,
+        *,
+        type: str,
+        client_ip: str | None,
+        user_agent: str | None,
+        method: str = "GET",
+        prefetch: bool = False,
+        link: str | None = None,
+    ) -> Verdict:
+        """The verdict of the static rules for one request (``HUMAN`` when none matches)."""
+        is_click = type == "click"
+        if is_click and link == HONEYPOT_LINK:
+            return HONEYPOT
+        if method == "HEAD":
+            return HEAD_REQUEST
+        if prefetch:
+            return PREFETCH
+        matcher, regex, chosen = self._by_kind["click" if is_click else "open"]
+        best: tuple[int, Verdict] | None = None
+        label = matcher.match(client_ip)
+        if label is not None:
+            f = chosen[int(label)]
+            best = (int(label), Verdict(f.verdict, f"{f.name}_ip"))
+        if regex is not None and user_agent:
+            for m in regex.finditer(user_agent):
+                index = int(m.lastgroup[1:].split("_")[0])  # type: ignore[index]
+                if best is None or index < best[0]:
+                    f = chosen[index]
+                    best = (index, Verdict(f.verdict, f"{f.name}_ua"))
+        return best[1] if best is not None else HUMAN
+
+
+@dataclass(slots=True)
+class _Click:
+    id: str
+    ts_ms: int
+    recipient: str | None
+    link: str
+    relabelled: bool = False
+
+
+class BehaviourRules:
+    """Timing rules over a bounded window of recent events (one per worker process).
+
+    :meth:`observe` is called for every event in commit order. It returns the verdict for the
+    event (unchanged unless a rule fires) and the ids of *earlier* events that must now be
+    relabelled scanner, with the rule.
+    """
+
+    #: A click this soon after the first event of its message and recipient is a gateway's.
+    fast_click_ms = 2000
+    #: Two different links of one message clicked from one address this close: a scanner.
+    burst_ms = 2000
+    burst_links = 2
+    #: How long a tripped honeypot marks an address's clicks on a message, both ways.
+    honeypot_ms = 24 * 3600 * 1000
+    #: Most keys each window keeps (the oldest are forgotten first), and clicks per key.
+    max_keys = 200_000
+    max_clicks_per_key = 64
+
+    def __init__(self, **overrides: int) -> None:
+        for name, value in overrides.items():
+            if not hasattr(type(self), name):
+                raise TypeError(f"unknown setting {name!r}")
+            setattr(self, name, value)
+        # (account, message, recipient) -> (time, type) of the first event seen.
+        self._first: collections.OrderedDict[tuple, tuple[int, str]] = collections.OrderedDict()
+        # (account, message, client address) -> recent clicks, and -> honeypot time.
+        self._clicks: collections.OrderedDict[tuple, list[_Click]] = collections.OrderedDict()
+        self._honeypots: collections.OrderedDict[tuple, int] = collections.OrderedDict()
+
+    def observe(
+        self,
+        *,
+        id: str,
+        type: str,
+        ts_ms: int,
+        account_id: int,
+        message: str | None,
+        recipient: str | None,
+        link: str | None,
+        url: str | None,
+        client_ip: str | None,
+        verdict: Verdict,
+    ) -> tuple[Verdict, list[tuple[str, Verdict]]]:
+        if message is None:
+            return verdict, []
+        first_key = (account_id, message, recipient)
+        first = self._first.get(first_key)
+        if first is None:
+            _remember(self._first, first_key, (ts_ms, type), self.max_keys)
+        if type != "click":
+            return verdict, []
+        relabel: list[tuple[str, Verdict]] = []
+        key = (account_id, message, client_ip)
+        recent = [c for c in self._clicks.get(key, ()) if 0 <= ts_ms - c.ts_ms <= self.honeypot_ms]
+        this = _Click(id, ts_ms, recipient, link or url or "")
+        if verdict == HONEYPOT:
+            _remember(self._honeypots, key, ts_ms, self.max_keys)
+            # The address's earlier clicks on this message were the scanner's too.
+            relabel = _relabel(recent, HONEYPOT)
+            this.relabelled = True
+        elif verdict.verdict in COUNTED_VERDICTS:
+            tripped = self._honeypots.get(key)
+            if tripped is not None and ts_ms - tripped <= self.honeypot_ms:
+                verdict = HONEYPOT
+            else:
+                burst = [
+                    c
+                    for c in recent
+                    if c.recipient == recipient and ts_ms - c.ts_ms <= self.burst_ms
+                ]
+                if len({c.link for c in burst} | {this.link}) >= self.burst_links:
+                    verdict = LINK_BURST
+                    relabel = _relabel(burst, LINK_BURST)
+                elif (
+                    first is not None
+                    and first[1] != "click"  # a double-click is not a delivery-time scan
+                    and 0 <= ts_ms - first[0] <= self.fast_click_ms
+                ):
+                    verdict = FAST_CLICK
+            this.relabelled = verdict.verdict not in COUNTED_VERDICTS
+        else:
+            this.relabelled = True  # already a machine: never relabelled
+        recent.append(this)
+        _remember(self._clicks, key, recent[-self.max_clicks_per_key :], self.max_keys)
+        return verdict, relabel
+
+
+def _relabel(clicks: list[_Click], verdict: Verdict) -> list[tuple[str, Verdict]]:
+    found = []
+    for c in clicks:
+        if not c.relabelled:
+            c.relabelled = True
+            found.append((c.id, verdict))
+    return found
+
+
+def _remember(window: collections.OrderedDict, key: tuple, value: object, limit: int) -> None:
+    window[key] = value
+    window.move_to_end(key)
+    while len(window) > limit:
+        window.popitem(last=False)
