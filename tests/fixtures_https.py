@@ -1,0 +1,195 @@
+"""A real edge serving HTTP and HTTPS (``EdgeListeners``) on loopback, and TLS client helpers.
+
+``make_https_server(settings)`` starts the whole app with both listeners in a background
+thread; ``https_get(port, name, root_pem, path)`` makes a verified HTTPS request with SNI
+``name``; ``served_certificate(port, name)`` returns the leaf a handshake with that SNI gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+
+from admin.certificates import CertificateManager
+from admin.database import AdminDatabase
+from admin.tls import TlsParts, build_tls
+from edge.certs import CertificateRecord
+from edge.config import Settings
+from edge.listeners import EdgeListeners
+from edge.server import EdgeServer, Runtime
+from edge.store import migrate
+from tests.conftest import free_port
+
+
+@dataclass
+class HttpsLive:
+    app: EdgeServer
+    http_port: int
+    https_port: int
+    server: EdgeListeners
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+    tls: TlsParts | None = None
+
+    @property
+    def manager(self) -> CertificateManager:
+        assert self.tls is not None and self.tls.manager is not None
+        return self.tls.manager
+
+    def call(self, coro_factory: Callable, timeout: float = 60):
+        """Run a coroutine on the server loop; return its result."""
+        return asyncio.run_coroutine_threadsafe(coro_factory(), self.loop).result(timeout)
+
+    def refresh_certificates(self) -> None:
+        """Make this listener see the stored certificates now (instead of at its next poll)."""
+        assert self.server.certificates is not None
+        self.call(lambda: self.server.certificates.refresh())
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_https_server(app: EdgeServer, settings: Settings, **ports: int) -> HttpsLive:
+    http_port = ports.get("http_port") or free_port()
+    https_port = ports.get("https_port") or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=http_port,
+        lifespan="on",
+        log_level="warning",
+        loop="asyncio",
+        http="h11",
+        proxy_headers=False,
+    )
+    server = EdgeListeners(config, https_port=https_port, settings=settings)
+    holder: dict = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        holder["loop"] = loop
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True, name=f"edge-https-{https_port}")
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("server failed to start")
+        thread.join(0.01)
+    return HttpsLive(app, http_port, https_port, server, thread, holder["loop"])
+
+
+def edge_with_tls(settings: Settings) -> tuple[EdgeServer, TlsParts]:
+    """The edge alone (no admin API) with the TLS parts wired as ``create_app`` wires them."""
+    runtime = Runtime.build(settings)
+    db = AdminDatabase(settings.database_path)
+    tls = build_tls(runtime, db)
+    app = EdgeServer(runtime)
+    app.well_known["acme-challenge"] = tls.responder
+    app.on_startup.append(db.open)
+    app.on_shutdown.append(db.close)
+    if tls.manager is not None:
+        # Not started: tests run the renewal pass themselves (run_due) when they mean to.
+        app.on_shutdown.append(tls.manager.stop)
+    return app, tls
+
+
+@pytest.fixture
+def make_https_server() -> Iterator[Callable[..., HttpsLive]]:
+    """``make_https_server(settings)``: the edge with its TLS parts (``live.tls``); with
+    ``full=True`` the whole app from ``create_app`` (admin API included)."""
+    started: list[HttpsLive] = []
+
+    def make(settings: Settings, *, full: bool = False, **ports: int) -> HttpsLive:
+        if full:
+            from admin.server import create_app
+
+            app, tls = create_app(settings), None
+        else:
+            app, tls = edge_with_tls(settings)
+        live = start_https_server(app, settings, **ports)
+        live.tls = tls
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+def client_context(root_pem: str | bytes) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=root_pem if isinstance(root_pem, str) else None)
+    if isinstance(root_pem, bytes):
+        ctx.load_verify_locations(cadata=root_pem.decode())
+    return ctx
+
+
+def https_get(port: int, name: str, root_pem: str, path: str = "/") -> httpx.Response:
+    """GET ``https://<name><path>`` on 127.0.0.1:``port``, verified against ``root_pem``."""
+    with httpx.Client(verify=client_context(root_pem), follow_redirects=False) as client:
+        return client.get(
+            f"https://127.0.0.1:{port}{path}",
+            headers={"host": name},
+            extensions={"sni_hostname": name},
+        )
+
+
+def served_certificate(port: int, name: str | None) -> x509.Certificate:
+    """The leaf presented to a client sending SNI ``name`` (no SNI when ``None``)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def put_certificate(settings: Settings, domain: str, chain_pem: str, key_pem: str) -> str:
+    """Store a certificate for ``domain`` as the provisioner would; return its serial."""
+    record = CertificateRecord.from_pem(domain, chain_pem, key_pem)
+    migrate(settings.database_path)
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO certificates "
+            "(domain, chain_pem, key_pem, serial, issuer, not_before, not_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                domain,
+                chain_pem,
+                key_pem,
+                record.serial,
+                record.issuer,
+                int(record.not_before.timestamp()),
+                int(record.not_after.timestamp()),
+            ),
+        )
+    return record.serial
+
+
+def add_domain(settings: Settings, domain: str, *, verified: bool = True) -> int:
+    """Insert a tracking domain of the built-in account; return its id."""
+    migrate(settings.database_path)
+    with sqlite3.connect(settings.database_path) as conn:
+        cur = conn.execute(
+            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
+            "VALUES (1, ?, ?, 'valid')",
+            (domain, "valid" if verified else "unverified"),
+        )
+        return cur.lastrowid
