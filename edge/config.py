@@ -5,6 +5,7 @@ The README's configuration table is the user-facing copy of this module: keep th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """CIDR networks; unset: loopback only; ``none``: no network at all."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ("127.0.0.0/8", "::1/128")
+    if raw.lower() == "none":
+        return ()
+    try:
+        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(env, name))
+    except ValueError:
+        raise ConfigError(f"{name} must be CIDR networks or none, got {raw!r}") from None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -93,6 +107,9 @@ class Settings:
     recheck_interval: float = 86400.0
     #: Operator-restricted domains (and their subdomains), refused with SparkPost code 7000.
     deny_domains: tuple[str, ...] = ()
+    #: Networks, besides globally routable addresses, the reachability check may connect to
+    #: (an SSRF guard: see ``admin/reachability.py``). ``EDGE_VERIFY_ALLOW_NETWORKS=none``: none.
+    verify_allow_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     #: ``builtin``: this server issues certificates (ACME, or the local CA) and serves TLS;
     #: ``external``: TLS is terminated in front of it (Caddy's on-demand TLS, a balancer).
     tls_mode: str = "builtin"
@@ -159,6 +176,7 @@ class Settings:
             deny_domains=tuple(
                 h for h in (normalise_host(d) for d in _list(env, "EDGE_DENY_DOMAINS")) if h
             ),
+            verify_allow_networks=_networks(env, "EDGE_VERIFY_ALLOW_NETWORKS"),
             tls_mode=_choice(env, "EDGE_TLS", ("builtin", "external")),
             acme_directory=env.get("EDGE_ACME_DIRECTORY", "").strip(),
             acme_email=env.get("EDGE_ACME_EMAIL", "").strip(),

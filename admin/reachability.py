@@ -1,0 +1,243 @@
+"""Reachability: does ``http://<domain>:<EDGE_VERIFY_PORT>/`` actually reach this edge?
+
+A correct CNAME is not enough (a proxy or CDN in between may swallow the traffic), so, as
+SparkPost does, verification then fetches a path the edge answers on every host with a
+per-domain value, :meth:`edge.tokens.TokenCodec.domain_proof`, and compares it::
+
+    GET /.well-known/tracking-edge/verify HTTP/1.1
+    Host: track.brand.com
+
+A failure is SparkPost's error 1404, "Unable to reach http://track.brand.com:80. ...", whose
+URL is :attr:`ReachCheck.url`.
+
+The address is resolved through the same resolver as the CNAME check
+(:func:`admin.dns.make_resolver`) and the connection goes to that address, never to a name
+resolved again by the HTTP client: what was checked is what is fetched (no DNS rebinding).
+
+Server-side request forgery. The customer controls the DNS of the name being fetched, so they
+choose the address this server connects to. The request itself is fixed (a GET of one path
+on one port, no redirects followed, the body compared and never shown back), so the most a
+hostile customer learns is whether an address answers on ``EDGE_VERIFY_PORT``. Still, by
+default only globally routable addresses and loopback are connected to (:class:`AddressPolicy`):
+private networks, link-local (cloud metadata at 169.254.169.254), shared/CGNAT, multicast and
+reserved ranges are refused before any packet is sent. Loopback is allowed because the edge
+itself is there in tests and single-host setups, and a loopback port answering is no secret
+worth guarding. ``EDGE_VERIFY_ALLOW_NETWORKS`` replaces the loopback allowance with a list of
+networks (e.g. ``10.1.0.0/16`` for an edge behind a private load balancer), or ``none``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+import httpx
+
+from admin.dns import lookup_failure, make_resolver
+from edge.hosts import normalise_host
+from edge.server import PROOF_PATH
+from edge.tokens import TokenCodec
+
+if TYPE_CHECKING:
+    from edge.config import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
+class ReachCheck:
+    """The outcome of one reachability check; ``reason`` is shown to the customer as it is."""
+
+    ok: bool
+    #: The URL in SparkPost's 1404 description, e.g. ``http://track.brand.com:80``.
+    url: str
+    reason: str
+
+
+class AddressPolicy:
+    """Which addresses the check may connect to: global ones, plus ``allowed`` networks."""
+
+    def __init__(self, allowed: Sequence[str] = LOOPBACK_NETWORKS) -> None:
+        self.allowed: tuple[IPNetwork, ...] = tuple(
+            ipaddress.ip_network(net.strip(), strict=False) for net in allowed
+        )
+
+    def refusal(self, address: str) -> str | None:
+        """Why ``address`` must not be connected to, or ``None`` when it may be."""
+        ip: IPAddress = ipaddress.ip_address(address)
+        # ::ffff:10.0.0.1 is 10.0.0.1 on a dual-stack socket: judge the address it reaches.
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip.version == net.version and ip in net for net in self.allowed):
+            return None
+        if ip.is_global and not ip.is_multicast:
+            return None
+        return (
+            f"refusing to connect to {address}: not a public address "
+            "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
+        )
+
+
+class ReachabilityChecker:
+    """Fetches the proof path of a domain over http on ``port`` and compares the value."""
+
+    #: Seconds for the HTTP part (connect + answer) of one check, across all addresses tried.
+    http_timeout = 3.0
+    #: Most addresses tried; a name with many addresses must not stretch a check.
+    max_addresses = 4
+    #: Longest body read: the proof is 32 characters, anything much longer is not it.
+    max_body = 1024
+
+    def __init__(
+        self,
+        codec: TokenCodec,
+        *,
+        port: int = 80,
+        nameservers: Sequence[str] = (),
+        dns_timeout: float = 3.0,
+        policy: AddressPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.codec = codec
+        self.port = port
+        self.nameservers = tuple(nameservers)
+        self.dns_timeout = dns_timeout
+        self.policy = policy or AddressPolicy()
+        #: httpx transport; ``None`` for httpx's own (tests pass one that watches connections).
+        self._transport = transport
+        self._resolver: dns.asyncresolver.Resolver | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, codec: TokenCodec) -> ReachabilityChecker:
+        return cls(
+            codec,
+            port=settings.verify_port,
+            nameservers=settings.dns_nameservers,
+            dns_timeout=settings.dns_timeout,
+            policy=AddressPolicy(settings.verify_allow_networks),
+        )
+
+    @property
+    def resolver(self) -> dns.asyncresolver.Resolver:
+        if self._resolver is None:
+            self._resolver = make_resolver(self.nameservers, self.dns_timeout)
+        return self._resolver
+
+    def url(self, domain: str) -> str:
+        return f"http://{domain}:{self.port}"
+
+    async def check(self, domain: str) -> ReachCheck:
+        """Whether ``domain`` reaches this edge; never raises for network trouble."""
+        domain = normalise_host(domain) or domain
+        url = self.url(domain)
+        try:
+            addresses = await self._addresses(domain)
+        except _Unreachable as exc:
+            return ReachCheck(False, url, exc.reason)
+        allowed = [a for a in addresses if self.policy.refusal(a) is None]
+        if not allowed:
+            return ReachCheck(False, url, self.policy.refusal(addresses[0]) or "")
+        failures: list[str] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        async with httpx.AsyncClient(
+            transport=self._transport,
+            trust_env=False,  # no proxy from the environment: connect to what was checked
+            follow_redirects=False,
+        ) as client:
+            for address in allowed[: self.max_addresses]:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                failure = await self._fetch(client, domain, address, remaining)
+                if failure is None:
+                    return ReachCheck(True, url, f"{url} reaches this edge")
+                failures.append(failure)
+        first_failure = failures[0] if failures else self._timed_out(allowed[0])
+        return ReachCheck(False, url, first_failure)
+
+    async def _addresses(self, domain: str) -> list[str]:
+        """A then AAAA addresses of ``domain``, following CNAMEs, via the configured resolver."""
+        name = dns.name.from_text(domain)
+        queries = [
+            self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        ]
+        results = await asyncio.gather(*queries, return_exceptions=True)
+        addresses: list[str] = []
+        for result in results:
+            if isinstance(result, dns.resolver.Answer):
+                addresses.extend(rdata.address for rdata in result.rrset or ())
+        if addresses:
+            return addresses
+        for result in results:
+            if isinstance(result, dns.resolver.NXDOMAIN):
+                raise _Unreachable(f"no such name: {domain}")
+        for result in results:
+            if isinstance(result, dns.exception.DNSException):
+                raise _Unreachable(lookup_failure(result, domain, self.dns_timeout).reason)
+            if isinstance(result, BaseException):
+                raise result
+        raise _Unreachable(f"no address (A or AAAA record) for {domain}")
+
+    def _timed_out(self, address: str) -> str:
+        return f"no answer from {_hostport(address, self.port)} within {float(self.http_timeout)} s"
+
+    async def _fetch(
+        self, client: httpx.AsyncClient, domain: str, address: str, timeout: float
+    ) -> str | None:
+        """``None`` when ``address`` answers with the proof for ``domain``, else why not.
+
+        httpx's timeout bounds each network operation; the outer one bounds a server that
+        trickles its answer a byte at a time, with a little grace so that the inner one,
+        which closes the connection cleanly, normally fires first.
+        """
+        where = _hostport(address, self.port)
+        host = domain if self.port == 80 else f"{domain}:{self.port}"
+        try:
+            async with (
+                asyncio.timeout(timeout + 0.25),
+                client.stream(
+                    "GET",
+                    f"http://{where}{PROOF_PATH}",
+                    headers={"host": host, "accept-encoding": "identity"},
+                    timeout=timeout,
+                ) as response,
+            ):
+                body = b""
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > self.max_body:
+                        break
+        except (httpx.TimeoutException, TimeoutError):
+            return self._timed_out(address)
+        except httpx.ConnectError:
+            return f"could not connect to {where}"
+        except httpx.HTTPError as exc:
+            return f"{where} did not answer HTTP: {exc.__class__.__name__}"
+        if response.status_code != 200:
+            return f"{where} answered HTTP {response.status_code} to {PROOF_PATH}"
+        if body.strip() != self.codec.domain_proof(domain).encode():
+            return f"{where} answered, but not with this edge's proof for {domain}"
+        return None
+
+
+class _Unreachable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
