@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from admin.errors import AdminError, render
+from admin import api_customer, api_sparkpost
+from admin.errors import AdminError, MethodNotAllowed, NotFound, render
+from admin.openapi import openapi_json
 from admin.services import AdminServices
 from edge import __version__
 from edge.server import Runtime
@@ -29,10 +32,29 @@ async def admin_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request.url.path, exc)
 
 
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    # Unknown paths and methods get the dialect's error shape too, not Starlette's text.
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 405:
+        error: AdminError = MethodNotAllowed(f"{request.method} is not allowed on {path}")
+    else:
+        error = NotFound(path)
+    response = render(path, error)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
 def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app = Starlette(
-        routes=[Route("/healthz", health)],
-        exception_handlers={AdminError: admin_error},
+        routes=[
+            Route("/healthz", health),
+            Route("/api/v1/openapi.json", openapi_json),
+            *api_sparkpost.routes,
+            *api_customer.routes,
+        ],
+        exception_handlers={AdminError: admin_error, HTTPException: http_error},
     )
     app.state.runtime = runtime
     app.state.services = services

@@ -10,6 +10,8 @@
     ├── MalformedBody           400     1300            invalid_json
     ├── Restricted              400     7000            restricted_domain
     ├── Unreachable             400     1404            unreachable
+    ├── NotConfigured           503     (none)          not_configured
+    ├── MethodNotAllowed        405     (none)          method_not_allowed
     ├── MissingField            422     1400            missing_field
     └── InvalidData             422     1300            invalid_data
         ├── InvalidDomain       422     1300            invalid_domain
@@ -140,6 +142,22 @@ class Unreachable(AdminError):
         body = super().customer_body()
         body["error"]["reason"] = self.reason
         return body
+
+
+class NotConfigured(AdminError):
+    """A feature this server was started without (certificate provisioning)."""
+
+    status = 503
+    code = None
+    message = "service unavailable"
+    slug = "not_configured"
+
+
+class MethodNotAllowed(AdminError):
+    status = 405
+    code = None
+    message = "method not allowed"
+    slug = "method_not_allowed"
 
 
 class MissingField(AdminError):

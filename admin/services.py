@@ -1,26 +1,76 @@
-"""The admin side's long-lived parts, built once per worker and started with the server."""
+"""The admin side's long-lived parts, built once per worker and started with the server.
+
+The checks and the certificate provisioner are given by the caller (:mod:`admin.server`
+wires the real ones; tests give doubles), so the domain service never builds its own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from admin.accounts import Accounts
 from admin.database import AdminDatabase
-from edge.server import Runtime
+from admin.domains import CnameChecker, DomainService, ReachChecker
+from admin.provisioning import CertificateProvisioner
+from admin.sending import SendingDomains
+from admin.validation import DomainRules
+from edge.config import Settings
+
+log = logging.getLogger("admin.services")
 
 
 @dataclass
 class AdminServices:
+    settings: Settings
     db: AdminDatabase
     accounts: Accounts
+    domains: DomainService
+    sending: SendingDomains
+    _recheck: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, runtime: Runtime) -> AdminServices:
-        db = AdminDatabase(runtime.settings.database_path)
-        return cls(db, Accounts(db))
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        cname: CnameChecker,
+        reach: ReachChecker,
+        provisioner: CertificateProvisioner | None,
+        db: AdminDatabase | None = None,
+    ) -> AdminServices:
+        db = db or AdminDatabase(settings.database_path)
+        rules = DomainRules.from_settings(settings)
+        domains = DomainService(
+            db, rules, cname, reach, provisioner, cname_target=settings.cname_target
+        )
+        return cls(settings, db, Accounts(db), domains, SendingDomains(db, rules))
 
     async def start(self) -> None:
         await self.db.open()
+        self._recheck = asyncio.create_task(self._recheck_loop(), name="domain-recheck")
 
     async def stop(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recheck
+            self._recheck = None
         await self.db.close()
+
+    async def _recheck_loop(self) -> None:
+        """Re-check verified domains every ``EDGE_RECHECK_INTERVAL`` seconds.
+
+        It wakes more often than the interval (at most every minute) so that domains verified
+        at different times are each re-checked about one interval after their last check.
+        """
+        interval = self.settings.recheck_interval
+        tick = max(min(interval / 4, 60.0), 0.05)
+        while True:
+            try:
+                await self.domains.recheck_due(interval)
+            except Exception:
+                log.exception("scheduled re-check failed")
+            await asyncio.sleep(tick)

@@ -1,13 +1,114 @@
-"""Admin API fixtures: API keys for accounts on a live server, and test doubles for the
-checks and the certificate provisioner the domain service is given."""
+"""Admin API fixtures: a live server whose DNS and reachability checks and certificate
+provisioner are test doubles the test steers, API keys for accounts, and clients."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
+import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from admin.dns import CnameCheck
+from admin.provisioning import SslInfo
+from admin.reachability import ReachCheck
+from admin.server import create_app
+from edge.config import Settings
+from tests.conftest import LiveServer, start_server
+
+CNAME_TARGET = "edge.test"
+
+
+class FakeCname:
+    """Answers as a DNS zone the test edits: ``point(domain)`` adds the right CNAME."""
+
+    def __init__(self, target: str = CNAME_TARGET) -> None:
+        self.target = target
+        self.records: dict[str, str] = {}
+        self.timeouts: set[str] = set()
+        self.calls: list[str] = []
+
+    def point(self, domain: str, target: str | None = None) -> None:
+        self.records[domain] = target or self.target
+
+    async def check(self, domain: str) -> CnameCheck:
+        self.calls.append(domain)
+        if domain in self.timeouts:
+            return CnameCheck(False, "DNS resolver timed out after 3.0 s", (domain,), True)
+        target = self.records.get(domain)
+        if target is None:
+            return CnameCheck(False, f"no such name: {domain}", (domain,))
+        if target != self.target:
+            reason = f"CNAME points to {target} instead of {self.target}"
+            return CnameCheck(False, reason, (domain, target))
+        return CnameCheck(True, f"CNAME points to {target}", (domain, target))
+
+
+class FakeReach:
+    """Every domain reaches the edge unless listed in ``unreachable``."""
+
+    def __init__(self) -> None:
+        self.unreachable: set[str] = set()
+        self.calls: list[str] = []
+
+    async def check(self, domain: str) -> ReachCheck:
+        self.calls.append(domain)
+        url = f"http://{domain}:80"
+        if domain in self.unreachable:
+            return ReachCheck(False, url, "connection refused")
+        return ReachCheck(True, url, "the edge answered")
+
+
+@dataclass
+class RecordingProvisioner:
+    """Records calls; ``status`` reports ``provisioning`` once asked to provision."""
+
+    calls: list[tuple] = field(default_factory=list)
+    states: dict[int, str] = field(default_factory=dict)
+
+    async def provision(self, domain_id: int, *, force: bool = False) -> None:
+        self.calls.append(("provision", domain_id, force))
+        self.states[domain_id] = "provisioning"
+
+    async def forget(self, domain_id: int) -> None:
+        self.calls.append(("forget", domain_id))
+        self.states.pop(domain_id, None)
+
+    async def status(self, domain_id: int) -> SslInfo:
+        return SslInfo(self.states.get(domain_id, "unavailable"))
+
+
+@dataclass
+class AdminHarness:
+    live: LiveServer
+    cname: FakeCname
+    reach: FakeReach
+    provisioner: RecordingProvisioner
+
+    def key(self, account: str = "acme") -> str:
+        return make_key(self.live, account)
+
+    def client(self, key: str | None, *, bearer: bool = False) -> httpx.Client:
+        """A client on the admin host sending ``key`` as SparkPost clients (or as Bearer)."""
+        client = self.live.client("admin.test")
+        if key is not None:
+            client.headers["authorization"] = f"Bearer {key}" if bearer else key
+        return client
+
+    def as_account(self, account: str = "acme") -> httpx.Client:
+        return self.client(self.key(account))
+
+    def wait_served(self, domain: str, served: bool, timeout: float = 1.0) -> float:
+        """Seconds until the server's domain table says ``domain`` is (not) served."""
+        import time
+
+        table = self.live.app.runtime.domains
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if (table.served(domain) is not None) == served:
+                return time.monotonic() - start
+            time.sleep(0.01)
+        raise AssertionError(f"{domain} served={served} not reached within {timeout} s")
 
 
 def make_key(live: LiveServer, account: str) -> str:
@@ -19,6 +120,23 @@ def make_key(live: LiveServer, account: str) -> str:
         return (await services.accounts.create_key(acct)).secret
 
     return live.call(create)
+
+
+@pytest.fixture
+def admin_settings(settings: Settings) -> Settings:
+    return replace(settings, cname_target=CNAME_TARGET, deny_domains=("denied.example",))
+
+
+@pytest.fixture
+def admin(admin_settings: Settings) -> Iterator[AdminHarness]:
+    """A live server with steerable checks and a recording provisioner."""
+    cname, reach, provisioner = FakeCname(), FakeReach(), RecordingProvisioner()
+    app = create_app(admin_settings, cname=cname, reach=reach, provisioner=provisioner)
+    live = start_server(app)
+    try:
+        yield AdminHarness(live, cname, reach, provisioner)
+    finally:
+        live.stop()
 
 
 @pytest.fixture
