@@ -260,4 +260,5 @@ def _cname_of(response: dns.message.Message, name: str) -> str | None:
     rrset = response.get_rrset(response.answer, owner, dns.rdataclass.IN, dns.rdatatype.CNAME)
     if not rrset:
         return None
-    return normalise_host(_text(rrset[0].target))
+    target = _text(rrset[0].target)
+    return normalise_host(target) or target

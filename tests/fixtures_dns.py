@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -49,16 +50,19 @@ class Zone:
     #: ``None``: answer normally; ``-1``: drop every query; else answer this rcode.
     mode: int | None = None
     queries: list[tuple[str, str]] = field(default_factory=list)
+    #: ``"udp"`` or ``"tcp"`` for each query, in the same order.
+    protocols: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exists(self, name: str) -> bool:
         return name in self.cnames or name in self.addresses
 
-    def answer(self, wire: bytes) -> bytes | None:
+    def answer(self, wire: bytes, *, udp: bool = False) -> bytes | None:
         query = dns.message.from_wire(wire)
         question = query.question[0]
         with self.lock:
             self.queries.append((_key(question.name), dns.rdatatype.to_text(question.rdtype)))
+            self.protocols.append("udp" if udp else "tcp")
             if self.mode == -1:
                 return None
             response = dns.message.make_response(query)
@@ -67,7 +71,15 @@ class Zone:
                 response.set_rcode(self.mode)
                 return response.to_wire()
             self._resolve(response, question.name, question.rdtype)
-        return response.to_wire()
+        # Over UDP an answer must fit the client's buffer (512 bytes without EDNS, RFC 1035
+        # §4.2.1); a larger one is sent empty with TC set, and the client retries over TCP.
+        limit = max(query.payload, 512) if udp and query.edns >= 0 else 512 if udp else 65535
+        try:
+            return response.to_wire(max_size=limit)
+        except dns.exception.TooBig:
+            truncated = dns.message.make_response(query)
+            truncated.flags |= dns.flags.RA | dns.flags.TC
+            return truncated.to_wire()
 
     def _resolve(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int) -> None:
         name = qname
@@ -95,7 +107,7 @@ class Zone:
 class _UDPHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         data, sock = self.request
-        reply = self.server.zone.answer(data)  # type: ignore[attr-defined]
+        reply = self.server.zone.answer(data, udp=True)  # type: ignore[attr-defined]
         if reply is not None:
             sock.sendto(reply, self.client_address)
 
@@ -203,6 +215,12 @@ class DNSServer:
         """``(name, type)`` of every query received, in order."""
         with self.zone.lock:
             return list(self.zone.queries)
+
+    @property
+    def protocols(self) -> list[str]:
+        """``"udp"``/``"tcp"`` of every query received, in order."""
+        with self.zone.lock:
+            return list(self.zone.protocols)
 
     def close(self) -> None:
         for server in (self._udp, self._tcp):

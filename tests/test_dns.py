@@ -11,6 +11,7 @@ import pytest
 
 from admin.dns import CnameCheck, CnameVerifier, parse_nameserver
 from edge.config import Settings
+from tests.conftest import free_port
 
 TARGET = "edge.test"
 
@@ -122,6 +123,28 @@ def test_overlong_chain_stops_at_the_limit(dns_server):
     assert result.reason == "CNAME chain of h0.chain.test is longer than 16 names"
     assert len(result.chain) == 17
     assert len(dns_server.queries) == 16
+
+
+def test_large_answer_is_fetched_over_tcp_after_truncation(dns_server):
+    addresses = [f"192.0.2.{i}" for i in range(1, 61)]  # 60 A records: over 512 bytes
+    dns_server.set_a("track.brand.test", *addresses)
+    result = check(dns_server, "track.brand.test")
+    assert result.reason == (
+        "no CNAME record for track.brand.test; it has an A record: " + ", ".join(sorted(addresses))
+    )
+    assert dns_server.queries[-2:] == [("track.brand.test", "A"), ("track.brand.test", "A")]
+    assert dns_server.protocols[-2:] == ["udp", "tcp"]
+
+
+def test_nameserver_with_nothing_listening_times_out():
+    # asyncio's UDP endpoint does not surface ICMP port-unreachable: it is a silent server.
+    closed = CnameVerifier(TARGET, [f"127.0.0.1:{free_port()}"], timeout=1.0)
+    started = time.monotonic()
+    result = asyncio.run(closed.check("track.brand.test"))
+    assert time.monotonic() - started < 1.5
+    assert result == CnameCheck(
+        False, "DNS resolver timed out after 1.0 s", ("track.brand.test",), temporary=True
+    )
 
 
 def test_silent_resolver_times_out_within_the_bound(dns_server):
