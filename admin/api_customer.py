@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from admin.auth import authenticate
 from admin.domains import DomainService, TrackingDomain
 from admin.errors import MissingField, NotFound
 from admin.payloads import json_object, optional_bool, optional_id
 from admin.provisioning import SslInfo
+from admin.routing import resource
 from admin.sending import SendingDomain, SendingDomains
 
 TRACKING = "/api/v1/customer/tracking-domains"
@@ -218,17 +218,10 @@ async def delete_sending(request: Request) -> Response:
 
 
 routes = [
-    Route(TRACKING, create_tracking, methods=["POST"]),
-    Route(TRACKING, list_tracking, methods=["GET"]),
-    Route(TRACKING + "/{id}", get_tracking, methods=["GET"]),
-    Route(TRACKING + "/{id}", update_tracking, methods=["PATCH"]),
-    Route(TRACKING + "/{id}", delete_tracking, methods=["DELETE"]),
-    Route(TRACKING + "/{id}/verify", verify_tracking, methods=["POST"]),
-    Route(TRACKING + "/{id}/ssl", get_ssl, methods=["GET"]),
-    Route(TRACKING + "/{id}/ssl", provision_ssl, methods=["POST"]),
-    Route(SENDING, create_sending, methods=["POST"]),
-    Route(SENDING, list_sending, methods=["GET"]),
-    Route(SENDING + "/{id}", get_sending, methods=["GET"]),
-    Route(SENDING + "/{id}", update_sending, methods=["PATCH"]),
-    Route(SENDING + "/{id}", delete_sending, methods=["DELETE"]),
+    resource(TRACKING, GET=list_tracking, POST=create_tracking),
+    resource(TRACKING + "/{id}", GET=get_tracking, PATCH=update_tracking, DELETE=delete_tracking),
+    resource(TRACKING + "/{id}/verify", POST=verify_tracking),
+    resource(TRACKING + "/{id}/ssl", GET=get_ssl, POST=provision_ssl),
+    resource(SENDING, GET=list_sending, POST=create_sending),
+    resource(SENDING + "/{id}", GET=get_sending, PATCH=update_sending, DELETE=delete_sending),
 ]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from admin.auth import authenticate
 from admin.domains import DomainService, TrackingDomain
 from admin.payloads import json_object, optional_bool
+from admin.routing import resource
 
 PREFIX = "/api/v1/tracking-domains"
 
@@ -88,10 +88,7 @@ async def verify(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route(PREFIX, create, methods=["POST"]),
-    Route(PREFIX, list_domains, methods=["GET"]),
-    Route(PREFIX + "/{domain}", retrieve, methods=["GET"]),
-    Route(PREFIX + "/{domain}", update, methods=["PUT"]),
-    Route(PREFIX + "/{domain}", delete, methods=["DELETE"]),
-    Route(PREFIX + "/{domain}/verify", verify, methods=["POST"]),
+    resource(PREFIX, GET=list_domains, POST=create),
+    resource(PREFIX + "/{domain}", GET=retrieve, PUT=update, DELETE=delete),
+    resource(PREFIX + "/{domain}/verify", POST=verify),
 ]
