@@ -239,9 +239,13 @@ class CnameVerifier:
         """Say what a name without a CNAME has instead, e.g. ``; it has an A record: 1.2.3.4``.
 
         Customers often add an A record copied from somewhere; naming it makes the fix obvious.
+        Best effort: the missing CNAME is the finding, so a failure here only omits the detail.
         """
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            response = await self._query(name, rdtype, deadline)
+            try:
+                response = await self._query(name, rdtype, deadline)
+            except DNSLookupError:
+                return ""
             if response is None:
                 break
             rrset = response.get_rrset(

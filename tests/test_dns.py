@@ -67,6 +67,22 @@ def test_name_with_only_aaaa_says_so(dns_server):
     )
 
 
+def test_no_cname_stands_when_the_address_lookup_then_fails(dns_server):
+    dns_server.set_a("track.brand.test", "192.0.2.1")
+    verifier = CnameVerifier(TARGET, [dns_server.nameserver], timeout=1.0)
+    original = verifier.resolver.resolve
+
+    async def resolve(*args, **kwargs):
+        answer = await original(*args, **kwargs)
+        dns_server.stop_answering()  # answers the CNAME query, then goes silent
+        return answer
+
+    verifier.resolver.resolve = resolve
+    assert asyncio.run(verifier.check("track.brand.test")) == CnameCheck(
+        False, "no CNAME record for track.brand.test", ("track.brand.test",)
+    )
+
+
 def test_name_with_no_records_is_no_cname(dns_server):
     dns_server.set_empty("track.brand.test")
     assert check(dns_server, "track.brand.test") == CnameCheck(
