@@ -41,7 +41,7 @@ def _id(request: Request) -> int:
     return int(raw)
 
 
-def _time(ts: int | None) -> str | None:
+def _time(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -78,7 +78,8 @@ class TrackingDomain:
     ssl_status: str
     created_at: int
     updated_at: int
-    checked_at: int | None
+    #: Seconds since the epoch, with a fraction: it doubles as the re-check's claim token.
+    checked_at: float | None
 
     @property
     def verified(self) -> bool:
@@ -264,7 +265,7 @@ class DomainService:
 
         A temporary failure (resolver timeout) does not withdraw a domain that was valid.
         """
-        now = _now()
+        now, checked = _now(), time.time()
         async with self.db.transaction() as conn:
             current = await fetch_one(
                 conn,
@@ -279,18 +280,18 @@ class DomainService:
                     "checked_at = ?, updated_at = ?, compliance_status = CASE "
                     "compliance_status WHEN 'pending' THEN 'valid' ELSE compliance_status END "
                     "WHERE id = ?",
-                    (reason, now, now, found.id),
+                    (reason, checked, now, found.id),
                 )
             elif temporary and TrackingDomain.from_row(current).verified:
                 await conn.execute(
                     "UPDATE tracking_domains SET cname_reason = ?, checked_at = ? WHERE id = ?",
-                    (reason, now, found.id),
+                    (reason, checked, found.id),
                 )
             else:
                 await conn.execute(
                     "UPDATE tracking_domains SET cname_status = 'invalid', cname_reason = ?, "
                     "is_default = 0, checked_at = ?, updated_at = ? WHERE id = ?",
-                    (reason, now, now, found.id),
+                    (reason, checked, now, found.id),
                 )
             row = await fetch_one(
                 conn, f"SELECT {COLUMNS} FROM tracking_domains WHERE id = ?", (found.id,)
@@ -303,7 +304,7 @@ class DomainService:
         Each domain is claimed by moving its ``checked_at`` first, so several workers running
         this loop check each domain once. Returns how many were checked.
         """
-        now = _now()
+        now = time.time()
         rows = await self.db.fetchall(
             f"SELECT {COLUMNS} FROM tracking_domains WHERE cname_status = 'valid' "
             "AND (checked_at IS NULL OR checked_at <= ?) ORDER BY checked_at",

@@ -351,6 +351,21 @@ PATHS: dict = {
             security=[],
         ),
     },
+    "/internal/tls-allowed": {
+        "get": _op(
+            "Meta",
+            "On-demand TLS 'ask' (Caddy): 200 for a served tracking domain, else 404",
+            {
+                "200": {"description": "allowed", "content": {"text/plain": {"schema": {
+                    "type": "string"}}}},
+                "404": {"description": "not a served tracking domain", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}},
+            },
+            security=[],
+            parameters=[{"name": "domain", "in": "query", "required": True,
+                         "schema": {"type": "string"}}],
+        ),
+    },
     "/healthz": {
         "get": _op(
             "Meta", "Health", {"200": _json({"type": "object"}, "Status")}, security=[]

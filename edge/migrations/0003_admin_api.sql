@@ -14,8 +14,9 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_account ON api_keys (account_id);
 
--- When the CNAME was last checked (verify or the scheduled re-check).
-ALTER TABLE tracking_domains ADD COLUMN checked_at INTEGER;
+-- When the CNAME was last checked (verify or the scheduled re-check), in seconds with a
+-- fraction: the re-check claims a domain by moving it, so it must not repeat within a second.
+ALTER TABLE tracking_domains ADD COLUMN checked_at REAL;
 
 -- One default tracking domain per account, enforced by the database as well as the service.
 CREATE UNIQUE INDEX tracking_domains_one_default ON tracking_domains (account_id)
