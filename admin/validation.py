@@ -115,7 +115,7 @@ def _allowed(ch: str) -> bool:
 
 def _is_syntactic(bare: str) -> bool:
     """Empty labels and IP addresses fail before IDNA sees them."""
-    if bare.startswith(".") or ".." in bare:
+    if bare.startswith(".") or bare.endswith(".") or ".." in bare:
         return False
     try:
         ipaddress.ip_address(bare)
