@@ -197,7 +197,7 @@ def test_timeout_bounds_the_whole_chain_not_each_hop(dns_server):
 
     started = time.monotonic()
     result = asyncio.run(run())
-    assert 0.9 <= time.monotonic() - started < 1.3
+    assert 0.9 <= time.monotonic() - started < 1.45
     assert result == CnameCheck(
         False,
         "DNS resolver timed out after 1.0 s",
