@@ -127,8 +127,11 @@ class EventRecorder:
 
     def record(self, event: Event) -> None:
         self._pending.append(event)
-        if not self._wakeup.is_set():
+        # Invariant: events pending means not idle. drain() relies on it: waiting on a set
+        # Event never yields, so a stale ``_idle`` would spin the loop.
+        if self._idle.is_set():
             self._idle.clear()
+        if not self._wakeup.is_set():
             self._wakeup.set()
 
     async def start(self) -> None:
@@ -138,7 +141,7 @@ class EventRecorder:
 
     async def drain(self) -> None:
         """Wait until every event recorded so far is committed or journalled."""
-        while self._pending or not self._idle.is_set():
+        while not self._idle.is_set():
             self._wakeup.set()
             await self._idle.wait()
 

@@ -8,8 +8,12 @@ tests (``tests/<area>/conftest.py``) or in modules named ``tests/fixtures_<area>
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -140,3 +144,37 @@ def other_settings(settings: Settings) -> Callable[..., Settings]:
         return replace(settings, **changes)
 
     return make
+
+
+def start_server_process(data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen:
+    """``tracking-edge serve`` in a child process (for signals and ``--workers``).
+
+    Its output goes to ``<data_dir>/../server-<port>.log``; returns once it answers.
+    """
+    env = {
+        **os.environ,
+        "EDGE_DATA_DIR": str(data_dir),
+        "EDGE_SECRET_KEYS": SECRET,
+        "EDGE_DEFAULT_DOMAIN": "track.test",
+        "EDGE_ADMIN_HOST": "admin.test",
+        "EDGE_DOMAIN_POLL_INTERVAL": "0.05",
+    }
+    log_path = Path(data_dir).parent / f"server-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "admin.cli", "serve", "--port", str(port),
+             "--workers", str(workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/robots.txt", headers={"host": "track.test"})
+            return proc
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise RuntimeError(log_path.read_text()) from None
+            time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
