@@ -20,7 +20,8 @@ on one port, no redirects followed, the body compared and never shown back), so 
 hostile customer learns is whether an address answers on ``EDGE_VERIFY_PORT``. Still, by
 default only globally routable addresses and loopback are connected to (:class:`AddressPolicy`):
 private networks, link-local (cloud metadata at 169.254.169.254), shared/CGNAT, multicast and
-reserved ranges are refused before any packet is sent. Loopback is allowed because the edge
+reserved ranges are refused before any packet is sent. IPv6 forms that embed an IPv4 address
+(mapped, 6to4, NAT64) are judged by that IPv4 address. Loopback is allowed because the edge
 itself is there in tests and single-host setups, and a loopback port answering is no secret
 worth guarding. ``EDGE_VERIFY_ALLOW_NETWORKS`` replaces the loopback allowance with a list of
 networks (e.g. ``10.1.0.0/16`` for an edge behind a private load balancer), or ``none``.
@@ -75,18 +76,43 @@ class AddressPolicy:
 
     def refusal(self, address: str) -> str | None:
         """Why ``address`` must not be connected to, or ``None`` when it may be."""
-        ip: IPAddress = ipaddress.ip_address(address)
-        # ::ffff:10.0.0.1 is 10.0.0.1 on a dual-stack socket: judge the address it reaches.
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip.version == net.version and ip in net for net in self.allowed):
-            return None
-        if ip.is_global and not ip.is_multicast:
-            return None
+        ip = _reached(ipaddress.ip_address(address))
+        if ip is not None:
+            if any(ip.version == net.version and ip in net for net in self.allowed):
+                return None
+            if ip.is_global and not ip.is_multicast:
+                return None
         return (
             f"refusing to connect to {address}: not a public address "
             "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
         )
+
+
+#: NAT64 (RFC 6052): the last 32 bits are the IPv4 address the translator connects to.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+#: Local-use NAT64 (RFC 8215) and IPv4-compatible (deprecated, RFC 4291 §2.5.5.1) addresses:
+#: their IPv4 destination depends on local set-up, so they are never judged public.
+OPAQUE_PREFIXES = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::/96"))
+
+
+def _reached(ip: IPAddress) -> IPAddress | None:
+    """The address a connection to ``ip`` ends up at, as far as can be told; ``None``: unknown.
+
+    An IPv6 address that embeds an IPv4 one (``::ffff:10.0.0.1``, ``64:ff9b::a00:1``,
+    ``2002:a00:1::``) reaches that IPv4 address, so that is the one judged: otherwise they
+    would smuggle private IPv4 destinations past a check that calls them global.
+    """
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip != ipaddress.IPv6Address("::1") and any(ip in net for net in OPAQUE_PREFIXES):
+        return None
+    return ip
 
 
 class ReachabilityChecker:
