@@ -8,7 +8,6 @@ wrapped with ``https`` when its domain is secure *or* its target is https.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from edge.domains import TrackingHost
 from edge.tokens import TokenCodec
@@ -41,7 +40,8 @@ class LinkBuilder:
         token = self.codec.sign_click(
             account_id, url, message=message, recipient=recipient, link=link
         )
-        https = host.secure or urlsplit(url.strip()).scheme.lower() == "https"
+        # sign_click() accepted the URL, so its scheme is http or https, stated first.
+        https = host.secure or url.strip()[:6].lower() == "https:"
         return f"{self.base(host, https=https)}/e/{token}"
 
     def open_url(
