@@ -7,7 +7,13 @@ and ``track.brand.com`` are the same tracking domain.
 
 from __future__ import annotations
 
+import re
+
 import idna
+
+# What may appear in a normalised host: LDH labels, dots, and the underscore some DNS names
+# carry. Stricter rules for names a customer may register live in the domain validation.
+_HOST_CHARS = re.compile(r"[a-z0-9_.-]+")
 
 
 def normalise_host(raw: str | bytes | None) -> str | None:
@@ -42,12 +48,12 @@ def normalise_host(raw: str | bytes | None) -> str | None:
     host = host.rstrip(".").lower()
     if not host:
         return None
-    if host.isascii():
-        return host
-    try:
-        return idna.encode(host, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        return None
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
+    return host if _HOST_CHARS.fullmatch(host) else None
 
 
 class HostCache:

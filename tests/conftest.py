@@ -146,7 +146,9 @@ def other_settings(settings: Settings) -> Callable[..., Settings]:
     return make
 
 
-def start_server_process(data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen:
+def start_server_process(
+    data_dir: Path, port: int, workers: int = 1, poll_interval: float | None = 0.05
+) -> subprocess.Popen:
     """``tracking-edge serve`` in a child process (for signals and ``--workers``).
 
     Its output goes to ``<data_dir>/../server-<port>.log``; returns once it answers.
@@ -157,8 +159,9 @@ def start_server_process(data_dir: Path, port: int, workers: int = 1) -> subproc
         "EDGE_SECRET_KEYS": SECRET,
         "EDGE_DEFAULT_DOMAIN": "track.test",
         "EDGE_ADMIN_HOST": "admin.test",
-        "EDGE_DOMAIN_POLL_INTERVAL": "0.05",
     }
+    if poll_interval is not None:
+        env["EDGE_DOMAIN_POLL_INTERVAL"] = str(poll_interval)
     log_path = Path(data_dir).parent / f"server-{port}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -1,0 +1,129 @@
+"""The SQLite store: migrations, WAL, idempotent event inserts, keyset iteration."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from edge.events import Event
+from edge.store import SQLiteStore, StoreUnavailable, migrate, migration_scripts
+
+
+def make_event(i: int, type_: str = "click") -> Event:
+    return Event(f"{i:030x}", type_, 1_700_000_000_000 + i, 1, "track.test", url=f"https://e/{i}")
+
+
+def test_migration_scripts_are_numbered_from_one_without_gaps():
+    versions = [version for version, _, _ in migration_scripts()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+def test_database_made_by_the_first_schema_version_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "edge.sqlite3"
+    assert migrate(path, upto=1) == 1
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO accounts (id, name) VALUES (2, 'acme')")
+        db.execute(
+            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
+            "VALUES (2, 'go.acme.com', 'valid', 'valid')"
+        )
+        db.execute(
+            "INSERT INTO events (id, type, ts_ms, account_id, domain, url) "
+            "VALUES ('e1', 'click', 1, 2, 'go.acme.com', 'https://acme.com/')"
+        )
+        assert "change_counters" not in {
+            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+
+    async def upgrade_and_read():
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            return (
+                await store.tracking_domains(),
+                await store.domain_table_version(),
+                [e async for e in store.iter_events()],
+            )
+        finally:
+            await store.close()
+
+    domains, version, events = asyncio.run(upgrade_and_read())
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == migration_scripts()[-1][0]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [(d.domain, d.account_id, d.served) for d in domains] == [("go.acme.com", 2, True)]
+    assert version == 0  # the counter starts at the upgrade; later changes move it
+    assert [(e.id, e.domain, e.url) for e in events] == [("e1", "go.acme.com", "https://acme.com/")]
+
+
+def test_migrating_twice_changes_nothing(tmp_path):
+    path = tmp_path / "edge.sqlite3"
+    first = migrate(path)
+    assert migrate(path) == first
+
+
+def test_every_change_to_tracking_domains_moves_the_change_counter(tmp_path):
+    path = tmp_path / "edge.sqlite3"
+    migrate(path)
+
+    def counter() -> int:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT value FROM change_counters").fetchone()[0]
+
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO tracking_domains (account_id, domain) VALUES (1, 'a.example.com')")
+    assert counter() == 1
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE tracking_domains SET compliance_status = 'blocked'")
+    assert counter() == 2
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM tracking_domains")
+    assert counter() == 3
+
+
+def test_inserting_an_event_id_twice_stores_it_once(tmp_path):
+    async def run():
+        store = SQLiteStore(tmp_path / "edge.sqlite3")
+        await store.open()
+        await store.insert_events([make_event(1), make_event(2)])
+        await store.insert_events([make_event(2), make_event(3)])
+        ids = [e.id async for e in store.iter_events()]
+        await store.close()
+        return ids
+
+    assert asyncio.run(run()) == [f"{i:030x}" for i in (1, 2, 3)]
+
+
+def test_iter_events_filters_by_time_and_type_across_pages(tmp_path):
+    async def run():
+        store = SQLiteStore(tmp_path / "edge.sqlite3")
+        await store.open()
+        await store.insert_events([make_event(i, "click" if i % 2 else "open") for i in range(25)])
+        got = [
+            e.ts_ms - 1_700_000_000_000
+            async for e in store.iter_events(since_ms=1_700_000_000_010, types=("click",), page=4)
+        ]
+        await store.close()
+        return got
+
+    assert asyncio.run(run()) == [11, 13, 15, 17, 19, 21, 23]
+
+
+def test_insert_into_a_locked_database_raises_store_unavailable(tmp_path):
+    path = tmp_path / "edge.sqlite3"
+
+    async def run():
+        store = SQLiteStore(path, event_busy_timeout=0.05)
+        await store.open()
+        lock = sqlite3.connect(path, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            await store.insert_events([make_event(1)])
+        except StoreUnavailable as exc:
+            return str(exc)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+            await store.close()
+
+    assert asyncio.run(run()) == "database is locked"
