@@ -158,7 +158,21 @@ class CnameVerifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CnameVerifier:
-        return cls(settings.cname_target, settings.dns_nameservers, settings.dns_timeout)
+        """The verifier the settings describe; a bad value is a :class:`ConfigError` naming
+        its variable, raised when the server starts rather than at the first check."""
+        from edge.config import ConfigError
+
+        try:
+            for spec in settings.dns_nameservers:
+                parse_nameserver(spec)
+        except ValueError as exc:
+            raise ConfigError(f"EDGE_DNS_NAMESERVERS: {exc}") from None
+        if settings.dns_timeout <= 0:
+            raise ConfigError(f"EDGE_DNS_TIMEOUT must be positive, got {settings.dns_timeout}")
+        try:
+            return cls(settings.cname_target, settings.dns_nameservers, settings.dns_timeout)
+        except ValueError as exc:
+            raise ConfigError(f"EDGE_CNAME_TARGET: {exc}") from None
 
     @property
     def resolver(self) -> dns.asyncresolver.Resolver:

@@ -10,7 +10,7 @@ import dns.rcode
 import pytest
 
 from admin.dns import CnameCheck, CnameVerifier, parse_nameserver
-from edge.config import Settings
+from edge.config import ConfigError, Settings
 from tests.conftest import free_port
 
 TARGET = "edge.test"
@@ -279,4 +279,21 @@ def test_nameserver_specs_parse(spec, parsed):
 def test_bad_nameserver_is_refused_when_the_verifier_is_built(spec, message):
     with pytest.raises(ValueError) as excinfo:
         CnameVerifier(TARGET, [spec])
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"dns_nameservers": ("127.0.0.1", "resolver.lan")},
+            "EDGE_DNS_NAMESERVERS: bad DNS nameserver 'resolver.lan': not an IP address",
+        ),
+        ({"dns_timeout": 0.0}, "EDGE_DNS_TIMEOUT must be positive, got 0.0"),
+        ({"cname_target": "bad target!"}, "EDGE_CNAME_TARGET: bad CNAME target 'bad target!'"),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_variable(settings, changes, message):
+    with pytest.raises(ConfigError) as excinfo:
+        CnameVerifier.from_settings(replace(settings, **changes))
     assert str(excinfo.value) == message
