@@ -295,3 +295,18 @@ def test_recheck_with_the_cname_still_there_keeps_the_domain(stack):
     assert stack.live.call(lambda: domains.recheck_due(0)) == 1
     assert stack.customer_view()["verification_status"] == "valid"
     assert stack.click_until(stack.click_url(), 302)[0].status_code == 302
+
+
+def test_scheduled_recheck_withdraws_a_domain_whose_cname_is_gone(make_stack):
+    stack = verified(make_stack(recheck_interval=0.2))
+    url = stack.click_url()
+    assert stack.click_until(url, 302)[0].status_code == 302
+    stack.dns.clear(DOMAIN)
+    # Check times are whole seconds, so the loop sees the domain due within about 1.2 s.
+    response, _ = stack.click_until(url, 404, within=3.0)
+    assert response.status_code == 404
+    view = stack.customer_view()
+    assert (view["verification_status"], view["verification_reason"]) == (
+        "invalid",
+        f"no such name: {DOMAIN}",
+    )
