@@ -146,12 +146,20 @@ class ReachabilityChecker:
 
     @classmethod
     def from_settings(cls, settings: Settings, codec: TokenCodec) -> ReachabilityChecker:
+        from edge.config import ConfigError
+
+        if not 0 < settings.verify_port < 65536:
+            raise ConfigError(f"EDGE_VERIFY_PORT must be a port number, got {settings.verify_port}")
+        try:
+            policy = AddressPolicy(settings.verify_allow_networks)
+        except ValueError as exc:
+            raise ConfigError(f"EDGE_VERIFY_ALLOW_NETWORKS: {exc}") from None
         return cls(
             codec,
             port=settings.verify_port,
             nameservers=settings.dns_nameservers,
             dns_timeout=settings.dns_timeout,
-            policy=AddressPolicy(settings.verify_allow_networks),
+            policy=policy,
         )
 
     @property

@@ -318,3 +318,20 @@ def test_bad_allowed_network_is_a_config_error():
     assert str(excinfo.value) == (
         "EDGE_VERIFY_ALLOW_NETWORKS must be CIDR networks or none, got '10.0.0.0/8,intranet'"
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"verify_port": 0}, "EDGE_VERIFY_PORT must be a port number, got 0"),
+        ({"verify_port": 70000}, "EDGE_VERIFY_PORT must be a port number, got 70000"),
+        (
+            {"verify_allow_networks": ("lan",)},
+            "EDGE_VERIFY_ALLOW_NETWORKS: 'lan' does not appear to be an IPv4 or IPv6 network",
+        ),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_variable(settings, changes, message):
+    with pytest.raises(ConfigError) as excinfo:
+        ReachabilityChecker.from_settings(replace(settings, **changes), TokenCodec([SECRET]))
+    assert str(excinfo.value) == message
