@@ -12,6 +12,7 @@ from admin import api_customer, api_sparkpost
 from admin.errors import AdminError, MethodNotAllowed, NotFound, render
 from admin.openapi import openapi_json
 from admin.services import AdminServices
+from admin.tls import tls_allowed
 from edge import __version__
 from edge.server import Runtime
 
@@ -50,6 +51,7 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", health),
+            Route("/internal/tls-allowed", tls_allowed),
             Route("/api/v1/openapi.json", openapi_json),
             *api_sparkpost.routes,
             *api_customer.routes,

@@ -25,6 +25,7 @@ import dns.resolver
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from admin.reachability import AddressPolicy
 from edge.server import PROOF_PATH
 
 
@@ -49,10 +50,13 @@ class HttpsProof:
         *,
         port: int = 443,
         timeout: float | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.resolver = resolver
         self.expected_proof = expected_proof
         self.port = port
+        #: The reachability check's SSRF guard: the customer's DNS picks the address.
+        self.policy = policy or AddressPolicy()
         if timeout is not None:
             self.timeout = timeout
 
@@ -75,6 +79,10 @@ class HttpsProof:
         addresses = await self._resolve(domain, deadline)
         problems = []
         for address in addresses:
+            refusal = self.policy.refusal(address)
+            if refusal is not None:
+                problems.append(refusal)
+                continue
             try:
                 await asyncio.wait_for(
                     self._fetch(address, domain, leaf), max(0.1, deadline - time.monotonic())

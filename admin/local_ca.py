@@ -8,6 +8,7 @@ README; ``root.key`` never leaves the directory) and issues at once, with no net
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
@@ -62,7 +63,12 @@ class LocalCA:
         if self._root is not None:
             return self._root
         if not self.root_path.exists():
-            self._create()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Workers starting together: one creates, the others wait and load its files.
+            with open(self.directory / ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not self.root_path.exists():
+                    self._create()
         self._key = serialization.load_pem_private_key(  # type: ignore[assignment]
             self.key_path.read_bytes(), password=None
         )

@@ -13,6 +13,7 @@ from admin.domains import CnameChecker, ReachChecker
 from admin.provisioning import CertificateProvisioner
 from admin.reachability import ReachabilityChecker
 from admin.services import AdminServices
+from admin.tls import build_tls
 from edge.config import Settings
 from edge.server import EdgeServer, Runtime
 
@@ -28,16 +29,22 @@ def create_app(
     runtime = Runtime.build(settings or Settings.from_env())
     settings = runtime.settings
     db = AdminDatabase(settings.database_path)
+    tls = build_tls(runtime, db)
+    manager = tls.manager if provisioner is None else None
     services = AdminServices.build(
         settings,
         db=db,
         cname=cname or CnameVerifier.from_settings(settings),
         reach=reach or ReachabilityChecker.from_settings(settings, runtime.codec),
-        # Certificate provisioning (issue 4) is connected here (it shares ``db``); without
-        # it, verified domains report the stored ssl_status and POST .../ssl answers 503.
-        provisioner=provisioner,
+        # Certificates (issue 4, admin.tls) share ``db``. With EDGE_TLS=external there is no
+        # provisioner: verified domains report the stored ssl_status, POST .../ssl answers 503.
+        provisioner=provisioner or manager,
     )
     server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
+    server.well_known["acme-challenge"] = tls.responder
     server.on_startup.append(services.start)
     server.on_shutdown.append(services.stop)
+    if manager is not None:  # issuance, retries and renewals (issue 4); needs db open
+        server.on_startup.append(manager.start)
+        server.on_shutdown.append(manager.stop)
     return server

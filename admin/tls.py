@@ -23,6 +23,7 @@ from admin.dns import make_resolver
 from admin.https_proof import HttpsProof
 from admin.issuance import CertificateIssuer
 from admin.local_ca import LocalCA
+from admin.reachability import AddressPolicy
 from edge.hosts import normalise_host
 from edge.server import Runtime
 
@@ -61,6 +62,7 @@ def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
         make_resolver(settings.dns_nameservers, settings.dns_timeout),
         runtime.codec.domain_proof,
         port=settings.https_verify_port,
+        policy=AddressPolicy(settings.verify_allow_networks),
     )
     manager = CertificateManager(
         db,

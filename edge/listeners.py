@@ -15,6 +15,7 @@ import socket
 import sys
 
 import uvicorn
+from uvicorn.supervisors import multiprocess
 
 from edge.certs import CertificateStore, SQLiteCertificates
 from edge.config import Settings
@@ -98,3 +99,44 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+class ListenersConfig(uvicorn.Config):
+    """A uvicorn ``Config`` that also carries the HTTPS port (it travels to worker processes)."""
+
+    def __init__(self, app: str, *, https_port: int, **kwargs: object) -> None:
+        super().__init__(app, **kwargs)  # type: ignore[arg-type]
+        self.https_port = https_port
+
+
+def run(config: ListenersConfig) -> None:
+    """Serve ``config``'s app on its port (HTTP) and on ``config.https_port`` (HTTPS).
+
+    With ``config.workers > 1`` both sockets are bound here, once, and inherited by every
+    worker, under uvicorn's own supervisor (health checks, restarts, signals).
+    """
+    if config.workers <= 1:
+        EdgeListeners(config, https_port=config.https_port).run()
+        return
+    sockets = [bind(config.host, config.port), bind(config.host, config.https_port)]
+    # uvicorn's supervisor builds its workers from the module's ``Process`` in four places,
+    # and a worker runs a plain ``Server``; swapping in _Worker for the supervisor's lifetime
+    # is the smallest way to run EdgeListeners under it. Only the CLI process calls this.
+    original = multiprocess.Process
+    multiprocess.Process = _Worker  # type: ignore[misc]
+    try:
+        multiprocess.Multiprocess(config, sockets=sockets).run()
+    finally:
+        multiprocess.Process = original  # type: ignore[misc]
+
+
+class _Worker(multiprocess.Process):
+    """uvicorn's worker process, running :class:`EdgeListeners` instead of a plain server."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            config = self.config
+            assert isinstance(config, ListenersConfig)
+            self._server = EdgeListeners(config, https_port=config.https_port)
+        return self._server

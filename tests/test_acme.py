@@ -252,3 +252,56 @@ def test_ca_requiring_external_account_binding_is_reported(
         )
     finally:
         eab.stop()
+
+
+def test_whole_flow_through_the_admin_api(settings, pebble, dns_server, make_https_server):
+    """create → CNAME → verify → provisioning → active → HTTPS click answered with the redirect."""
+    import time
+
+    import httpx
+
+    from edge.domains import TrackingHost
+    from edge.links import LinkBuilder
+    from tests.conftest import free_port
+
+    https_port = free_port()
+    config = replace(
+        acme_settings(settings, pebble, dns_server, https_port),
+        cname_target="edge.test",
+        verify_port=pebble.http_port,
+    )
+    dns_server.set_a("edge.test", "127.0.0.1")
+    live = make_https_server(config, full=True, http_port=pebble.http_port, https_port=https_port)
+    services = live.app.admin_app.state.services
+    account = live.call(lambda: services.accounts.ensure("acme"))
+    key = live.call(lambda: services.accounts.create_key(account)).secret
+    base = "/api/v1/customer/tracking-domains"
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{live.http_port}",
+        headers={"host": config.admin_host, "authorization": f"Bearer {key}"},
+        trust_env=False,
+    ) as admin:
+        created = admin.post(base, json={"domain": NAME, "secure": True})
+        assert created.status_code == 201, created.text
+        domain_id = created.json()["data"]["id"]
+        dns_server.set_cname(NAME, "edge.test")
+        verified = admin.post(f"{base}/{domain_id}/verify")
+        assert verified.status_code == 200, verified.text
+        first = admin.get(f"{base}/{domain_id}/ssl").json()["data"]
+        assert first["status"] == "provisioning"
+        deadline = time.monotonic() + 20
+        while True:
+            ssl_view = admin.get(f"{base}/{domain_id}/ssl").json()["data"]
+            if ssl_view["status"] != "provisioning" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert ssl_view["status"] == "active", ssl_view
+        assert ssl_view["issuer"].startswith("Pebble Intermediate CA")
+        assert ssl_view["reason"] is None
+    links = LinkBuilder(live.app.runtime.codec, http_port=80, https_port=https_port)
+    host = TrackingHost(NAME, account.id, secure=True, served=True)
+    url = links.click_url(host, account.id, "https://shop.example/landing?id=7")
+    assert url.startswith(f"https://{NAME}:{https_port}/")
+    response = https_get(https_port, NAME, pebble.root_pem(), httpx.URL(url).raw_path.decode())
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://shop.example/landing?id=7"

@@ -134,3 +134,50 @@ def test_renaming_a_domain_drops_its_certificate(tls_settings, live):
             "UPDATE tracking_domains SET domain = 'other.brand.test' WHERE id = ?", (domain_id,)
         )
         assert conn.execute("SELECT domain FROM certificates").fetchall() == []
+
+
+def test_serve_command_answers_https_beside_http_with_two_workers(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    http_port, https_port = free_port(), free_port()
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "EDGE_DATA_DIR": str(data),
+        "EDGE_DEFAULT_DOMAIN": "track.test",
+        "EDGE_ADMIN_HOST": "admin.test",
+        "EDGE_SECRET_KEYS": "test-secret-key",
+    }
+    command = [sys.executable, "-m", "admin.cli", "serve", "--port", str(http_port),
+               "--https-port", str(https_port), "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            # The default domain's certificate comes from the local CA at first start.
+            try:
+                response = https_get(https_port, "track.test", _root_of(data), "/robots.txt")
+                break
+            except (httpx.TransportError, FileNotFoundError):
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "HTTPS did not come up"
+                time.sleep(0.05)
+        assert response.status_code == 200
+        with httpx.Client(trust_env=False) as client:
+            plain = client.get(
+                f"http://127.0.0.1:{http_port}/robots.txt", headers={"host": "track.test"}
+            )
+        assert plain.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        proc.stderr.close()
+
+
+def _root_of(data) -> str:
+    return (data / "local-ca" / "root.pem").read_text()

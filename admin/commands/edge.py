@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=os.environ.get("EDGE_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--https-port", type=int, help="also serve HTTPS (certificates per SNI name) on this port"
+    )
     serve.set_defaults(func=cmd_serve)
 
     wrap = sub.add_parser("wrap", help="print a tracked click URL (or, with --open, a pixel URL)")
@@ -52,8 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Prepare shared state once, before workers start: schema and signing secret.
     migrate(settings.database_path)
     load_secret_keys(settings.secret_keys, settings.data_dir)
-    uvicorn.run(
-        "admin.server:create_app",
+    options = dict(
         factory=True,
         host=args.host,
         port=args.port,
@@ -68,6 +70,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+    if args.https_port is None:
+        uvicorn.run("admin.server:create_app", **options)
+    else:
+        from edge import listeners
+
+        if args.https_port == args.port:
+            raise CLIError("--https-port must differ from --port")
+        if settings.tls_mode == "external":
+            raise CLIError("--https-port serves built-in TLS; EDGE_TLS=external turns it off")
+        listeners.run(
+            listeners.ListenersConfig(
+                "admin.server:create_app", https_port=args.https_port, **options
+            )
+        )
     return 0
 
 

@@ -1,0 +1,120 @@
+"""``GET /internal/tls-allowed``: the ``ask`` endpoint for a TLS terminator in front."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import replace
+
+import pytest
+
+from admin.certificates import CertificateManager
+from admin.tls import tls_allowed
+from edge.config import ConfigError, Settings
+from tests.fixtures_https import add_domain
+
+
+def _ask(live, name: str):
+    with live.client("admin.test") as client:
+        return client.get("/internal/tls-allowed", params={"domain": name})
+
+
+def _served(live, name: str, served: bool) -> None:
+    table = live.app.runtime.domains
+    deadline = time.monotonic() + 2
+    while (table.served(name) is not None) != served:
+        assert time.monotonic() < deadline, f"{name} served={served} not reached"
+        live.call(table.wait_changed, timeout=2)
+
+
+def test_verified_domain_is_allowed(settings, live_server):
+    add_domain(settings, "track.brand.test")
+    _served(live_server, "track.brand.test", True)
+    response = _ask(live_server, "Track.Brand.TEST.")
+    assert (response.status_code, response.text) == (200, "allowed\n")
+
+
+def test_default_domain_is_allowed(live_server):
+    assert _ask(live_server, "track.test").status_code == 200
+
+
+def test_unverified_domain_is_refused(settings, live_server):
+    add_domain(settings, "track.brand.test", verified=False)
+    live_server.call(live_server.app.runtime.domains.refresh)
+    response = _ask(live_server, "track.brand.test")
+    assert (response.status_code, response.text) == (404, "not a served tracking domain\n")
+
+
+def test_blocked_domain_is_refused(settings, live_server):
+    domain_id = add_domain(settings, "track.brand.test")
+    _served(live_server, "track.brand.test", True)
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(
+            "UPDATE tracking_domains SET compliance_status = 'blocked' WHERE id = ?", (domain_id,)
+        )
+    _served(live_server, "track.brand.test", False)
+    assert _ask(live_server, "track.brand.test").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["unknown.test", "", "bad host", "admin.test"])
+def test_unknown_or_invalid_names_are_refused(live_server, name):
+    assert _ask(live_server, name).status_code == 404
+
+
+def test_missing_parameter_is_refused(live_server):
+    with live_server.client("admin.test") as client:
+        assert client.get("/internal/tls-allowed").status_code == 404
+
+
+def test_ask_is_not_served_on_tracking_domains(live_server):
+    with live_server.client("track.test") as client:
+        response = client.get("/internal/tls-allowed", params={"domain": "track.test"})
+    assert response.status_code == 404
+    assert response.text != "allowed\n"
+
+
+def test_answer_takes_well_under_a_millisecond(settings, live_server):
+    # The handler alone, as Starlette calls it: a dict lookup, no database read.
+    add_domain(settings, "track.brand.test")
+    _served(live_server, "track.brand.test", True)
+    from starlette.requests import Request
+
+    admin_app = live_server.app.admin_app
+
+    def request(name: str) -> Request:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/internal/tls-allowed",
+            "query_string": f"domain={name}".encode(),
+            "headers": [],
+            "app": admin_app,
+        }
+        return Request(scope)
+
+    async def measure() -> float:
+        rounds = 2000
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await tls_allowed(request("track.brand.test"))
+        return (time.perf_counter() - started) / rounds
+
+    assert live_server.call(measure) < 0.0002
+
+
+def test_external_mode_has_no_provisioner_and_no_local_ca(settings, make_server):
+    live = make_server(replace(settings, tls_mode="external"))
+    services = live.app.admin_app.state.services
+    assert services.domains.provisioner is None
+    assert not (settings.data_dir / "local-ca").exists()
+
+
+def test_builtin_mode_provisions_through_the_certificate_manager(live_server):
+    services = live_server.app.admin_app.state.services
+    assert isinstance(services.domains.provisioner, CertificateManager)
+
+
+def test_tls_mode_is_validated():
+    assert Settings.from_env({"EDGE_TLS": "External"}).tls_mode == "external"
+    with pytest.raises(ConfigError, match="EDGE_TLS must be one of builtin, external"):
+        Settings.from_env({"EDGE_TLS": "caddy"})
