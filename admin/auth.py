@@ -42,9 +42,6 @@ def key_from_header(value: str | None) -> str | None:
 
 async def authenticate(request: Request) -> Account:
     """The account the request's API key belongs to; raises :class:`Unauthorized`."""
-    cached = request.scope.get("state", {}).get("account")
-    if isinstance(cached, Account):
-        return cached
     secret = key_from_header(request.headers.get("authorization"))
     if secret is None:
         raise Unauthorized("An API key is required in the Authorization header.")
@@ -52,5 +49,4 @@ async def authenticate(request: Request) -> Account:
     account = await accounts.authenticate(secret)
     if account is None:
         raise Unauthorized("The API key is not valid.")
-    request.state.account = account
     return account

@@ -247,8 +247,9 @@ class DomainService:
         if unreachable is not None:
             outcome = await self._record(found, False, unreachable.reason, temporary=False)
         else:
-            temporary = getattr(check, "temporary", False)
-            outcome = await self._record(found, check.valid, check.reason, temporary=temporary)
+            outcome = await self._record(
+                found, check.valid, check.reason, temporary=check.temporary
+            )
         if outcome is None:  # renamed or deleted meanwhile
             raise NotFound(ref)
         if unreachable is not None:
@@ -321,12 +322,18 @@ class DomainService:
                 claimed = cur.rowcount == 1
             if not claimed:
                 continue
-            check = await self.cname.check(found.domain)
-            temporary = getattr(check, "temporary", False)
-            outcome = await self._record(found, check.valid, check.reason, temporary=temporary)
+            checked += 1
+            try:
+                check = await self.cname.check(found.domain)
+            except Exception:
+                # One broken check must not stop the others; the domain keeps its state.
+                log.exception("re-check of %s failed", found.domain)
+                continue
+            outcome = await self._record(
+                found, check.valid, check.reason, temporary=check.temporary
+            )
             if outcome is not None and not outcome.verified:
                 log.warning("tracking domain %s is no longer valid: %s", found.domain, check.reason)
-            checked += 1
         return checked
 
     # -- certificates -----------------------------------------------------------------------
