@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from admin.accounts import Account
 from admin.database import AdminDatabase, fetch_one
-from admin.domains import load_in_account
+from admin.domains import COLUMNS as TRACKING_COLUMNS
+from admin.domains import TrackingDomain, load_in_account
 from admin.errors import Conflict, InvalidData, NotFound
 from admin.validation import DomainRules
+from edge.hosts import normalise_host
 
 COLUMNS = "s.id, s.account_id, s.domain, s.tracking_domain_id, t.domain, s.created_at, s.updated_at"
 FROM = "sending_domains s LEFT JOIN tracking_domains t ON t.id = s.tracking_domain_id"
@@ -81,6 +83,31 @@ class SendingDomains:
                 (tracking_domain_id, int(time.time()), found.id),
             )
             return await _load(conn, account, found.id)
+
+    async def tracking_domain_for(
+        self, account: Account, sender: str | None = None
+    ) -> TrackingDomain | None:
+        """The tracking domain links of mail from ``sender`` should use, if it is served.
+
+        ``sender`` is a sending domain or a From address (its domain part is used). Its
+        assigned tracking domain wins; else the account's default; ``None`` means the
+        platform's default domain. A domain that is not verified, or is blocked, is skipped:
+        links on it would not be served.
+        """
+        name = normalise_host(sender.rpartition("@")[2]) if sender else None
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join('t.' + c.strip() for c in TRACKING_COLUMNS.split(','))} "
+            "FROM tracking_domains t LEFT JOIN sending_domains s "
+            "ON s.tracking_domain_id = t.id AND s.domain = ? AND s.account_id = t.account_id "
+            "WHERE t.account_id = ? AND (s.id IS NOT NULL OR t.is_default = 1) "
+            "ORDER BY s.id IS NULL",
+            (name, account.id),
+        )
+        for row in rows:
+            candidate = TrackingDomain.from_row(row)
+            if candidate.verified and candidate.compliance_status != "blocked":
+                return candidate
+        return None
 
     async def delete(self, account: Account, domain_id: int) -> None:
         async with self.db.transaction() as conn:

@@ -70,3 +70,51 @@ def test_one_default_per_account_is_enforced_by_the_database_too(tmp_path):
         ).fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_tracking_domain_for_prefers_the_assigned_then_the_default_served_domain(tmp_path):
+    from admin.domains import set_compliance
+    from admin.sending import SendingDomains
+
+    async def scenario():
+        async with AdminDatabase(tmp_path / "edge.sqlite3") as db:
+            accounts = Accounts(db)
+            a, b = await accounts.ensure("a"), await accounts.ensure("b")
+            svc = service(db)
+            sending = SendingDomains(db, DomainRules())
+            names = {}
+            for name in ("assigned.brand.com", "default.brand.com", "other.b.com"):
+                owner = b if name == "other.b.com" else a
+                created = await svc.create(owner, name)
+                svc.cname.point(name)
+                await svc.verify(owner, created.id)
+                names[name] = created.id
+            await svc.update(a, "default.brand.com", default=True)
+            await sending.create(a, "mail.brand.com", names["assigned.brand.com"])
+            await sending.create(b, "mail.b.com", names["other.b.com"])
+
+            async def pick(account, sender):
+                found = await sending.tracking_domain_for(account, sender)
+                return found.domain if found else None
+
+            picks = [
+                await pick(a, "news@Mail.Brand.com"),
+                await pick(a, "mail.brand.com"),
+                await pick(a, "unknown.example"),
+                await pick(a, None),
+                await pick(a, "mail.b.com"),  # b's sending domain: not a's
+                await pick(b, "mail.brand.com"),  # a's sending domain: b has no default
+            ]
+            await set_compliance(db, "assigned.brand.com", blocked=True)
+            picks.append(await pick(a, "mail.brand.com"))
+            return picks
+
+    assert asyncio.run(scenario()) == [
+        "assigned.brand.com",
+        "assigned.brand.com",
+        "default.brand.com",
+        "default.brand.com",
+        "default.brand.com",
+        None,
+        "default.brand.com",
+    ]
