@@ -207,7 +207,8 @@ class CertificateManager:
                 issued = await asyncio.wait_for(self.issuer.issue(name), self.issue_timeout)
                 record = CertificateRecord.from_pem(name, issued.chain_pem, issued.key_pem)
                 if not await self._save(record, domain_id):
-                    return  # renamed, deleted or unverified meanwhile: drop it
+                    await self._release(name)  # renamed, deleted or unverified meanwhile
+                    return
                 log.info(
                     "certificate for %s issued by %s, serial %s", name, record.issuer, record.serial
                 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import ip_address
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -24,6 +25,7 @@ from admin.https_proof import HttpsProof
 from admin.issuance import CertificateIssuer
 from admin.local_ca import LocalCA
 from admin.reachability import AddressPolicy
+from edge.config import Settings
 from edge.hosts import normalise_host
 from edge.server import Runtime
 
@@ -68,13 +70,29 @@ def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
         db,
         issuer,
         proof,
-        default_domain=settings.default_domain,
+        default_domain=_default_certificate_name(settings),
         renew_before=timedelta(days=settings.ssl_renew_days),
         retry_base=settings.ssl_retry_base,
         retry_max=settings.ssl_retry_max,
         check_interval=settings.ssl_check_interval,
     )
     return TlsParts(manager, responder)
+
+
+def _default_certificate_name(settings: Settings) -> str | None:
+    """The default domain, when the configured CA can certify it.
+
+    ACME CAs issue for DNS names over HTTP-01 (an IP literal, the development default, is
+    left out); the local CA certifies IP addresses too.
+    """
+    name = settings.default_domain
+    if settings.acme_directory:
+        try:
+            ip_address(name)
+            return None
+        except ValueError:
+            pass
+    return name
 
 
 async def tls_allowed(request: Request) -> PlainTextResponse:
