@@ -1,0 +1,246 @@
+"""A scanner that finds the link tags of an HTML email without parsing it into a tree.
+
+The rewriter must hand back the input byte for byte except the values it rewrites, so it
+cannot parse and re-serialise (every parser normalises quoting, case, entities, comments).
+Instead one regular expression walks the markup the way the HTML tokenizer would
+(WHATWG HTML §13.2.5), just far enough to know where tags, comments and raw text are, and
+reports the spans of the tags that carry links:
+
+- ``<a>``, ``<area>`` and Outlook's VML shapes (``<v:roundrect>``, ``<v:rect>``, any ``v:``
+  element), names in any case;
+- attributes double-, single- or un-quoted, in any case, a duplicate ignored as browsers do;
+- comments are skipped, except that the content of Outlook's conditional comments
+  (``<!--[if mso]> … <![endif]-->``) is scanned, since Outlook renders it;
+- ``<script>``, ``<style>``, ``<textarea>``, ``<title>`` and the other raw-text elements are
+  skipped to their end tag, so a ``<a`` inside CSS or a script is not a link;
+- a ``<`` inside a quoted attribute value is part of the value, not a tag;
+- anything else (doctype, ``<?…>``, ``<![CDATA[…``) is a bogus comment ending at ``>``;
+- a tag left open at the end of the input swallows the rest, as in a browser.
+
+Nothing here raises on malformed input: every byte is either part of a token or text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from html.entities import html5
+
+# Possessive quantifiers and atomic groups keep matching linear: an attribute list can only
+# be split one way, so the engine never backtracks into it (no catastrophic cases on
+# malformed input).
+_ATTRS = (
+    r"(?>[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"""
+)
+_END = r"[\t\n\f\r /]*+>"
+_AFTER_NAME = r"(?=[\t\n\f\r />])"
+_RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
+
+_RAW = "|".join(
+    rf"(?i:{name}){_AFTER_NAME}{_ATTRS}{_END}(?:[^<]++|<(?!/(?i:{name}){_AFTER_NAME}))*+"
+    for name in _RAW_TEXT.split("|")
+)
+# Tags the scanner stops at: link tags and the landmarks where pixels go.
+_STOP = rf"(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}"
+# Everything the scanner walks over without stopping, so that a match costs one Python
+# iteration per link, not one per tag. No capturing groups in here: CPython 3.11 mishandles
+# captures inside a possessive repeat.
+_SKIP = (
+    r"(?:[^<]++|<(?!" + _STOP + r")(?:"
+    # Raw text: the element and everything up to its end tag (a "<a" in CSS is no link).
+    rf"(?=[sStTxXiInN])(?:{_RAW})"
+    # Any other start or end tag.
+    rf"|/?+[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
+    # Outlook's conditional comment: only its opening is consumed, so that the content is
+    # scanned; "<![endif]-->" is then an ordinary bogus comment.
+    r"|!--\[(?i:if)[^\]>]*+\]>"
+    # Comments ("<!-->" and "<!--->" are complete ones); unterminated: to the end.
+    r"|!--(?:-?>|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?+)"
+    r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>?+"  # doctype and bogus comments
+    r"|/?[a-zA-Z].*"  # a tag never closed: the rest of the input is inside it
+    r"|"  # a "<" that starts nothing is text
+    r"))*+"
+)
+_TOKEN = re.compile(
+    _SKIP + r"(?:"
+    rf"(?P<link><(?P<name>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<body><(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<body_end></(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<head_end></(?i:head){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<html><(?i:html){_AFTER_NAME}{_ATTRS}{_END})"
+    r"|(?P<eof><.*)"  # a link or landmark tag never closed
+    r"|\Z)",
+    re.DOTALL,
+)
+
+_ONE_ATTRIBUTE = (
+    r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+"""
+)
+_VALUE = (
+    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"""
+    r"""(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\t\n\f\r >]*+)))?+"""
+)
+_ATTR = re.compile(r"[\t\n\f\r /]*+(?P<name>[^\t\n\f\r />][^\t\n\f\r />=]*+)" + _VALUE)
+_LINK_START = re.compile(rf"</?(?:a|area|v:[a-z][a-z0-9_-]*+){_AFTER_NAME}", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Attribute:
+    """One attribute of a tag; ``start``/``end`` delimit its value in the document."""
+
+    name: str
+    #: The value exactly as written (entities not decoded), ``None`` for a bare attribute.
+    value: str | None
+    start: int
+    end: int
+    #: ``'"'``, ``"'"`` or ``""`` (unquoted or bare).
+    quote: str
+
+
+@dataclass(slots=True)
+class LinkTag:
+    """A tag that may carry a link: its lower-cased name, span and attributes."""
+
+    name: str
+    start: int
+    end: int
+    #: Lower-cased name to attribute; the first of duplicates wins, as in a browser.
+    attributes: dict[str, Attribute]
+
+    def get(self, name: str) -> str | None:
+        attr = self.attributes.get(name)
+        return None if attr is None else attr.value
+
+
+@dataclass(slots=True)
+class ScannedDocument:
+    """What the rewriter needs to know about a document, as offsets into it."""
+
+    links: list[LinkTag] = field(default_factory=list)
+    #: End of the first ``<body …>`` tag (where the initial-open pixel goes).
+    body_start: int | None = None
+    #: Start of the last ``</body>`` tag (where the open pixel goes).
+    body_end: int | None = None
+    #: End of ``</head>`` and of ``<html …>``: fallbacks for the top of a body-less document.
+    head_end: int | None = None
+    html_start: int | None = None
+    #: Offsets of link tags cut off by the end of the input (left alone, reported).
+    unterminated: list[int] = field(default_factory=list)
+
+
+def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDocument:
+    """Find the link tags and the landmarks of ``document``.
+
+    ``attributes`` names the (lower-case) attributes to collect on link tags; ``None``
+    collects all of them.
+    """
+    found = ScannedDocument()
+    links = found.links
+    for m in _TOKEN.finditer(document):
+        kind = m.lastgroup
+        if kind == "link":
+            links.append(_link_tag(document, m, attributes))
+        elif kind == "body":
+            if found.body_start is None:
+                found.body_start = m.end()
+        elif kind == "body_end":
+            found.body_end = m.start(kind)
+        elif kind == "head_end":
+            if found.head_end is None:
+                found.head_end = m.end()
+        elif kind == "html":
+            if found.html_start is None:
+                found.html_start = m.end()
+        elif kind == "eof" and _LINK_START.match(document, m.start(kind)):
+            found.unterminated.append(m.start(kind))
+    return found
+
+
+def _link_tag(document: str, m: re.Match[str], wanted: Collection[str] | None) -> LinkTag:
+    start, end = m.span("link")
+    attributes: dict[str, Attribute] = {}
+    pos = m.end("name")
+    stop = end - 1  # the closing ">"
+    if wanted is None:
+        found = _ATTR.finditer(document, pos, stop)
+    else:
+        found = _matches(_attribute_pattern(frozenset(wanted)), document, pos, stop)
+    for a in found:
+        key = a.group("name").lower()
+        if key in attributes:
+            continue
+        group = a.lastgroup
+        if group == "name":  # a bare attribute
+            attributes[key] = Attribute(key, None, a.end(), a.end(), "")
+        else:
+            quote = '"' if group == "dq" else "'" if group == "sq" else ""
+            attributes[key] = Attribute(key, a.group(group), a.start(group), a.end(group), quote)
+    return LinkTag(m.group("name").lower(), start, end, attributes)
+
+
+def _matches(pattern: re.Pattern[str], document: str, pos: int, stop: int):
+    """Successive matches anchored end to end (``finditer`` would resync mid-value)."""
+    while (a := pattern.match(document, pos, stop)) is not None and a.end() > pos:
+        yield a
+        pos = a.end()
+
+
+_ATTRIBUTE_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
+def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """A pattern that walks over other attributes inside the engine and stops at ``names``.
+
+    Link tags carry long ``style`` attributes; skipping them without a Python iteration
+    each is most of the scanner's saving on a newsletter.
+    """
+    pattern = _ATTRIBUTE_PATTERNS.get(names)
+    if pattern is None:
+        wanted = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        ends = r"(?=[\t\n\f\r /=>]|\Z)"
+        other = rf"(?>[\t\n\f\r /]*+(?!(?i:{wanted}){ends}){_ONE_ATTRIBUTE})*+"
+        pattern = _ATTRIBUTE_PATTERNS[names] = re.compile(
+            rf"{other}[\t\n\f\r /]*+(?P<name>(?i:{wanted})){ends}{_VALUE}"
+        )
+    return pattern
+
+
+def decode_attribute(value: str) -> str:
+    """Decode character references in an attribute value exactly as a browser does.
+
+    ``html.unescape`` follows the rules for text, which differ in one way that matters for
+    links: in an attribute, a legacy reference without ``;`` followed by ``=`` or a letter
+    or digit is *not* decoded (HTML §13.2.5.73), so ``?a=1&copy=2`` keeps ``&copy`` while
+    ``html.unescape`` would turn it into ``©``.
+    """
+    if "&" not in value:
+        return value
+    return _CHARREF.sub(_decode_reference, value)
+
+
+_CHARREF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|([A-Za-z][A-Za-z0-9]*)(;?))")
+
+
+def _decode_reference(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name is None:  # numeric: decoded whatever follows, invalid code points mapped
+        return html.unescape(m.group())
+    if m.group(2) and name + ";" in html5:
+        return html5[name + ";"]
+    # The longest legacy name (those valid without ";") that is a prefix of the run.
+    for end in range(min(len(name), _LONGEST_LEGACY), 1, -1):
+        prefix = name[:end]
+        if prefix in html5:
+            following = name[end : end + 1] or m.string[m.end() : m.end() + 1]
+            if end < len(name) or m.group(2) or following == "=" or following.isalnum():
+                # Followed by a letter, digit, "=" (or an unknown ";" name): left as written.
+                return m.group()
+            return html5[prefix]
+    return m.group()
+
+
+_LONGEST_LEGACY = max(len(k) for k in html5 if not k.endswith(";"))

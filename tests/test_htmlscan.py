@@ -1,0 +1,124 @@
+"""The HTML scanner: which tags are links, where values are, what is skipped."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.htmlscan import decode_attribute, scan
+
+
+def hrefs(document: str) -> list[str | None]:
+    return [tag.get("href") for tag in scan(document).links]
+
+
+def test_finds_a_area_and_vml_links_in_any_case() -> None:
+    doc = "<a href=\"1\"></a><AREA HREF=2><V:RoundRect Href='3'></v:roundrect><v:oval href=4>"
+    assert [t.name for t in scan(doc).links] == ["a", "area", "v:roundrect", "v:oval"]
+    assert hrefs(doc) == ["1", "2", "3", "4"]
+
+
+def test_other_tags_with_href_are_not_links() -> None:
+    assert hrefs('<link href="x.css"><base href="/"><abbr href="y">') == []
+
+
+def test_value_spans_point_into_the_document_for_each_quoting() -> None:
+    doc = '<a href="dq"></a><a href=\'sq\'></a><a href=uq></a><a href = "sp"></a>'
+    spans = [
+        (a.quote, doc[a.start : a.end]) for t in scan(doc).links for a in [t.attributes["href"]]
+    ]
+    assert spans == [('"', "dq"), ("'", "sq"), ("", "uq"), ('"', "sp")]
+
+
+def test_bare_href_has_no_value() -> None:
+    tag = scan("<a target=_blank href>").links[0]
+    assert tag.attributes["href"].value is None
+
+
+def test_first_of_duplicate_attributes_wins() -> None:
+    assert hrefs('<a href="first" HREF="second">') == ["first"]
+
+
+def test_comments_are_skipped() -> None:
+    assert hrefs('<!-- <a href="no"> --><a href="yes">') == ["yes"]
+
+
+def test_unterminated_comment_runs_to_the_end() -> None:
+    assert hrefs('<a href="yes"><!-- <a href="no">') == ["yes"]
+
+
+def test_abrupt_empty_comments_end_at_once() -> None:
+    assert hrefs('<!--><a href="1"><!---><a href="2">') == ["1", "2"]
+
+
+def test_conditional_comment_content_is_scanned() -> None:
+    doc = (
+        '<!--[if mso]><v:rect href="vml"></v:rect><![endif]-->'
+        '<!--[if !mso]><!--><a href="html"><!--<![endif]-->'
+    )
+    assert hrefs(doc) == ["vml", "html"]
+
+
+@pytest.mark.parametrize("element", ["script", "style", "textarea", "title", "STYLE", "xmp"])
+def test_raw_text_elements_hide_links(element: str) -> None:
+    doc = f'<{element} a="b"><a href="no"></{element.lower()}><a href="yes">'
+    assert hrefs(doc) == ["yes"]
+
+
+def test_lt_inside_a_quoted_attribute_is_not_a_tag() -> None:
+    assert hrefs("<img alt=\"<a href='no'>\"><a title='x > y' href=\"yes\">") == ["yes"]
+
+
+def test_doctype_and_bogus_comments_are_skipped() -> None:
+    doc = '<!DOCTYPE html><?xml version="1.0"?><![CDATA[ x ]]><a href="yes">'
+    assert hrefs(doc) == ["yes"]
+
+
+def test_unterminated_link_tag_is_reported_not_returned() -> None:
+    doc = '<p>x</p><a href="https://example.com/'
+    found = scan(doc)
+    assert found.links == []
+    assert found.unterminated == [8]
+
+
+def test_landmarks_are_offsets_of_body_tags() -> None:
+    doc = "<html><head></head><BODY class=x><p>hi</p></Body></html>"
+    found = scan(doc)
+    assert doc[: found.body_start].endswith("<BODY class=x>")
+    assert doc[found.body_end :].startswith("</Body>")
+    assert doc[: found.head_end].endswith("</head>")
+    assert doc[: found.html_start] == "<html>"
+
+
+def test_only_the_requested_attributes_are_collected() -> None:
+    tag = scan('<a style="x href=no" data-x=1 href="yes" class=c>', {"href", "data-x"}).links[0]
+    assert {k: a.value for k, a in tag.attributes.items()} == {"data-x": "1", "href": "yes"}
+
+
+def test_attribute_named_like_a_wanted_prefix_is_not_it() -> None:
+    tag = scan("<a hrefx=1 href=2>", {"href"}).links[0]
+    assert tag.attributes["href"].value == "2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("a&amp;b", "a&b"),
+        ("?a=1&#38;b=2", "?a=1&b=2"),
+        ("?a=1&#x26;b=2", "?a=1&b=2"),
+        ("?a=1&copy=2", "?a=1&copy=2"),  # legacy name before "=": kept in an attribute
+        ("?a=1&notit;", "?a=1&notit;"),  # legacy prefix before a letter: kept
+        ("&copy 2026", "\u00a9 2026"),
+        ("&amp", "&"),
+        ("&bogus;", "&bogus;"),
+        ("&#0;", "\ufffd"),
+        ("&#128;", "\u20ac"),
+        ("no entities", "no entities"),
+    ],
+)
+def test_attribute_values_decode_as_in_a_browser(raw: str, decoded: str) -> None:
+    assert decode_attribute(raw) == decoded
+
+
+def test_huge_unterminated_tag_does_not_backtrack() -> None:
+    doc = "<td " + "a" * 200_000
+    assert scan(doc).links == []

@@ -1,0 +1,95 @@
+"""Golden tests: realistic emails rewritten, compared byte for byte with reviewed files.
+
+Each input in ``tests/golden/`` has ``<name>.expected.<ext>`` (the rewritten email) and
+``<name>.report.json`` (links and warnings). Tokens are deterministic for a fixed secret, so
+the files are exact. After a deliberate change, regenerate them with
+``UPDATE_GOLDEN=1 python -m pytest tests/test_rewrite_golden.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from edge.domains import TrackingHost
+from edge.links import LinkBuilder
+from edge.rewrite import Rewriter, RewriteResult
+from edge.tokens import TokenCodec
+
+GOLDEN = Path(__file__).parent / "golden"
+SECRET = "golden-secret"
+ACCOUNT = 42
+HOST = TrackingHost("click.brand.example", ACCOUNT, False, True, 7)
+
+# input file -> options of the rewrite
+CASES = {
+    "newsletter.html": {"message": "autumn-2026"},
+    "receipt.html": {"message": "order-10023", "initial_open": True, "honeypot": True},
+    "fragment.html": {"message": "download-9", "recipient": "ada@example.com"},
+    "plain.txt": {"message": "autumn-2026"},
+}
+
+
+def rewriter() -> Rewriter:
+    return Rewriter(LinkBuilder(TokenCodec([SECRET])), HOST, ACCOUNT)
+
+
+def run(name: str) -> tuple[str, RewriteResult]:
+    source = (GOLDEN / name).read_text(encoding="utf-8")
+    if name.endswith(".txt"):
+        result = rewriter().rewrite(text=source, **CASES[name])
+        return source, result
+    return source, rewriter().rewrite(source, **CASES[name])
+
+
+def output(name: str, result: RewriteResult) -> str:
+    return result.text if name.endswith(".txt") else result.html  # type: ignore[return-value]
+
+
+def expected_paths(name: str) -> tuple[Path, Path]:
+    stem, ext = name.rsplit(".", 1)
+    return GOLDEN / f"{stem}.expected.{ext}", GOLDEN / f"{stem}.report.json"
+
+
+def report(result: RewriteResult) -> str:
+    data = result.to_dict()
+    return json.dumps({"links": data["links"], "warnings": data["warnings"]}, indent=1) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rewritten_email_matches_golden_file(name: str) -> None:
+    _, result = run(name)
+    email_path, report_path = expected_paths(name)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        email_path.write_text(output(name, result), encoding="utf-8")
+        report_path.write_text(report(result), encoding="utf-8")
+    assert output(name, result) == email_path.read_text(encoding="utf-8")
+    assert report(result) == report_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_output_minus_wrapped_values_and_insertions_is_the_input(name: str) -> None:
+    source, result = run(name)
+    restored = output(name, result)
+    for insertion in result.insertions:
+        restored = restored.replace(insertion.markup, "", 1)
+    pos = 0
+    for link in result.links:
+        if link.wrapped:
+            at = restored.index(link.tracking_url, pos)  # type: ignore[arg-type]
+            restored = restored[:at] + link.raw + restored[at + len(link.tracking_url) :]  # type: ignore[arg-type]
+            pos = at + len(link.raw)
+    assert restored == source
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_rewrite_is_idempotent(name: str) -> None:
+    _, first = run(name)
+    again = rewriter()
+    if name.endswith(".txt"):
+        assert again.rewrite(text=first.text, **CASES[name]).text == first.text
+    else:
+        assert again.rewrite(first.html, **CASES[name]).html == first.html
