@@ -61,4 +61,6 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app.state.runtime = runtime
     app.state.services = services
     app.state.accounts = services.accounts
+    #: Path items that modules adding routes here contribute to /api/v1/openapi.json.
+    app.state.openapi_paths = {}
     return app
