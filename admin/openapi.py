@@ -2,7 +2,12 @@
 
 Written by hand next to the routes it describes; the tests check that every route the admin
 app has appears here with its methods, that the document is valid, and that real responses
-validate against the schemas given for them.
+validate against the schemas given for them. A module that adds routes to the admin app adds
+their path items too, in ``create_admin_app``::
+
+    app.state.openapi_paths.update(rewrite.OPENAPI_PATHS)
+
+They may refer to this module's ``SCHEMAS`` (``#/components/schemas/SparkPostErrors``...).
 """
 
 from __future__ import annotations
