@@ -114,3 +114,11 @@ def test_real_answers_fit_the_documented_schemas(admin):
     assert statuses == {200, 201, 202, 204, 400, 401, 404, 409, 422}
     for template, method, response in calls:
         conforms(doc, template, method, response)
+
+
+def test_path_items_other_modules_register_are_served(admin):
+    item = {"post": {"summary": "Rewrite", "responses": {"200": {"description": "ok"}}}}
+    admin.live.app.admin_app.state.openapi_paths["/api/v1/example"] = item
+    doc = fetch_doc(admin)
+    assert doc["paths"]["/api/v1/example"] == item
+    validate(doc)
