@@ -96,3 +96,24 @@ def test_domains_block_and_unblock_set_compliance_status(data_dir, capsys):
 def test_domains_block_of_an_unknown_domain_fails(data_dir, capsys):
     assert main(["domains", "block", "nothing.example"]) == 1
     assert capsys.readouterr().err == "tracking-edge: error: no tracking domain nothing.example\n"
+
+
+def test_domains_list_shows_every_account_or_one(data_dir, capsys):
+    main(["keys", "create", "--account", "acme"])
+    main(["keys", "create", "--account", "other"])
+    capsys.readouterr()
+    query(
+        data_dir,
+        "INSERT INTO tracking_domains (account_id, domain, secure, cname_status, cname_reason) "
+        "VALUES (2, 't.brand.com', 1, 'invalid', 'no such name: t.brand.com'), "
+        "(3, 'o.other.com', 0, 'unverified', NULL)",
+    )
+    assert main(["domains", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "id\taccount\tdomain\tsecure\tdefault\tcname\tcompliance\tssl\treason",
+        "1\tacme\tt.brand.com\tyes\tno\tinvalid\tpending\tunavailable\tno such name: t.brand.com",
+        "2\tother\to.other.com\tno\tno\tunverified\tpending\tunavailable\t",
+    ]
+    assert main(["domains", "list", "--account", "other"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["domains", "list", "--account", "nobody"]) == 1

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     domains = sub.add_parser("domains", help="operator actions on tracking domains")
     domains_sub = domains.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
+    listing = domains_sub.add_parser("list", help="list tracking domains of every account")
+    listing.add_argument("--account", help="only this account's domains")
+    listing.set_defaults(func=cmd_domains_list)
     for name, blocked in (("block", True), ("unblock", False)):
         action = domains_sub.add_parser(
             name, help=f"set compliance_status {'blocked' if blocked else 'back'}"
@@ -129,4 +132,28 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
 
     status = _run(work)
     print(f"{name}: compliance_status {status}")
+    return 0
+
+
+def cmd_domains_list(args: argparse.Namespace) -> int:
+    from admin.cli import CLIError
+
+    async def work(db: AdminDatabase):
+        sql = (
+            "SELECT t.id, a.name, t.domain, t.secure, t.is_default, t.cname_status, "
+            "t.compliance_status, t.ssl_status, t.cname_reason "
+            "FROM tracking_domains t JOIN accounts a ON a.id = t.account_id"
+        )
+        params: tuple = ()
+        if args.account:
+            if await Accounts(db).by_name(args.account) is None:
+                raise CLIError(f"no account named {args.account!r}")
+            sql += " WHERE a.name = ?"
+            params = (args.account,)
+        return await db.fetchall(sql + " ORDER BY t.id", params)
+
+    print("id\taccount\tdomain\tsecure\tdefault\tcname\tcompliance\tssl\treason")
+    for row in _run(work):
+        flags = ["yes" if row[3] else "no", "yes" if row[4] else "no"]
+        print("\t".join([str(row[0]), row[1], row[2], *flags, *row[5:8], row[8] or ""]))
     return 0
