@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 #: Modules that contribute subcommands.
-COMMAND_MODULES = ("admin.commands.edge", "admin.commands.accounts")
+COMMAND_MODULES = ("admin.commands.edge", "admin.commands.accounts", "admin.commands.rewrite")
 
 
 class CLIError(Exception):
