@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from admin import api_customer, api_sparkpost
+from admin import api_customer, api_sparkpost, rewrite_api
 from admin.errors import AdminError, MethodNotAllowed, NotFound, render
 from admin.openapi import openapi_json
 from admin.services import AdminServices
@@ -55,6 +55,7 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
             Route("/api/v1/openapi.json", openapi_json),
             *api_sparkpost.routes,
             *api_customer.routes,
+            *rewrite_api.routes,
         ],
         exception_handlers={AdminError: admin_error, HTTPException: http_error},
     )
@@ -62,5 +63,5 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app.state.services = services
     app.state.accounts = services.accounts
     #: Path items that modules adding routes here contribute to /api/v1/openapi.json.
-    app.state.openapi_paths = {}
+    app.state.openapi_paths = {**rewrite_api.OPENAPI_PATHS}
     return app

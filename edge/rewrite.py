@@ -37,6 +37,14 @@ from edge.tokens import BadToken, ClickToken
 
 #: The link name of the honeypot link: a click on it is a scanner, never a person.
 HONEYPOT_LINK_NAME = "_honeypot"
+#: Every :attr:`RewriteWarning.code`.
+WARNING_CODES = (
+    "html_clipped",
+    "placeholder",
+    "unparseable_link",
+    "unterminated_tag",
+    "reserved_link_name",
+)
 
 
 class SkipReason(StrEnum):
@@ -96,8 +104,7 @@ class LinkReport:
 class RewriteWarning:
     """Something the sender should know; the email was still rewritten."""
 
-    #: ``html_clipped``, ``placeholder``, ``unparseable_link``, ``unterminated_tag`` or
-    #: ``reserved_link_name``.
+    #: One of :data:`WARNING_CODES`.
     code: str
     message: str
     part: str

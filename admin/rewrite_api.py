@@ -1,0 +1,222 @@
+"""``POST /api/v1/rewrite``: the rewriter over HTTP, on the admin host, with an API key.
+
+Request (JSON object; every field optional, but ``html`` or ``text`` is needed)::
+
+    {"html": "<html>…", "text": "…",
+     "tracking_domain": "click.brand.com",   # else the sender's, else the account default,
+     "sender": "news@brand.com",             #   else the edge's default domain
+     "message": "msg-123", "recipient": "ref-or-address",
+     "metadata": {…},                        # echoed back, never put into tokens
+     "track_clicks": true, "track_opens": true, "initial_open": false, "honeypot": false}
+
+Response ``200``: ``{"results": {"html", "text", "links", "warnings", "tracking_domain",
+"message", "metadata"}}`` with ``links`` and ``warnings`` as in
+:meth:`edge.rewrite.RewriteResult.to_dict`. Errors have SparkPost's shape (the path is not in
+the Mailerlogic dialect): 400 body not a JSON object, 401 key, 404 tracking domain not in the
+account, 413 body over :data:`MAX_BODY_BYTES`, 422 missing content, a field of the wrong type,
+or a tracking domain that is not verified or is blocked.
+
+The rewrite runs in a worker thread: a large email takes milliseconds of CPU, and the event
+loop of this process also serves click redirects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from admin.accounts import Account
+from admin.auth import authenticate
+from admin.errors import AdminError, Blocked, InvalidData, MissingField, Unverified
+from admin.payloads import json_object, optional_bool
+from edge.domains import TrackingHost
+from edge.hosts import normalise_host
+from edge.links import LinkBuilder
+from edge.rewrite import WARNING_CODES, Rewriter, SkipReason
+from edge.server import Runtime
+
+PATH = "/api/v1/rewrite"
+#: Largest request body accepted: an email part is well under this (Gmail clips at 102 KB).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class PayloadTooLarge(AdminError):
+    status = 413
+    code = None
+    message = "payload too large"
+    slug = "payload_too_large"
+
+
+def _text(body: dict, field: str) -> str | None:
+    """An optional string field; lone surrogates (valid JSON, not Unicode) are refused."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidData(f"field '{field}' must be a string", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidData(f"field '{field}' is not valid Unicode text", field=field) from None
+    return value
+
+
+async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
+    """The tracking host named in the body, else the sender's or the account's, else ours."""
+    runtime: Runtime = request.app.state.runtime
+    services = request.app.state.services
+    settings = runtime.settings
+    default = TrackingHost(settings.default_domain, None, settings.default_secure, True)
+    named = _text(body, "tracking_domain")
+    if named is not None:
+        if normalise_host(named) == settings.default_domain:
+            return default
+        domain = await services.domains.get(account, named)  # NotFound outside the account
+        if not domain.verified:
+            raise Unverified(domain.domain)
+        if domain.compliance_status == "blocked":
+            raise Blocked(domain.domain)
+    else:
+        domain = await services.sending.tracking_domain_for(account, _text(body, "sender"))
+        if domain is None:
+            return default
+    return TrackingHost(domain.domain, domain.account_id, domain.secure, True, domain.id)
+
+
+async def rewrite(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
+    body = await json_object(request)
+    html, text = _text(body, "html"), _text(body, "text")
+    if html is None and text is None:
+        raise MissingField("html")
+    message, recipient = _text(body, "message"), _text(body, "recipient")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidData("field 'metadata' must be an object", field="metadata")
+    options: dict[str, Any] = {
+        name: value
+        for name in ("track_clicks", "track_opens", "initial_open", "honeypot")
+        if (value := optional_bool(body, name)) is not None
+    }
+    host = await _host(request, account, body)
+
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    links = LinkBuilder(runtime.codec, settings.public_http_port, settings.public_https_port)
+    rewriter = Rewriter(links, host, account.id, tracking_hosts=[h.domain for h in runtime.domains])
+    result = await run_in_threadpool(
+        rewriter.rewrite, html, text, message=message, recipient=recipient, **options
+    )
+    results = result.to_dict()
+    results |= {"tracking_domain": host.domain, "message": message, "metadata": metadata}
+    return JSONResponse({"results": results})
+
+
+routes = [Route(PATH, rewrite, methods=["POST"])]
+
+
+def _nullable(kind: str) -> dict:
+    return {"type": [kind, "null"]}
+
+
+_LINK = {
+    "type": "object",
+    "required": ["part", "name", "url", "wrapped", "reason", "unsubscribe", "tracking_url"],
+    "properties": {
+        "part": {"enum": ["html", "text"]},
+        "name": {"type": "string"},
+        "url": {"type": "string"},
+        "wrapped": {"type": "boolean"},
+        "reason": {"enum": [None, *(reason.value for reason in SkipReason)]},
+        "unsubscribe": {"type": "boolean"},
+        "tracking_url": _nullable("string"),
+        "tag": _nullable("string"),
+        "raw": {"type": "string"},
+        "offset": {"type": "integer"},
+    },
+}
+_WARNING = {
+    "type": "object",
+    "required": ["code", "message", "part"],
+    "properties": {
+        "code": {"enum": list(WARNING_CODES)},
+        "message": {"type": "string"},
+        "part": {"enum": ["html", "text"]},
+        "offset": _nullable("integer"),
+    },
+}
+_ERRORS = {"$ref": "#/components/schemas/SparkPostErrors"}
+_REQUEST = {
+    "type": "object",
+    "properties": {
+        "html": {"type": "string", "description": "the HTML part"},
+        "text": {"type": "string", "description": "the plain-text part"},
+        "tracking_domain": {
+            "type": "string",
+            "description": "a verified tracking domain of the account (or the edge's default)",
+        },
+        "sender": {
+            "type": "string",
+            "description": "sending domain or From address: its assigned tracking domain",
+        },
+        "message": {"type": "string", "description": "message reference put into tokens"},
+        "recipient": {"type": "string", "description": "recipient reference (addresses hashed)"},
+        "metadata": {"type": "object", "description": "echoed back, not put into tokens"},
+        "track_clicks": {"type": "boolean", "default": True},
+        "track_opens": {"type": "boolean", "default": True},
+        "initial_open": {"type": "boolean", "default": False},
+        "honeypot": {"type": "boolean", "default": False},
+    },
+}
+_RESULTS = {
+    "type": "object",
+    "required": ["results"],
+    "properties": {
+        "results": {
+            "type": "object",
+            "required": ["html", "text", "links", "warnings", "tracking_domain"],
+            "properties": {
+                "html": _nullable("string"),
+                "text": _nullable("string"),
+                "links": {"type": "array", "items": _LINK},
+                "warnings": {"type": "array", "items": _WARNING},
+                "tracking_domain": {"type": "string"},
+                "message": _nullable("string"),
+                "metadata": _nullable("object"),
+            },
+        }
+    },
+}
+
+
+def _response(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+#: Added to ``/api/v1/openapi.json`` by ``create_admin_app``.
+OPENAPI_PATHS = {
+    PATH: {
+        "post": {
+            "tags": ["Rewrite"],
+            "summary": "Wrap the links of an email in tracked URLs and add the open pixel",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _REQUEST}},
+            },
+            "responses": {
+                "200": _response("The rewritten email and its link report", _RESULTS),
+                **{
+                    str(status): _response("SparkPost error", _ERRORS)
+                    for status in (400, 401, 404, 413, 422)
+                },
+            },
+        }
+    }
+}
