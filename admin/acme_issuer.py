@@ -130,8 +130,8 @@ class AcmeIssuer:
 
     async def issue(self, domain: str) -> IssuedCertificate:
         acme = await self._acme()
-        key = new_key()
-        csr = crypto_util.make_csr(key_pem(key).encode(), [domain])
+        key = await asyncio.to_thread(new_key)
+        csr = await asyncio.to_thread(crypto_util.make_csr, key_pem(key).encode(), [domain])
         tokens: list[str] = []
         try:
             order = await asyncio.to_thread(acme.new_order, csr)
@@ -149,6 +149,8 @@ class AcmeIssuer:
             order = await asyncio.to_thread(acme.begin_finalization, order)
             chain = await self._await_certificate(acme, order, deadline)
         except messages.Error as exc:
+            if exc.code in ("accountDoesNotExist", "unauthorized"):
+                self._client = None  # the CA forgot the account (or its key): register again
             raise IssuanceError(_problem(exc)) from None
         except errors.Error as exc:
             raise IssuanceError(f"ACME: {exc}") from None

@@ -11,6 +11,7 @@ runs :meth:`run` in each worker with both; each worker keeps its own certificate
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
 
@@ -21,6 +22,7 @@ from edge.certs import CertificateStore, SQLiteCertificates
 from edge.config import Settings
 
 STARTUP_FAILURE = 3
+logger = logging.getLogger("uvicorn.error")
 
 
 class EdgeListeners(uvicorn.Server):
@@ -42,9 +44,13 @@ class EdgeListeners(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
             # Single process, nothing bound yet: bind here, as uvicorn would.
-            sockets = [bind(self.config.host, self.config.port)]
-            if self.https_port is not None:
-                sockets.append(bind(self.config.host, self.https_port))
+            try:
+                sockets = [bind(self.config.host, self.config.port)]
+                if self.https_port is not None:
+                    sockets.append(bind(self.config.host, self.https_port))
+            except OSError as exc:
+                logger.error(exc)
+                sys.exit(STARTUP_FAILURE)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
