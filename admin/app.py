@@ -24,6 +24,11 @@ async def health(request: Request) -> JSONResponse:
             "status": "ok",
             "version": __version__,
             "events_spilling": runtime.recorder.spilling,
+            # Counters of this worker process since it started.
+            "redirects_served": runtime.served.redirects,
+            "pixels_served": runtime.served.pixels,
+            "events_committed": runtime.recorder.committed,
+            "events_journalled": runtime.recorder.spilled,
         }
     )
 

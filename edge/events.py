@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -30,13 +31,29 @@ log = logging.getLogger("edge.events")
 EVENT_TYPES = ("click", "open", "initial_open")
 
 
-def new_event_id(now_ns: int | None = None) -> str:
-    """A time-ordered, globally unique id: microseconds then 64 random bits, in hex.
+class _EventIds:
+    """Time-ordered, globally unique event ids: microseconds, a per-process random prefix and a
+    per-process counter, in hex (38 characters).
 
-    Time order keeps the primary-key index append-mostly, which keeps inserts fast.
+    Time order keeps the primary-key index append-mostly, which keeps inserts fast. The prefix
+    (64 random bits drawn once per process, and again in a forked child) keeps processes apart
+    without a random draw per event: ``os.urandom`` is a system call, costly on the hot path.
     """
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    return f"{now_ns // 1000:014x}{os.urandom(8).hex()}"
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self, now_ns: int | None = None) -> str:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        return f"{now_ns // 1000:014x}{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
+new_event_id = _EventIds()
 
 
 @dataclass(slots=True)
@@ -104,6 +121,11 @@ class EventRecorder:
 
     #: Seconds between attempts to reach the database again while spilling to the journal.
     retry_interval = 0.25
+    #: Seconds the writer lets events gather before a commit (unless a full batch is
+    #: waiting). Under load this turns many tiny transactions, each rewriting the same pages
+    #: into the WAL, into a few large ones; events wait in memory that much longer, and the
+    #: shutdown flush covers them.
+    commit_interval = 0.02
 
     def __init__(self, store: Store, journal: Journal, *, batch_size: int = 5000) -> None:
         self.store = store
@@ -162,6 +184,8 @@ class EventRecorder:
                 await self._recover()
             else:
                 await self._wakeup.wait()
+                if len(self._pending) < self.batch_size and not self._closing:
+                    await asyncio.sleep(self.commit_interval)
             self._wakeup.clear()
             while self._pending:
                 n = min(len(self._pending), self.batch_size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from edge.domains import DomainTable, TrackingHost
@@ -37,7 +38,6 @@ NOT_FOUND_PAGE = (
 _REDIRECT_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"content-type", b"text/html; charset=utf-8"),
-    (b"referrer-policy", b"no-referrer-when-downgrade"),
 ]
 # Image caches (and Gmail's proxy) must fetch the pixel again for every open.
 _PIXEL_HEADERS = [
@@ -59,13 +59,28 @@ _ROBOTS_HEADERS = [
 _ALLOW_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
 
 
+@dataclass
+class ServedCounters:
+    """What this process has served since it started (``/healthz``, the benchmark)."""
+
+    redirects: int = 0
+    pixels: int = 0
+
+
 class TrackingApp:
     """Serves tracking paths for hosts already resolved to a served :class:`TrackingHost`."""
 
-    def __init__(self, codec: TokenCodec, domains: DomainTable, recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        codec: TokenCodec,
+        domains: DomainTable,
+        recorder: EventRecorder,
+        served: ServedCounters | None = None,
+    ) -> None:
         self.codec = codec
         self.domains = domains
         self.recorder = recorder
+        self.served = served if served is not None else ServedCounters()
 
     async def handle(self, scope: Scope, send: Send, host: TrackingHost) -> None:
         path: str = scope["path"]
@@ -95,11 +110,12 @@ class TrackingApp:
         # Recorded before the response goes out: once a client has its redirect, the event
         # is already queued, so a shutdown right after cannot miss it.
         ip, ua = _client(scope)
+        now = time.time_ns()
         self.recorder.record(
             Event(
-                new_event_id(),
+                new_event_id(now),
                 "click",
-                time.time_ns() // 1_000_000,
+                now // 1_000_000,
                 click.account_id,
                 host.domain,
                 click.message,
@@ -120,6 +136,7 @@ class TrackingApp:
             *_REDIRECT_HEADERS,
         ]
         await _respond(send, 302, headers, body, method)
+        self.served.redirects += 1
 
     async def _open(
         self, scope: Scope, send: Send, host: TrackingHost, token: str, method: str
@@ -132,11 +149,12 @@ class TrackingApp:
             opened = None
         if opened is not None and host.accepts(opened.account_id):
             ip, ua = _client(scope)
+            now = time.time_ns()
             self.recorder.record(
                 Event(
-                    new_event_id(),
+                    new_event_id(now),
                     opened.kind,
-                    time.time_ns() // 1_000_000,
+                    now // 1_000_000,
                     opened.account_id,
                     host.domain,
                     opened.message,
@@ -150,6 +168,7 @@ class TrackingApp:
                 )
             )
         await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, method)
+        self.served.pixels += 1
 
 
 def _client(scope: Scope) -> tuple[str | None, str | None]:

@@ -5,4 +5,12 @@ def test_admin_health_is_served_on_the_admin_host(live_server):
     with live_server.client("admin.test") as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": "0.1.0", "events_spilling": False}
+    assert response.json() == {
+        "status": "ok",
+        "version": "0.1.0",
+        "events_spilling": False,
+        "redirects_served": 0,
+        "pixels_served": 0,
+        "events_committed": 0,
+        "events_journalled": 0,
+    }

@@ -7,6 +7,7 @@ import re
 import zlib
 
 import pytest
+from itsdangerous import BadData, URLSafeSerializer
 
 from edge.tokens import (
     BadToken,
@@ -93,8 +94,6 @@ def test_opaque_recipient_references_are_kept_as_given():
 
 
 def test_token_with_an_unknown_format_version_is_refused():
-    from itsdangerous import URLSafeSerializer
-
     forged_version = URLSafeSerializer(["k1"], salt=TokenCodec.click_salt).dumps(
         [2, 1, "https://e/"]
     )
@@ -131,3 +130,47 @@ def test_generated_secret_is_persisted_once_and_reused(tmp_path):
     assert len(first) == 1 and len(first[0]) >= 43  # 256 bits, base64url
     assert (tmp_path / "secret_keys").stat().st_mode & 0o777 == 0o600
     assert load_secret_keys(("a", "b"), tmp_path) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(
+            URLSafeSerializer(["k1"], salt=TokenCodec.click_salt).dumps([1, 2, "https://e/"]),
+            id="plain",
+        ),
+        pytest.param(
+            URLSafeSerializer(["k1"], salt=TokenCodec.click_salt).dumps(
+                [1, 2, "https://e/" + "a/" * 80]
+            ),
+            id="compressed",
+        ),
+        pytest.param(
+            URLSafeSerializer(["k0"], salt=TokenCodec.click_salt).dumps([1, 2, "https://e/"]),
+            id="older-key",
+        ),
+        pytest.param(
+            URLSafeSerializer(["k1"], salt=TokenCodec.click_salt).dumps([1, 2, "https://e/"])[:-2]
+            + "zz",
+            id="tampered",
+        ),
+        pytest.param(
+            URLSafeSerializer(["zz"], salt=TokenCodec.click_salt).dumps([1, 2, "https://e/"]),
+            id="foreign",
+        ),
+        pytest.param("no-dot-at-all", id="no-separator"),
+        pytest.param("W1sx.!!!", id="bad-base64"),
+        pytest.param("", id="empty"),
+        pytest.param("ü.ü", id="non-ascii"),
+    ],
+)
+def test_fast_verification_agrees_with_itsdangerous(token):
+    reference = URLSafeSerializer(["k0", "k1"], salt=TokenCodec.click_salt)
+    fast = TokenCodec(["k1", "k0"])._click
+    try:
+        expected = reference.loads(token)
+    except BadData:
+        with pytest.raises(BadData):
+            fast.loads(token)
+    else:
+        assert fast.loads(token) == expected

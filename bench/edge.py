@@ -1,0 +1,297 @@
+"""Edge benchmark: the tracking edge against a bare Starlette redirect, same load, one run.
+
+    python bench/edge.py [--duration 60] [--connections 50]
+
+Starts two uvicorn servers on 127.0.0.1 (uvloop + httptools, one worker each): the edge
+(``tracking-edge serve``: host check, token verification, durable event recording) and
+``bench/bare_redirect.py``. Drives each with the same load (wrk when installed, else a
+Python load generator) over 1,000 distinct click URLs, and prints requests/s, p50 and p99
+latency, the ratio edge/bare, the events in the database against the redirects served
+(they must be equal) and the edge's resident memory over the run (it must stay flat).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the ``edge`` package; keep its folder off the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import httpx  # noqa: E402
+
+from edge.tokens import TokenCodec  # noqa: E402
+
+SECRET = "bench-secret"
+HOST = "track.bench"
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    rss_kib: list[int] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"server on {port} exited with {proc.returncode}") from None
+            time.sleep(0.05)
+    raise SystemExit(f"server on {port} did not start")
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- load generators ----------------------------------------------------------------------
+
+WRK_SCRIPT = """
+paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+counter = 0
+request = function()
+  counter = counter %% #paths + 1
+  return wrk.format("GET", paths[counter])
+end
+"""
+
+
+def run_wrk(name: str, port: int, paths_file: Path, seconds: int, conns: int) -> Result:
+    script = paths_file.with_suffix(".lua")
+    script.write_text(WRK_SCRIPT % paths_file)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-H", f"Host: {HOST}",
+         "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(
+        name, total, seconds, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"),
+        int(errors.group(1)) if errors else 0,
+    )  # fmt: skip
+
+
+def _wrk_ms(out: str, pct: str) -> float:
+    value, unit = re.search(rf"^\s+{re.escape(pct)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_python_load(name: str, port: int, paths: list[str], seconds: int, conns: int) -> Result:
+    """Keep-alive HTTP/1.1 over raw asyncio streams: as little client overhead as Python allows."""
+
+    async def main() -> Result:
+        latencies: list[float] = []
+        errors = 0
+        stop_at = time.monotonic() + seconds
+
+        async def connection(offset: int) -> None:
+            nonlocal errors
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            i = offset
+            while time.monotonic() < stop_at:
+                path = paths[i % len(paths)]
+                i += conns
+                t0 = time.perf_counter()
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if not head.startswith(b"HTTP/1.1 302"):
+                    errors += 1
+            writer.close()
+
+        started = time.monotonic()
+        await asyncio.gather(*(connection(n) for n in range(conns)))
+        elapsed = time.monotonic() - started
+        latencies.sort()
+        return Result(
+            name, len(latencies), elapsed,
+            latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
+            errors,
+        )  # fmt: skip
+
+    return asyncio.run(main())
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def combine(name: str, results: list[Result]) -> Result:
+    """One result from interleaved rounds: total requests over total time, median latencies."""
+    p50s = sorted(r.p50_ms for r in results)
+    p99s = sorted(r.p99_ms for r in results)
+    return Result(
+        name,
+        sum(r.requests for r in results),
+        sum(r.seconds for r in results),
+        p50s[len(p50s) // 2],
+        p99s[len(p99s) // 2],
+        sum(r.errors for r in results),
+    )
+
+
+def load(name, port, paths, paths_file, seconds, conns, use_wrk) -> Result:
+    if use_wrk:
+        return run_wrk(name, port, paths_file, seconds, conns)
+    return run_python_load(name, port, paths, seconds, conns)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--duration", type=int, default=60, help="seconds of load per server, over all rounds"
+    )
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per server")
+    parser.add_argument("--python-load", action="store_true", help="do not use wrk")
+    args = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None and not args.python_load
+    root = _HERE.parent
+    work = Path(tempfile.mkdtemp(prefix="edge-bench-"))
+    codec = TokenCodec([SECRET])
+    urls = [f"https://example.com/article/{i}?utm_source=news" for i in range(1000)]
+    paths = [
+        f"/e/{codec.sign_click(1, url, message=f'm{i % 50}', link=f'l{i % 7}')}"
+        for i, url in enumerate(urls)
+    ]
+    paths_file = work / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    env = {
+        **os.environ,
+        "EDGE_DATA_DIR": str(work / "data"),
+        "EDGE_SECRET_KEYS": SECRET,
+        "EDGE_DEFAULT_DOMAIN": HOST,
+        "EDGE_ADMIN_HOST": "admin.bench",
+    }
+    uvicorn_flags = ["--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                     "--log-level", "warning"]  # fmt: skip
+    bare_port, edge_port = free_port(), free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_redirect:app", "--app-dir", str(_HERE),
+         "--port", str(bare_port), *uvicorn_flags],
+        cwd=root, env=env,
+    )  # fmt: skip
+    edge = subprocess.Popen(
+        [sys.executable, "-m", "admin.cli", "serve", "--port", str(edge_port), "--workers", "1"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_ready(bare_port, bare)
+        wait_ready(edge_port, edge)
+        print(f"load: {'wrk' if use_wrk else 'python'}, {args.connections} connections, "
+              f"{args.duration} s per server in {args.rounds} interleaved rounds, "
+              "1,000 distinct click URLs")  # fmt: skip
+        for port in (bare_port, edge_port):  # warm-up, not measured
+            load("warm-up", port, paths, paths_file, 2, args.connections, use_wrk)
+        base_rss = rss_kib(edge.pid)
+        samples: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(1.0):
+                samples.append(rss_kib(edge.pid))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        # Interleaved rounds, alternating which server goes first: a noisy machine drifts,
+        # and drift then weighs on both servers alike.
+        rounds: dict[str, list[Result]] = {"bare": [], "edge": []}
+        per_round = max(2, args.duration // args.rounds)
+        for n in range(args.rounds):
+            order = [("bare", bare_port), ("edge", edge_port)]
+            for name, port in order if n % 2 == 0 else reversed(order):
+                rounds[name].append(
+                    load(name, port, paths, paths_file, per_round, args.connections, use_wrk)
+                )
+        sampling.set()
+        sampler.join()
+        baseline, measured = (combine(name, rounds[name]) for name in ("bare", "edge"))
+
+        health = _health(edge_port)
+        deadline = time.monotonic() + 30
+        while (
+            health["events_committed"] + health["events_journalled"]
+            < (health["redirects_served"] + health["pixels_served"])
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+            health = _health(edge_port)
+        edge.send_signal(signal.SIGTERM)
+        edge.wait(60)
+        with sqlite3.connect(work / "data" / "edge.sqlite3") as db:
+            stored = db.execute("SELECT count(*) FROM events WHERE type = 'click'").fetchone()[0]
+    finally:
+        for proc in (bare, edge):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+
+    print()
+    print(f"{'server':8} {'requests/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for r in (baseline, measured):
+        print(f"{r.name:8} {r.rps:12,.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7}")
+    ratios = [e.rps / b.rps for b, e in zip(rounds["bare"], rounds["edge"], strict=True)]
+    print(f"\nratio edge/bare (requests/s): {measured.rps / baseline.rps:.2f}   (target >= 1.0)"
+          f"; per round: {' '.join(f'{r:.2f}' for r in ratios)}")  # fmt: skip
+    print(f"redirects served by the edge: {health['redirects_served']:,}")
+    print(f"click events in the database: {stored:,}   "
+          f"({'equal' if stored == health['redirects_served'] else 'NOT EQUAL'})")  # fmt: skip
+    # Samples span the whole run (both servers' rounds): the edge idles in the bare rounds.
+    tenth = max(1, len(samples) // 6)
+    early, late = max(samples[:tenth]), max(samples[-tenth:])
+    print(f"edge RSS: {base_rss / 1024:.1f} MiB before load, peak {max(samples) / 1024:.1f} MiB; "
+          f"first {tenth} s peak {early / 1024:.1f} MiB, last {tenth} s peak {late / 1024:.1f} MiB "
+          f"({(late - early) / early * 100:+.1f}%)")  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if stored == health["redirects_served"] else 1
+
+
+def _health(port: int) -> dict:
+    return httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"host": "admin.bench"}).json()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
