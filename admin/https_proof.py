@@ -116,8 +116,15 @@ class HttpsProof:
         # Pinned to the leaf below instead of a chain check: see the module docstring.
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        # Explicit TLS timeouts: asyncio's defaults (60 s handshake, 30 s shutdown) outlast
+        # the proof's own deadline.
         reader, writer = await asyncio.open_connection(
-            address, self.port, ssl=ctx, server_hostname=domain
+            address,
+            self.port,
+            ssl=ctx,
+            server_hostname=domain,
+            ssl_handshake_timeout=self.timeout,
+            ssl_shutdown_timeout=1.0,
         )
         try:
             served = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)

@@ -86,6 +86,7 @@ class EdgeListeners(uvicorn.Server):
                 # Bound the handshake: a client that opens a socket and says nothing must
                 # not hold it forever.
                 ssl_handshake_timeout=10.0 if secure else None,
+                ssl_shutdown_timeout=5.0 if secure else None,
             )
             self.servers.append(server)
         self.started = True
