@@ -305,3 +305,33 @@ def test_whole_flow_through_the_admin_api(settings, pebble, dns_server, make_htt
     response = https_get(https_port, NAME, pebble.root_pem(), httpx.URL(url).raw_path.decode())
     assert response.status_code == 302
     assert response.headers["location"] == "https://shop.example/landing?id=7"
+
+
+def test_failed_issuance_is_retried_by_the_background_job(edge, pebble):
+    import time
+
+    edge.manager.retry_base = 0.05
+    edge.manager.check_interval = 0.05
+    pebble.set_address(NAME, "127.0.0.2")
+    try:
+        domain_id = add_domain(edge.settings, NAME)
+        _provision(edge, domain_id)
+        assert _status(edge.settings, domain_id) == "failed"
+    finally:
+        pebble.clear_address(NAME)
+    edge.call(edge.manager.start)
+    deadline = time.monotonic() + 10
+    while _status(edge.settings, domain_id) != "active":
+        assert time.monotonic() < deadline, "not retried within 10 s"
+        time.sleep(0.02)
+
+
+def test_missing_pebble_fails_with_a_clear_message(monkeypatch, tmp_path):
+    import shutil
+
+    from tests import fixtures_acme
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception) as failure:
+        fixtures_acme.start_pebble(tmp_path / "pebble")
+    assert str(failure.value).startswith("pebble is not installed: the ACME tests need Debian's")
