@@ -15,7 +15,8 @@ reports the spans of the tags that carry links:
   skipped to their end tag, so a ``<a`` inside CSS or a script is not a link;
 - a ``<`` inside a quoted attribute value is part of the value, not a tag;
 - anything else (doctype, ``<?…>``, ``<![CDATA[…``) is a bogus comment ending at ``>``;
-- a tag left open at the end of the input swallows the rest, as in a browser.
+- a tag, comment or raw text element left open at the end of the input swallows the rest,
+  as in a browser; where it starts is reported, since nothing can be appended after it.
 
 Nothing here raises on malformed input: every byte is either part of a token or text.
 """
@@ -39,29 +40,32 @@ _END = r"[\t\n\f\r /]*+>"
 _AFTER_NAME = r"(?=[\t\n\f\r />])"
 _RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
 
+# A raw text element with its content; one without an end tag runs to the end (see _TOKEN).
 _RAW = "|".join(
     rf"(?i:{name}){_AFTER_NAME}{_ATTRS}{_END}(?:[^<]++|<(?!/(?i:{name}){_AFTER_NAME}))*+"
+    rf"(?=</(?i:{name}){_AFTER_NAME})"
     for name in _RAW_TEXT.split("|")
 )
 # Tags the scanner stops at: link tags and the landmarks where pixels go.
 _STOP = rf"(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}"
 # Everything the scanner walks over without stopping, so that a match costs one Python
-# iteration per link, not one per tag. No capturing groups in here: CPython 3.11 mishandles
-# captures inside a possessive repeat.
+# iteration per link, not one per tag. Only complete constructs: one left open at the end of
+# the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
+# CPython 3.11 mishandles captures inside a possessive repeat.
 _SKIP = (
     r"(?:[^<]++|<(?!" + _STOP + r")(?:"
     # Raw text: the element and everything up to its end tag (a "<a" in CSS is no link).
     rf"(?=[sStTxXiInN])(?:{_RAW})"
-    # Any other start or end tag.
-    rf"|/?+[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
+    # Any other start or end tag (a raw text start tag without its end tag is left open).
+    rf"|(?:/|(?!(?i:{_RAW_TEXT}){_AFTER_NAME}))[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
     # Outlook's conditional comment: only its opening is consumed, so that the content is
     # scanned; "<![endif]-->" is then an ordinary bogus comment.
     r"|!--\[(?i:if)[^\]>]*+\]>"
-    # Comments ("<!-->" and "<!--->" are complete ones); unterminated: to the end.
-    r"|!--(?:-?>|(?:[^-]++|-(?!-!?>))*+(?:--!?>)?+)"
-    r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>?+"  # doctype and bogus comments
-    r"|/?[a-zA-Z].*"  # a tag never closed: the rest of the input is inside it
-    r"|"  # a "<" that starts nothing is text
+    # Comments ("<!-->" and "<!--->" are complete ones).
+    r"|!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>"  # doctype and bogus comments
+    r"|/>"  # "</>" is dropped by browsers
+    r"|(?![a-zA-Z/!?])"  # a "<" that starts nothing is text
     r"))*+"
 )
 _TOKEN = re.compile(
@@ -71,7 +75,9 @@ _TOKEN = re.compile(
     rf"|(?P<body_end></(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<head_end></(?i:head){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<html><(?i:html){_AFTER_NAME}{_ATTRS}{_END})"
-    r"|(?P<eof><.*)"  # a link or landmark tag never closed
+    # A tag, comment or raw text element never closed: browsers take the rest of the input
+    # into it (and show none of it).
+    r"|(?P<eof><.*)"
     r"|\Z)",
     re.DOTALL,
 )
@@ -130,6 +136,9 @@ class ScannedDocument:
     html_start: int | None = None
     #: Offsets of link tags cut off by the end of the input (left alone, reported).
     unterminated: list[int] = field(default_factory=list)
+    #: Where a tag, comment or raw text element left open at the end of the input starts:
+    #: anything appended after it would be swallowed by it.
+    open_end: int | None = None
 
 
 def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDocument:
@@ -140,10 +149,11 @@ def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDoc
     """
     found = ScannedDocument()
     links = found.links
+    pattern = _ATTR if attributes is None else _attribute_pattern(frozenset(attributes))
     for m in _TOKEN.finditer(document):
         kind = m.lastgroup
         if kind == "link":
-            links.append(_link_tag(document, m, attributes))
+            links.append(_link_tag(document, m, pattern))
         elif kind == "body":
             if found.body_start is None:
                 found.body_start = m.end()
@@ -155,22 +165,23 @@ def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDoc
         elif kind == "html":
             if found.html_start is None:
                 found.html_start = m.end()
-        elif kind == "eof" and _LINK_START.match(document, m.start(kind)):
-            found.unterminated.append(m.start(kind))
+        elif kind == "eof":
+            found.open_end = m.start(kind)
+            if _LINK_START.match(document, found.open_end):
+                found.unterminated.append(found.open_end)
     return found
 
 
-def _link_tag(document: str, m: re.Match[str], wanted: Collection[str] | None) -> LinkTag:
+def _link_tag(document: str, m: re.Match[str], pattern: re.Pattern[str]) -> LinkTag:
     start, end = m.span("link")
     attributes: dict[str, Attribute] = {}
-    pos = m.end("name")
-    stop = end - 1  # the closing ">"
-    if wanted is None:
-        found = _ATTR.finditer(document, pos, stop)
-    else:
-        found = _matches(_attribute_pattern(frozenset(wanted)), document, pos, stop)
-    for a in found:
-        key = a.group("name").lower()
+    # Up to the closing ">". Both attribute patterns match end to end from the tag name on,
+    # so finditer never resynchronises inside a value.
+    for a in pattern.finditer(document, m.end("name"), end - 1):
+        key = a.group("name")
+        if key is None:  # the rest of the tag held none of the wanted attributes
+            break
+        key = key.lower()
         if key in attributes:
             continue
         group = a.lastgroup
@@ -182,13 +193,6 @@ def _link_tag(document: str, m: re.Match[str], wanted: Collection[str] | None) -
     return LinkTag(m.group("name").lower(), start, end, attributes)
 
 
-def _matches(pattern: re.Pattern[str], document: str, pos: int, stop: int):
-    """Successive matches anchored end to end (``finditer`` would resync mid-value)."""
-    while (a := pattern.match(document, pos, stop)) is not None and a.end() > pos:
-        yield a
-        pos = a.end()
-
-
 _ATTRIBUTE_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
 
 
@@ -196,7 +200,8 @@ def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
     """A pattern that walks over other attributes inside the engine and stops at ``names``.
 
     Link tags carry long ``style`` attributes; skipping them without a Python iteration
-    each is most of the scanner's saving on a newsletter.
+    each is most of the scanner's saving on a newsletter. Each match ends with one of
+    ``names`` or, with no name, at the end of the tag.
     """
     pattern = _ATTRIBUTE_PATTERNS.get(names)
     if pattern is None:
@@ -204,7 +209,7 @@ def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
         ends = r"(?=[\t\n\f\r /=>]|\Z)"
         other = rf"(?>[\t\n\f\r /]*+(?!(?i:{wanted}){ends}){_ONE_ATTRIBUTE})*+"
         pattern = _ATTRIBUTE_PATTERNS[names] = re.compile(
-            rf"{other}[\t\n\f\r /]*+(?P<name>(?i:{wanted})){ends}{_VALUE}"
+            rf"{other}[\t\n\f\r /]*+(?:(?P<name>(?i:{wanted})){ends}{_VALUE}|\Z)"
         )
     return pattern
 

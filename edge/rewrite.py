@@ -75,7 +75,7 @@ _SCHEME_REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every link, and frozen init costs 4x
 class LinkReport:
     """One link found in the email, wrapped or not."""
 
@@ -403,7 +403,10 @@ class Rewriter:
         opens = self._open_kinds_present(document) if track_opens else set()
         top: list[Insertion] = []
         bottom: list[Insertion] = []
-        end = len(document) if scanned.body_end is None else scanned.body_end
+        end = scanned.body_end
+        if end is None:
+            # Appended; but before a construct left open at the end, which would swallow it.
+            end = len(document) if scanned.open_end is None else scanned.open_end
         if honeypot and not job.honeypot_present and not self._honeypot_present(document):
             bottom.append(self._honeypot(end, job))
         if track_opens and initial_open and "initial_open" not in opens:

@@ -122,3 +122,15 @@ def test_attribute_values_decode_as_in_a_browser(raw: str, decoded: str) -> None
 def test_huge_unterminated_tag_does_not_backtrack() -> None:
     doc = "<td " + "a" * 200_000
     assert scan(doc).links == []
+
+
+@pytest.mark.parametrize(
+    "tail", ["<!-- never closed", "<td class='x", "<script>var a = 1;", "<!DOCTYPE", "<a href=x"]
+)
+def test_construct_left_open_at_the_end_is_reported(tail: str) -> None:
+    doc = "<p>done</p>" + tail
+    assert scan(doc).open_end == len("<p>done</p>")
+
+
+def test_document_ending_cleanly_has_no_open_end() -> None:
+    assert scan("<p>done</p> text < 3").open_end is None

@@ -300,3 +300,9 @@ def test_result_as_json_shape() -> None:
         "part", "name", "url", "wrapped", "reason", "unsubscribe", "tracking_url", "tag",
         "raw", "offset",
     }  # fmt: skip
+
+
+def test_pixel_goes_before_a_comment_left_open_at_the_end_not_into_it() -> None:
+    result = rewriter().rewrite("<p>x</p><!-- footer never closed")
+    (pixel,) = result.insertions
+    assert result.html == f"<p>x</p>{pixel.markup}<!-- footer never closed"

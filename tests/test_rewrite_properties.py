@@ -91,7 +91,7 @@ def restore(output: str, result: RewriteResult) -> str:
     return output
 
 
-common = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+common = settings(max_examples=int(__import__("os").environ.get("PROPERTY_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @common
