@@ -40,7 +40,7 @@ class CertificateManager:
     def __init__(
         self,
         db: AdminDatabase,
-        issuer: CertificateIssuer,
+        issuer: CertificateIssuer | None,
         proof: HttpsProof | None,
         *,
         default_domain: str | None = None,
@@ -50,6 +50,8 @@ class CertificateManager:
         check_interval: float = 60.0,
     ) -> None:
         self.db = db
+        #: ``None`` when TLS is terminated in front (``EDGE_TLS=external``): a domain is then
+        #: only proven over HTTPS, never issued for, and nothing is renewed here.
         self.issuer = issuer
         self.proof = proof
         #: The platform's own domain: kept with a certificate, without an ``ssl_status``.
@@ -158,15 +160,15 @@ class CertificateManager:
             "LEFT JOIN certificates c ON c.domain = d.domain "
             "WHERE d.cname_status = 'valid' AND d.compliance_status != 'blocked' "
             "AND COALESCE(j.next_attempt_at, 0) <= ? AND COALESCE(j.lease_until, 0) < ? "
-            "AND (d.ssl_status IN ('provisioning', 'failed') "
-            "     OR (d.ssl_status = 'active' AND (c.not_after IS NULL OR c.not_after <= ?)))",
-            (now, now, now + self.renew_before.total_seconds()),
+            "AND (d.ssl_status IN ('provisioning', 'failed') OR (d.ssl_status = 'active' "
+            "     AND ? AND (c.not_after IS NULL OR c.not_after <= ?)))",
+            (now, now, self.issuer is not None, now + self.renew_before.total_seconds()),
         )
         started = []
         for domain_id, name in rows:
             if self._spawn(name, domain_id):
                 started.append(name)
-        default = self.default_domain
+        default = self.default_domain if self.issuer is not None else None
         if default and await self._default_due(now) and self._spawn(default, None):
             started.append(default)
         return started
@@ -201,6 +203,11 @@ class CertificateManager:
         if not await self._take_lease(name):
             return  # another process is issuing for this name; it reports the outcome
         try:
+            if self.issuer is None:
+                if domain_id is not None and self.proof is not None:
+                    await self.proof.prove(name, None)
+                await self._finish(name, domain_id, "active", None)
+                return
             record = None if force else await self._current(name)
             renewing = record is not None and await self._due(name)
             if record is None or renewing:

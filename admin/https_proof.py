@@ -9,7 +9,10 @@ address with the name as SNI, and requires both
 - ``GET /.well-known/tracking-edge/verify`` to answer this edge's proof value for the name.
 
 Trust is pinned to the issued leaf rather than to CA roots: the question is "does this name
-reach us and serve our certificate", which a chain check alone would not answer.
+reach us and serve our certificate", which a chain check alone would not answer. When TLS is
+terminated in front (``EDGE_TLS=external``) there is no certificate of ours: the one served must
+then verify for the name against the system's roots, and the proof value shows the terminator
+forwards to this edge.
 """
 
 from __future__ import annotations
@@ -51,20 +54,30 @@ class HttpsProof:
         port: int = 443,
         timeout: float | None = None,
         policy: AddressPolicy | None = None,
+        trust: ssl.SSLContext | None = None,
     ) -> None:
         self.resolver = resolver
         self.expected_proof = expected_proof
         self.port = port
         #: The reachability check's SSRF guard: the customer's DNS picks the address.
         self.policy = policy or AddressPolicy()
+        #: What a certificate served by a TLS terminator in front must verify against.
+        self.trust = trust or ssl.create_default_context()
         if timeout is not None:
             self.timeout = timeout
 
-    async def prove(self, domain: str, chain_pem: str) -> None:
-        """Return when ``domain`` serves ``chain_pem``'s leaf and the proof; else raise."""
-        leaf = x509.load_pem_x509_certificate(chain_pem.encode()).public_bytes(
-            serialization.Encoding.DER
-        )
+    async def prove(self, domain: str, chain_pem: str | None) -> None:
+        """Return when ``domain`` serves ``chain_pem``'s leaf and the proof; else raise.
+
+        With ``chain_pem=None`` (TLS terminated in front, ``EDGE_TLS=external``) the
+        certificate is not ours to pin: it must instead verify for the name against
+        ``trust`` (the system's roots by default).
+        """
+        leaf = None
+        if chain_pem is not None:
+            leaf = x509.load_pem_x509_certificate(chain_pem.encode()).public_bytes(
+                serialization.Encoding.DER
+            )
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -75,7 +88,7 @@ class HttpsProof:
                     raise
             await asyncio.sleep(self.interval)
 
-    async def _attempt(self, domain: str, leaf: bytes, deadline: float) -> None:
+    async def _attempt(self, domain: str, leaf: bytes | None, deadline: float) -> None:
         addresses = await self._resolve(domain, deadline)
         problems = []
         for address in addresses:
@@ -111,11 +124,14 @@ class HttpsProof:
             raise ProofFailed(f"{domain} has no address records")
         return addresses
 
-    async def _fetch(self, address: str, domain: str, leaf: bytes) -> None:
-        ctx = ssl.create_default_context()
-        # Pinned to the leaf below instead of a chain check: see the module docstring.
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    async def _fetch(self, address: str, domain: str, leaf: bytes | None) -> None:
+        if leaf is None:
+            ctx = self.trust
+        else:
+            ctx = ssl.create_default_context()
+            # Pinned to the leaf below instead of a chain check: see the module docstring.
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         # Explicit TLS timeouts: asyncio's defaults (60 s handshake, 30 s shutdown) outlast
         # the proof's own deadline.
         reader, writer = await asyncio.open_connection(
@@ -128,7 +144,7 @@ class HttpsProof:
         )
         try:
             served = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-            if served != leaf:
+            if leaf is not None and served != leaf:
                 raise ProofFailed(f"{domain} serves a different certificate over HTTPS")
             writer.write(
                 f"GET {PROOF_PATH} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()

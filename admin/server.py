@@ -36,8 +36,8 @@ def create_app(
         db=db,
         cname=cname or CnameVerifier.from_settings(settings),
         reach=reach or ReachabilityChecker.from_settings(settings, runtime.codec),
-        # Certificates (issue 4, admin.tls) share ``db``. With EDGE_TLS=external there is no
-        # provisioner: verified domains report the stored ssl_status, POST .../ssl answers 503.
+        # Certificates (issue 4, admin.tls) share ``db``. With EDGE_TLS=external nothing is
+        # issued: a verified domain is only proven over HTTPS through the terminator.
         provisioner=provisioner or manager,
     )
     server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))

@@ -3,7 +3,8 @@
 ``EDGE_TLS=builtin`` (the default): certificates from ``EDGE_ACME_DIRECTORY`` when set, else
 from the local CA in the data directory; the edge answers HTTP-01 challenges itself.
 ``EDGE_TLS=external``: no certificates are issued here (Caddy or a balancer terminates TLS and
-asks ``GET /internal/tls-allowed?domain=...`` before getting one on demand).
+asks ``GET /internal/tls-allowed?domain=...`` before getting one on demand); a verified domain
+becomes ``active`` once an HTTPS request through the terminator verifies and reaches this edge.
 
 Also the ``ask`` endpoint itself, answered from the in-memory domain table.
 """
@@ -32,8 +33,7 @@ from edge.server import Runtime
 
 @dataclass
 class TlsParts:
-    #: ``None`` with ``EDGE_TLS=external``.
-    manager: CertificateManager | None
+    manager: CertificateManager
     responder: ChallengeResponder
 
 
@@ -57,9 +57,7 @@ def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
     settings = runtime.settings
     board = ChallengeBoard(db)
     responder = ChallengeResponder(board)
-    if settings.tls_mode == "external":
-        return TlsParts(None, responder)
-    issuer = build_issuer(runtime, board)
+    issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
     proof = HttpsProof(
         make_resolver(settings.dns_nameservers, settings.dns_timeout),
         runtime.codec.domain_proof,

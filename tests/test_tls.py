@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import ssl
 import time
 from dataclasses import replace
 
 import pytest
 
 from admin.certificates import CertificateManager
+from admin.local_ca import LocalCA
 from admin.tls import tls_allowed
 from edge.config import ConfigError, Settings
-from tests.fixtures_https import add_domain
+from tests.conftest import free_port
+from tests.fixtures_https import add_domain, put_certificate
 
 
 def _ask(live, name: str):
@@ -102,11 +105,61 @@ def test_answer_takes_well_under_a_millisecond(settings, live_server):
     assert live_server.call(measure) < 0.0002  # measured: about 20 µs
 
 
-def test_external_mode_has_no_provisioner_and_no_local_ca(settings, make_server):
+def test_external_mode_issues_nothing_and_creates_no_local_ca(settings, make_server):
     live = make_server(replace(settings, tls_mode="external"))
-    services = live.app.admin_app.state.services
-    assert services.domains.provisioner is None
+    provisioner = live.app.admin_app.state.services.domains.provisioner
+    assert isinstance(provisioner, CertificateManager)
+    assert provisioner.issuer is None
+    assert live.call(provisioner.run_due) == []  # no default-domain certificate either
     assert not (settings.data_dir / "local-ca").exists()
+
+
+def test_external_mode_proves_the_terminators_certificate(settings, dns_server, make_https_server):
+    # The "terminator" is an edge serving a local-CA certificate; the proof trusts that CA.
+    name = "track.brand.test"
+    dns_server.set_a(name, "127.0.0.1")
+    ca = LocalCA(settings.data_dir / "local-ca")
+    issued = ca.issue_now(name)
+    put_certificate(settings, name, issued.chain_pem, issued.key_pem)
+    port = free_port()
+    config = replace(
+        settings,
+        tls_mode="external",
+        https_verify_port=port,
+        dns_nameservers=(dns_server.nameserver,),
+    )
+    live = make_https_server(config, https_port=port)
+    assert live.manager.issuer is None
+    live.manager.proof.trust = ssl.create_default_context(cafile=ca.root_path)
+    domain_id = add_domain(config, name)
+    live.call(lambda: live.manager.provision(domain_id))
+    live.call(live.manager.idle)
+    info = live.call(lambda: live.manager.status(domain_id))
+    assert (info.status, info.issuer, info.reason) == ("active", "tracking-edge local CA", None)
+
+
+def test_external_mode_fails_a_certificate_that_does_not_verify(
+    settings, dns_server, make_https_server
+):
+    name = "track.brand.test"
+    dns_server.set_a(name, "127.0.0.1")
+    issued = LocalCA(settings.data_dir / "local-ca").issue_now(name)
+    put_certificate(settings, name, issued.chain_pem, issued.key_pem)
+    port = free_port()
+    config = replace(
+        settings,
+        tls_mode="external",
+        https_verify_port=port,
+        dns_nameservers=(dns_server.nameserver,),
+    )
+    live = make_https_server(config, https_port=port)
+    live.manager.proof.timeout = 0.3
+    domain_id = add_domain(config, name)
+    live.call(lambda: live.manager.provision(domain_id))
+    live.call(live.manager.idle)
+    info = live.call(lambda: live.manager.status(domain_id))
+    assert info.status == "failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in info.reason
 
 
 def test_builtin_mode_provisions_through_the_certificate_manager(live_server):
