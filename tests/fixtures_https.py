@@ -40,6 +40,7 @@ class HttpsLive:
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
     tls: TlsParts | None = None
+    settings: Settings | None = None
 
     @property
     def manager(self) -> CertificateManager:
@@ -122,6 +123,7 @@ def make_https_server() -> Iterator[Callable[..., HttpsLive]]:
             app, tls = edge_with_tls(settings)
         live = start_https_server(app, settings, **ports)
         live.tls = tls
+        live.settings = settings
         started.append(live)
         return live
 

@@ -41,9 +41,7 @@ def edge(settings, pebble, dns_server, make_https_server):
     for name in (NAME, "a.brand.test", "b.brand.test"):
         dns_server.set_a(name, "127.0.0.1")
     config = acme_settings(settings, pebble, dns_server, https_port)
-    live = make_https_server(config, http_port=pebble.http_port, https_port=https_port)
-    live.settings = config
-    return live
+    return make_https_server(config, http_port=pebble.http_port, https_port=https_port)
 
 
 def _status(settings, domain_id: int) -> str:
