@@ -183,7 +183,9 @@ class Settings:
             acme_eab_kid=env.get("EDGE_ACME_EAB_KID", "").strip(),
             acme_eab_hmac=env.get("EDGE_ACME_EAB_HMAC", "").strip(),
             acme_ca_bundle=env.get("EDGE_ACME_CA_BUNDLE", "").strip(),
-            https_verify_port=_int(env, "EDGE_HTTPS_VERIFY_PORT", 443),
+            https_verify_port=_int(
+                env, "EDGE_HTTPS_VERIFY_PORT", _int(env, "EDGE_PUBLIC_HTTPS_PORT", 443)
+            ),
             ssl_renew_days=_float(env, "EDGE_SSL_RENEW_DAYS", 30.0),
             ssl_retry_base=_float(env, "EDGE_SSL_RETRY_BASE", 60.0),
             ssl_retry_max=_float(env, "EDGE_SSL_RETRY_MAX", 21600.0),

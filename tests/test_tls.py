@@ -171,3 +171,10 @@ def test_tls_mode_is_validated():
     assert Settings.from_env({"EDGE_TLS": "External"}).tls_mode == "external"
     with pytest.raises(ConfigError, match="EDGE_TLS must be one of builtin, external"):
         Settings.from_env({"EDGE_TLS": "caddy"})
+
+
+def test_proof_port_defaults_to_the_public_https_port():
+    assert Settings.from_env({}).https_verify_port == 443
+    assert Settings.from_env({"EDGE_PUBLIC_HTTPS_PORT": "8443"}).https_verify_port == 8443
+    env = {"EDGE_PUBLIC_HTTPS_PORT": "8443", "EDGE_HTTPS_VERIFY_PORT": "9443"}
+    assert Settings.from_env(env).https_verify_port == 9443
