@@ -207,7 +207,10 @@ def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
     if pattern is None:
         wanted = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
         ends = r"(?=[\t\n\f\r /=>]|\Z)"
-        other = rf"(?>[\t\n\f\r /]*+(?!(?i:{wanted}){ends}){_ONE_ATTRIBUTE})*+"
+        # The first letter decides most attributes (style, class...) before the full names.
+        first = "".join(sorted({c for n in names for c in (n[0].lower(), n[0].upper())}))
+        wanted_here = rf"(?=[{re.escape(first)}])(?i:{wanted}){ends}"
+        other = rf"(?>[\t\n\f\r /]*+(?!{wanted_here}){_ONE_ATTRIBUTE})*+"
         pattern = _ATTRIBUTE_PATTERNS[names] = re.compile(
             rf"{other}[\t\n\f\r /]*+(?:(?P<name>(?i:{wanted})){ends}{_VALUE}|\Z)"
         )
