@@ -45,14 +45,21 @@ def _delimited(text: str, start: int, end: int) -> bool:
 
 
 def _trim(text: str, start: int, end: int) -> int:
+    # Bracket counts are taken once per kind and kept up to date as closers are trimmed:
+    # counting again on each step would make a URL ending in many ")" quadratic.
+    balance: dict[str, int] = {}
     while end > start:
         last = text[end - 1]
         if last in _TRAILING:
             end -= 1
         elif last in _CLOSERS:
-            opener = _CLOSERS[last]
-            if text.count(opener, start, end) >= text.count(last, start, end):
+            if last not in balance:
+                balance[last] = text.count(_CLOSERS[last], start, end) - text.count(
+                    last, start, end
+                )
+            if balance[last] >= 0:  # every closer has its opener: part of the URL
                 break
+            balance[last] += 1
             end -= 1
         else:
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from edge.htmlscan import decode_attribute, scan
@@ -134,3 +136,21 @@ def test_construct_left_open_at_the_end_is_reported(tail: str) -> None:
 
 def test_document_ending_cleanly_has_no_open_end() -> None:
     assert scan("<p>done</p> text < 3").open_end is None
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "<a href='" * 20_000,
+        "<!--" * 50_000,
+        "<script>" * 20_000,
+        "<a " * 50_000,
+        "<!--[if mso]>" * 20_000,
+        "<!--" + "-" * 200_000,
+        '<p title="<a href=\'x>"' * 20_000,
+    ],
+)
+def test_malformed_input_is_scanned_in_linear_time(doc: str) -> None:
+    started = time.perf_counter()
+    scan(doc)
+    assert time.perf_counter() - started < 2  # each takes a few milliseconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from edge.textlinks import find_urls
@@ -63,3 +65,10 @@ def test_scheme_alone_is_not_a_url() -> None:
 def test_offsets_point_into_the_text() -> None:
     text = "one https://a.example two"
     assert list(find_urls(text)) == [(4, 21)]
+
+
+def test_a_url_ending_in_many_closers_is_trimmed_in_linear_time() -> None:
+    text = "https://a.example/" + ")" * 100_000
+    started = time.perf_counter()
+    assert urls(text) == ["https://a.example/"]
+    assert time.perf_counter() - started < 2  # quadratic took about 7 s
