@@ -242,7 +242,7 @@ class Rewriter:
                 html, job, insertions, track_opens, initial_open, honeypot and track_clicks
             )
             if len(new_html) * 4 > self.clip_size:
-                size = len(new_html.encode("utf-8"))
+                size = _utf8_size(new_html)
                 if size > self.clip_size:
                     job.warnings.append(
                         RewriteWarning(
@@ -580,6 +580,15 @@ def _opted_out(attrs: dict[str, Attribute]) -> bool:
         if value is not None and value.strip().lower() in _OFF:
             return True
     return False
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; lone surrogates (undecodable input bytes carried by the
+    CLI's ``surrogateescape``) count as the byte each stands for, or 3 when they are not one."""
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _doctype_end(document: str) -> int:

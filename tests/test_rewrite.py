@@ -306,3 +306,13 @@ def test_pixel_goes_before_a_comment_left_open_at_the_end_not_into_it() -> None:
     result = rewriter().rewrite("<p>x</p><!-- footer never closed")
     (pixel,) = result.insertions
     assert result.html == f"<p>x</p>{pixel.markup}<!-- footer never closed"
+
+
+def test_size_of_html_with_undecodable_bytes_is_counted_without_raising() -> None:
+    carried = "\udce9" * (103 * 1024)  # bytes the CLI could not decode, one byte each
+    result = rewriter().rewrite("<body>" + carried + "</body>", track_opens=False)
+    assert [w.code for w in result.warnings] == ["html_clipped"]
+    lone = "\ud800" * 40_000  # not from surrogateescape: counted as 3 bytes each
+    assert [w.code for w in rewriter().rewrite(lone, track_opens=False).warnings] == [
+        "html_clipped"
+    ]

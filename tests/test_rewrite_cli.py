@@ -119,3 +119,11 @@ def test_missing_file_is_one_line_error(run, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.decode().startswith("tracking-edge: error: ")
     assert b"Traceback" not in done.stderr
+
+
+def test_message_that_is_not_utf8_is_one_line_error(run, tmp_path: Path) -> None:
+    email = tmp_path / "mail.html"
+    email.write_text("<body></body>")
+    done = run(str(email), "--message", b"caf\xe9".decode("utf-8", "surrogateescape"))
+    assert done.returncode == 1
+    assert done.stderr == b"tracking-edge: error: --message is not valid UTF-8\n"

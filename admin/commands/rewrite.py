@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rewrite(args: argparse.Namespace) -> int:
+    from admin.cli import CLIError
+
+    for option in ("message", "recipient"):
+        value = getattr(args, option)
+        if value is not None and not _is_text(value):
+            raise CLIError(f"--{option} is not valid UTF-8")
     settings = Settings.from_env()
     if args.file == "-":
         source = sys.stdin.buffer.read().decode(*_ENCODING)
@@ -92,3 +98,11 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return 0
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
+        return False
+    return True
