@@ -219,6 +219,10 @@ class CertificateStore:
             return False
         records: dict[str, CertificateRecord] = {}
         for record in await self.source.certificates():
+            known = self._records.get(record.domain)
+            if known is not None and known.chain_pem == record.chain_pem:
+                records[record.domain] = known  # checked when it was first loaded
+                continue
             leaf = x509.load_pem_x509_certificate(record.chain_pem.encode())
             if not certificate_covers(leaf, record.domain):
                 log.error("certificate stored for %s does not cover it; ignored", record.domain)
