@@ -12,6 +12,8 @@ from tests.test_openapi import conforms, fetch_doc
 
 PATH = "/api/v1/rewrite"
 SP = "/api/v1/tracking-domains"
+ML = "/api/v1/customer/tracking-domains"
+SENDING = "/api/v1/customer/domains"
 CODEC = TokenCodec([SECRET])
 HTML = '<body><a href="https://shop.example/?a=1&amp;b=2" data-link-name="cta">x</a></body>'
 
@@ -102,7 +104,7 @@ def test_without_an_api_key_is_401(admin) -> None:
                 "description": "An API key is required in the Authorization header.",
             }
         ]
-    }  # noqa: E501
+    }
 
 
 def test_neither_html_nor_text_is_422_missing_field(admin) -> None:
@@ -186,3 +188,17 @@ def test_answers_fit_the_openapi_document(admin) -> None:
     assert [r.status_code for r in calls] == [200, 422, 404, 400, 401]
     for response in calls:
         conforms(doc, PATH, "post", response)
+
+
+def test_the_senders_assigned_tracking_domain_wins_over_the_account_default(admin) -> None:
+    with admin.as_account() as c:
+        verified_domain(admin, c, "default.acme.example")
+        assert c.put(f"{SP}/default.acme.example", json={"default": True}).status_code == 200
+        verified_domain(admin, c, "news.acme.example")
+        ids = {d["domain"]: d["id"] for d in c.get(ML).json()["data"]}
+        sending = {"domain": "mail.acme.example", "tracking_domain_id": ids["news.acme.example"]}
+        assert c.post(SENDING, json=sending).status_code == 201
+        assigned = c.post(PATH, json={"text": "x", "sender": "Ann@Mail.Acme.Example"})
+        other = c.post(PATH, json={"text": "x", "sender": "bob@elsewhere.example"})
+    assert assigned.json()["results"]["tracking_domain"] == "news.acme.example"
+    assert other.json()["results"]["tracking_domain"] == "default.acme.example"
