@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -127,7 +128,7 @@ def soup_rewrite(html: str, links: LinkBuilder, host: TrackingHost) -> tuple[str
             tag["href"] = links.click_url(host, ACCOUNT, url, message=MESSAGE, link=name)
             wrapped += 1
         for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-            if comment.startswith("[if") and "]>" in comment:
+            if comment.startswith("[if") and "]>" in comment and "<![endif]" in comment:
                 head, _, inner = comment.partition("]>")
                 inner, _, tail = inner.rpartition("<![endif]")
                 fragment = BeautifulSoup(inner, "html.parser")
@@ -146,6 +147,12 @@ def soup_rewrite(html: str, links: LinkBuilder, host: TrackingHost) -> tuple[str
     )
     (soup.body or soup).append(pixel)
     return str(soup), wrapped
+
+
+def _targets(links: LinkBuilder, html: str) -> list[str]:
+    """Where each click URL in ``html`` leads: both jobs must wrap the same links."""
+    tokens = re.findall(r"/e/([A-Za-z0-9_.-]+)", html)
+    return [links.codec.read_click(token).url for token in tokens]
 
 
 def best_times(jobs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
@@ -172,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     rewriter = Rewriter(links, host, ACCOUNT)
 
     ours = rewriter.rewrite(html, message=MESSAGE)
-    _, soup_wrapped = soup_rewrite(html, links, host)
+    theirs, soup_wrapped = soup_rewrite(html, links, host)
     wrapped = [link for link in ours.links if link.wrapped]
     print(f"newsletter: {size / 1024:.1f} KiB, {len(ours.links)} links")
     print(f"wrapped: rewriter {len(wrapped)}, BeautifulSoup {soup_wrapped}")
-    if len(wrapped) != soup_wrapped:
-        print("error: the two jobs wrapped a different number of links", file=sys.stderr)
+    if sorted(_targets(links, ours.html)) != sorted(_targets(links, theirs)):
+        print("error: the two jobs did not wrap the same links", file=sys.stderr)
         return 1
 
     def sign_only() -> None:
