@@ -176,6 +176,8 @@ class RuleSet:
             ]
             regex = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
             self._by_kind[kind] = (matcher, regex, chosen)
+        self._ip_cache: dict[tuple, tuple[int, Verdict] | None] = {}
+        self._ua_cache: dict[tuple, tuple[int, Verdict] | None] = {}
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> RuleSet:
@@ -192,7 +194,6 @@ class RuleSet:
 
     def classify(
         self,
-        *,
         type: str,
         client_ip: str | None,
         user_agent: str | None,
@@ -208,19 +209,46 @@ class RuleSet:
             return HEAD_REQUEST
         if prefetch:
             return PREFETCH
-        matcher, regex, chosen = self._by_kind["click" if is_click else "open"]
-        best: tuple[int, Verdict] | None = None
+        kind = "click" if is_click else "open"
+        by_ip = self._lookup(self._ip_cache, (kind, client_ip), self._match_ip)
+        by_ua = self._lookup(self._ua_cache, (kind, user_agent), self._match_ua)
+        if by_ip is None or (by_ua is not None and by_ua[0] < by_ip[0]):
+            return by_ua[1] if by_ua is not None else HUMAN
+        return by_ip[1]
+
+    # Addresses and user agents repeat a great deal (a few thousand agents make up nearly
+    # all traffic), and a user-agent search over every pattern costs far more than a dict
+    # probe: both lookups are cached, the caches cleared when they reach ``cache_size``.
+    cache_size = 50_000
+
+    def _lookup(self, cache: dict, key: tuple, find) -> tuple[int, Verdict] | None:
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        if len(cache) >= self.cache_size:
+            cache.clear()
+        found = cache[key] = find(*key)
+        return found
+
+    def _match_ip(self, kind: str, client_ip: str | None) -> tuple[int, Verdict] | None:
+        matcher, _regex, chosen = self._by_kind[kind]
         label = matcher.match(client_ip)
-        if label is not None:
-            f = chosen[int(label)]
-            best = (int(label), Verdict(f.verdict, f"{f.name}_ip"))
+        if label is None:
+            return None
+        f = chosen[int(label)]
+        return int(label), Verdict(f.verdict, f"{f.name}_ip")
+
+    def _match_ua(self, kind: str, user_agent: str | None) -> tuple[int, Verdict] | None:
+        _matcher, regex, chosen = self._by_kind[kind]
+        best: tuple[int, Verdict] | None = None
         if regex is not None and user_agent:
             for m in regex.finditer(user_agent):
                 index = int(m.lastgroup[1:].split("_")[0])  # type: ignore[index]
                 if best is None or index < best[0]:
                     f = chosen[index]
                     best = (index, Verdict(f.verdict, f"{f.name}_ua"))
-        return best[1] if best is not None else HUMAN
+        return best
 
 
 @dataclass(slots=True)
@@ -259,12 +287,13 @@ class BehaviourRules:
         # (account, message, recipient) -> (time, type) of the first event seen.
         self._first: collections.OrderedDict[tuple, tuple[int, str]] = collections.OrderedDict()
         # (account, message, client address) -> recent clicks, and -> honeypot time.
-        self._clicks: collections.OrderedDict[tuple, list[_Click]] = collections.OrderedDict()
+        self._clicks: collections.OrderedDict[tuple, collections.deque[_Click]] = (
+            collections.OrderedDict()
+        )
         self._honeypots: collections.OrderedDict[tuple, int] = collections.OrderedDict()
 
     def observe(
         self,
-        *,
         id: str,
         type: str,
         ts_ms: int,
@@ -286,24 +315,32 @@ class BehaviourRules:
             return verdict, []
         relabel: list[tuple[str, Verdict]] = []
         key = (account_id, message, client_ip)
-        recent = [c for c in self._clicks.get(key, ()) if 0 <= ts_ms - c.ts_ms <= self.honeypot_ms]
+        recent = self._clicks.get(key)
+        if recent is None:
+            recent = collections.deque(maxlen=self.max_clicks_per_key)
+        while recent and ts_ms - recent[0].ts_ms > self.honeypot_ms:
+            recent.popleft()
         this = _Click(id, ts_ms, recipient, link or url or "")
         if verdict == HONEYPOT:
             _remember(self._honeypots, key, ts_ms, self.max_keys)
             # The address's earlier clicks on this message were the scanner's too.
-            relabel = _relabel(recent, HONEYPOT)
+            relabel = _relabel((c for c in recent if c.id != id), HONEYPOT)
             this.relabelled = True
         elif verdict.verdict in COUNTED_VERDICTS:
             tripped = self._honeypots.get(key)
             if tripped is not None and ts_ms - tripped <= self.honeypot_ms:
                 verdict = HONEYPOT
             else:
-                burst = [
-                    c
-                    for c in recent
-                    if c.recipient == recipient and ts_ms - c.ts_ms <= self.burst_ms
-                ]
-                if len({c.link for c in burst} | {this.link}) >= self.burst_links:
+                burst = []
+                for c in reversed(recent):  # newest first: stop at the window's edge
+                    if ts_ms - c.ts_ms > self.burst_ms:
+                        break
+                    # abs(): events of several workers reach the writer slightly out of
+                    # order; a replayed event (same id) is not a burst with itself.
+                    close = abs(ts_ms - c.ts_ms) <= self.burst_ms
+                    if close and c.recipient == recipient and c.id != id:
+                        burst.append(c)
+                if burst and len({c.link for c in burst} | {this.link}) >= self.burst_links:
                     verdict = LINK_BURST
                     relabel = _relabel(burst, LINK_BURST)
                 elif (
@@ -316,11 +353,11 @@ class BehaviourRules:
         else:
             this.relabelled = True  # already a machine: never relabelled
         recent.append(this)
-        _remember(self._clicks, key, recent[-self.max_clicks_per_key :], self.max_keys)
+        _remember(self._clicks, key, recent, self.max_keys)
         return verdict, relabel
 
 
-def _relabel(clicks: list[_Click], verdict: Verdict) -> list[tuple[str, Verdict]]:
+def _relabel(clicks: Iterable[_Click], verdict: Verdict) -> list[tuple[str, Verdict]]:
     found = []
     for c in clicks:
         if not c.relabelled:

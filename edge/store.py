@@ -22,6 +22,7 @@ from typing import Protocol
 import aiosqlite
 
 from edge.events import Event
+from edge.ingest import EventIngest
 
 EVENT_COLUMNS = (
     "id, type, ts_ms, account_id, domain, message, recipient, link, url, "
@@ -125,9 +126,13 @@ class SQLiteStore:
     #: Seconds an ordinary query waits for a lock before failing.
     busy_timeout = 5.0
 
-    def __init__(self, path: Path, *, event_busy_timeout: float = 0.2) -> None:
+    def __init__(
+        self, path: Path, *, event_busy_timeout: float = 0.2, ingest: EventIngest | None = None
+    ) -> None:
         self.path = Path(path)
         self.event_busy_timeout = event_busy_timeout
+        #: What the writer does with each batch: classify, privacy, insert (edge/ingest.py).
+        self.ingest = ingest or EventIngest()
         self._db: aiosqlite.Connection | None = None
         self._writer: aiosqlite.Connection | None = None
 
@@ -159,15 +164,13 @@ class SQLiteStore:
     async def insert_events(self, events: Sequence[Event]) -> None:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
-        rows = [event.row() for event in events]
         try:
+            # Classified (and the account's privacy switches applied) before the write lock
+            # is taken: see edge/ingest.py.
+            batch = await self.ingest.prepare(self._writer, events)
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                await self._writer.executemany(
-                    f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                await self.ingest.write(self._writer, batch)
                 await self._writer.execute("COMMIT")
             except BaseException:
                 await _rollback(self._writer)

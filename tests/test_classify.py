@@ -265,3 +265,10 @@ def test_a_double_click_on_one_link_is_human():
     rules = BehaviourRules()
     observe(rules, "c1", "click", 5_000_000, link="a")
     assert observe(rules, "c2", "click", 5_000_250, link="a") == (HUMAN, [])
+
+
+def test_a_replayed_click_is_not_a_burst_with_itself_or_with_later_clicks():
+    rules = BehaviourRules()
+    observe(rules, "c1", "click", 5_000_000, link="a")
+    observe(rules, "c2", "click", 5_060_000, link="b")
+    assert observe(rules, "c1", "click", 5_000_000, link="a") == (HUMAN, [])
