@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge.classify import HONEYPOT_LINK
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
 from edge.htmlscan import Attribute, LinkTag, decode_attribute, scan
@@ -35,8 +36,6 @@ from edge.links import LinkBuilder
 from edge.textlinks import find_urls
 from edge.tokens import BadToken, ClickToken
 
-#: The link name of the honeypot link: a click on it is a scanner, never a person.
-HONEYPOT_LINK_NAME = "_honeypot"
 #: Every :attr:`RewriteWarning.code`.
 WARNING_CODES = (
     "html_clipped",
@@ -317,7 +316,7 @@ class Rewriter:
         """Classify, and sign when it is to be wrapped: the report and the new value."""
         reason, url, token = self.classify(url)
         if token is not None:
-            if token.link == HONEYPOT_LINK_NAME:
+            if token.link == HONEYPOT_LINK:
                 job.honeypot_present = True
             name = token.link or name
             url = token.url
@@ -491,7 +490,7 @@ class Rewriter:
             target,
             message=job.message,
             recipient=job.recipient,
-            link=HONEYPOT_LINK_NAME,
+            link=HONEYPOT_LINK,
         )
         return Insertion("honeypot", offset, self.honeypot_markup.format(url=url))
 
@@ -511,7 +510,7 @@ class Rewriter:
         """Whether a honeypot link of this edge is anywhere in ``document`` (as above)."""
         for token in self._own_tokens(document, "e"):
             with contextlib.suppress(BadToken):
-                if self.codec.read_click(token).link == HONEYPOT_LINK_NAME:
+                if self.codec.read_click(token).link == HONEYPOT_LINK:
                     return True
         return False
 

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from edge.classify import HONEYPOT_LINK
 from edge.domains import TrackingHost
 from edge.links import LinkBuilder
-from edge.rewrite import HONEYPOT_LINK_NAME, Rewriter, SkipReason
+from edge.rewrite import Rewriter, SkipReason
 from edge.tokens import TokenCodec
 
 ACCOUNT = 5
@@ -89,9 +90,7 @@ def test_long_link_name_is_cut_to_63_characters() -> None:
 
 
 def test_reserved_link_name_is_replaced_with_a_warning() -> None:
-    result, link = only_link(
-        f'<a href="http://a.example/" data-link-name="{HONEYPOT_LINK_NAME}">x</a>'
-    )
+    result, link = only_link(f'<a href="http://a.example/" data-link-name="{HONEYPOT_LINK}">x</a>')
     assert link.name == "link-1"
     assert [w.code for w in result.warnings] == ["reserved_link_name"]
 
@@ -246,7 +245,7 @@ def test_honeypot_is_one_hidden_link_to_the_tracking_hosts_robots_txt() -> None:
     assert honeypot.kind == "honeypot"
     assert result.html == f"<body><p>x</p>{honeypot.markup}</body>"
     token = CODEC.read_click(honeypot.markup.split("/e/")[1].split('"')[0])
-    assert (token.url, token.link) == ("http://t.brand.example/robots.txt", HONEYPOT_LINK_NAME)
+    assert (token.url, token.link) == ("http://t.brand.example/robots.txt", HONEYPOT_LINK)
     for part in ('aria-hidden="true"', 'tabindex="-1"', "display:none", "mso-hide:all", "></a>"):
         assert part in honeypot.markup
 

@@ -7,9 +7,10 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from edge.classify import HONEYPOT_LINK
 from edge.domains import TrackingHost
 from edge.links import LinkBuilder
-from edge.rewrite import HONEYPOT_LINK_NAME, Rewriter
+from edge.rewrite import Rewriter
 from edge.tokens import TokenCodec
 from edge.tracking import PIXEL_GIF, ROBOTS_TXT
 from tests.conftest import SECRET
@@ -89,5 +90,5 @@ def test_a_scanner_following_the_honeypot_lands_on_the_edges_robots_txt(live_ser
         landed = client.get(urlsplit(redirect.headers["location"]).path)
     assert (landed.status_code, landed.content) == (200, ROBOTS_TXT)
     assert recorded(live_server) == [
-        ("click", 1, "track.test", "nl-3", HONEYPOT_LINK_NAME, "http://track.test/robots.txt")
+        ("click", 1, "track.test", "nl-3", HONEYPOT_LINK, "http://track.test/robots.txt")
     ]
