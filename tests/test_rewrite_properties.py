@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,7 +93,11 @@ def restore(output: str, result: RewriteResult) -> str:
     return output
 
 
-common = settings(max_examples=int(__import__("os").environ.get("PROPERTY_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# PROPERTY_EXAMPLES=5000 for a longer hunt than the default run's.
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "300"))
+common = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @common
