@@ -87,12 +87,34 @@ async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
     return TrackingHost(domain.domain, domain.account_id, domain.secure, True, domain.id)
 
 
-async def rewrite(request: Request) -> JSONResponse:
-    account = await authenticate(request)
+async def _bounded(request: Request) -> Request:
+    """The request with its body read, refusing one over :data:`MAX_BODY_BYTES`.
+
+    Checked on the bytes received, not only on ``Content-Length``: a chunked body declares
+    no length. The body read is handed on as a new request over the same scope.
+    """
+    too_large = PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
-    body = await json_object(request)
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
+async def rewrite(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    body = await json_object(await _bounded(request))
     html, text = _text(body, "html"), _text(body, "text")
     if html is None and text is None:
         raise MissingField("html")

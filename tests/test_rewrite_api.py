@@ -202,3 +202,25 @@ def test_the_senders_assigned_tracking_domain_wins_over_the_account_default(admi
         other = c.post(PATH, json={"text": "x", "sender": "bob@elsewhere.example"})
     assert assigned.json()["results"]["tracking_domain"] == "news.acme.example"
     assert other.json()["results"]["tracking_domain"] == "default.acme.example"
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(admin) -> None:
+    def chunks():
+        for _ in range(11):
+            yield b" " * (1024 * 1024)
+
+    with admin.as_account() as c:
+        r = c.post(PATH, content=chunks())
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["message"] == "payload too large"
+
+
+def test_a_chunked_body_under_the_limit_is_read(admin) -> None:
+    def chunks():
+        yield b'{"text": "see '
+        yield b'http://a.example/"}'
+
+    with admin.as_account() as c:
+        r = c.post(PATH, content=chunks())
+    assert r.status_code == 200
+    assert r.json()["results"]["links"][0]["wrapped"] is True
