@@ -9,6 +9,9 @@ Request (JSON object; every field optional, but ``html`` or ``text`` is needed):
      "metadata": {…},                        # echoed back, never put into tokens
      "track_clicks": true, "track_opens": true, "initial_open": false, "honeypot": false}
 
+An account whose settings turn click or open tracking off (``account_settings``) gets its
+links or pixel left out whatever the request says.
+
 Response ``200``: ``{"results": {"html", "text", "links", "warnings", "tracking_domain",
 "message", "metadata"}}`` with ``links`` and ``warnings`` as in
 :meth:`edge.rewrite.RewriteResult.to_dict`. Errors have SparkPost's shape (the path is not in
@@ -127,6 +130,15 @@ async def rewrite(request: Request) -> JSONResponse:
         for name in ("track_clicks", "track_opens", "initial_open", "honeypot")
         if (value := optional_bool(body, name)) is not None
     }
+    # The account's switches (migration 0005) win: a request can turn tracking off, not on.
+    switches = await request.app.state.services.db.fetchone(
+        "SELECT track_clicks, track_opens FROM account_settings WHERE account_id = ?",
+        (account.id,),
+    )
+    if switches is not None:
+        for name, allowed in zip(("track_clicks", "track_opens"), switches, strict=True):
+            if not allowed:
+                options[name] = False
     host = await _host(request, account, body)
 
     runtime: Runtime = request.app.state.runtime

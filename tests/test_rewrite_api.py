@@ -224,3 +224,23 @@ def test_a_chunked_body_under_the_limit_is_read(admin) -> None:
         r = c.post(PATH, content=chunks())
     assert r.status_code == 200
     assert r.json()["results"]["links"][0]["wrapped"] is True
+
+
+def test_the_accounts_tracking_switches_win_over_the_request(admin) -> None:
+    services = admin.live.app.admin_app.state.services
+
+    async def switch_off() -> None:
+        account = await services.accounts.ensure("acme")
+        async with services.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO account_settings (account_id, track_clicks, track_opens) "
+                "VALUES (?, 0, 0)",
+                (account.id,),
+            )
+
+    with admin.as_account() as c:
+        admin.live.call(switch_off)
+        r = c.post(PATH, json={"html": HTML, "track_clicks": True, "track_opens": True})
+    results = r.json()["results"]
+    assert results["html"] == HTML
+    assert results["links"][0]["reason"] == "click_tracking_off"
