@@ -32,7 +32,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -50,7 +50,12 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int = 0
-    rss_kib: list[int] = field(default_factory=list)
+    #: CPU seconds the server process used (all its threads) during the load.
+    cpu_seconds: float = 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6
 
     @property
     def rps(self) -> float:
@@ -74,6 +79,13 @@ def wait_ready(port: int, proc: subprocess.Popen) -> None:
                 raise SystemExit(f"server on {port} exited with {proc.returncode}") from None
             time.sleep(0.05)
     raise SystemExit(f"server on {port} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all threads (proc(5): fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -170,13 +182,18 @@ def combine(name: str, results: list[Result]) -> Result:
         p50s[len(p50s) // 2],
         p99s[len(p99s) // 2],
         sum(r.errors for r in results),
+        sum(r.cpu_seconds for r in results),
     )
 
 
-def load(name, port, paths, paths_file, seconds, conns, use_wrk) -> Result:
+def load(name, port, paths, paths_file, seconds, conns, use_wrk, pid: int) -> Result:
+    before = cpu_seconds(pid)
     if use_wrk:
-        return run_wrk(name, port, paths_file, seconds, conns)
-    return run_python_load(name, port, paths, seconds, conns)
+        result = run_wrk(name, port, paths_file, seconds, conns)
+    else:
+        result = run_python_load(name, port, paths, seconds, conns)
+    result.cpu_seconds = cpu_seconds(pid) - before
+    return result
 
 
 def main() -> int:
@@ -224,8 +241,9 @@ def main() -> int:
         print(f"load: {'wrk' if use_wrk else 'python'}, {args.connections} connections, "
               f"{args.duration} s per server in {args.rounds} interleaved rounds, "
               "1,000 distinct click URLs")  # fmt: skip
-        for port in (bare_port, edge_port):  # warm-up, not measured
-            load("warm-up", port, paths, paths_file, 2, args.connections, use_wrk)
+        pids = {"bare": bare.pid, "edge": edge.pid}
+        for port, pid in ((bare_port, bare.pid), (edge_port, edge.pid)):  # warm-up
+            load("warm-up", port, paths, paths_file, 2, args.connections, use_wrk, pid)
         base_rss = rss_kib(edge.pid)
         samples: list[int] = []
         sampling = threading.Event()
@@ -244,7 +262,16 @@ def main() -> int:
             order = [("bare", bare_port), ("edge", edge_port)]
             for name, port in order if n % 2 == 0 else reversed(order):
                 rounds[name].append(
-                    load(name, port, paths, paths_file, per_round, args.connections, use_wrk)
+                    load(
+                        name,
+                        port,
+                        paths,
+                        paths_file,
+                        per_round,
+                        args.connections,
+                        use_wrk,
+                        pids[name],
+                    )
                 )
         sampling.set()
         sampler.join()
@@ -270,12 +297,17 @@ def main() -> int:
                 proc.wait(30)
 
     print()
-    print(f"{'server':8} {'requests/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':8} {'requests/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'server CPU us/request':>22}")  # fmt: skip
     for r in (baseline, measured):
-        print(f"{r.name:8} {r.rps:12,.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7}")
+        print(f"{r.name:8} {r.rps:12,.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7} "
+              f"{r.cpu_us_per_request:22.1f}")  # fmt: skip
     ratios = [e.rps / b.rps for b, e in zip(rounds["bare"], rounds["edge"], strict=True)]
     print(f"\nratio edge/bare (requests/s): {measured.rps / baseline.rps:.2f}   (target >= 1.0)"
           f"; per round: {' '.join(f'{r:.2f}' for r in ratios)}")  # fmt: skip
+    print(f"server CPU per request, edge/bare: "
+          f"{measured.cpu_us_per_request / baseline.cpu_us_per_request:.2f} "
+          "(steadier than requests/s on a busy machine; below 1.0 is better)")  # fmt: skip
     print(f"redirects served by the edge: {health['redirects_served']:,}")
     print(f"click events in the database: {stored:,}   "
           f"({'equal' if stored == health['redirects_served'] else 'NOT EQUAL'})")  # fmt: skip

@@ -24,6 +24,7 @@ import uvicorn
 
 from admin.server import create_app
 from edge.config import Settings
+from edge.protocol import CoalescingHttpToolsProtocol
 from edge.server import EdgeServer
 
 SECRET = "test-secret-key"
@@ -95,7 +96,7 @@ def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServ
         lifespan="on",
         log_level="warning",
         loop="asyncio",
-        http="h11",
+        http=CoalescingHttpToolsProtocol,
         proxy_headers=False,
         **config,
     )
