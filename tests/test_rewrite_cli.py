@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from edge.store import migrate
 from edge.tokens import TokenCodec
 from tests.conftest import SECRET
 
@@ -127,3 +129,26 @@ def test_message_that_is_not_utf8_is_one_line_error(run, tmp_path: Path) -> None
     done = run(str(email), "--message", b"caf\xe9".decode("utf-8", "surrogateescape"))
     assert done.returncode == 1
     assert done.stderr == b"tracking-edge: error: --message is not valid UTF-8\n"
+
+
+def test_links_on_any_tracking_domain_of_the_edge_count_as_already_wrapped(
+    run, tmp_path: Path
+) -> None:
+    database = tmp_path / "data" / "edge.sqlite3"
+    database.parent.mkdir(parents=True)
+    migrate(database)
+    with sqlite3.connect(database) as db:
+        db.execute("INSERT INTO accounts (id, name) VALUES (7, 'acme')")
+        db.execute(
+            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
+            "VALUES (7, 'click.acme.example', 'valid', 'valid')"
+        )
+    wrapped = f"http://click.acme.example/e/{CODEC.sign_click(7, 'https://a.example/', link='x')}"
+    email = tmp_path / "mail.html"
+    email.write_text(f'<a href="{wrapped}">x</a>')
+    data = json.loads(run(str(email), "--json", "--no-opens").stdout)
+    assert data["html"] == f'<a href="{wrapped}">x</a>'
+    assert (data["links"][0]["reason"], data["links"][0]["url"]) == (
+        "already_wrapped",
+        "https://a.example/",
+    )

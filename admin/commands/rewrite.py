@@ -23,6 +23,7 @@ from admin.commands.edge import _host_for
 from edge.config import Settings
 from edge.links import LinkBuilder
 from edge.rewrite import Rewriter
+from edge.store import SQLiteStore
 from edge.tokens import TokenCodec, load_secret_keys
 
 # Undecodable bytes travel through as lone surrogates and are written back as the same bytes.
@@ -69,12 +70,13 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     is_text = args.text or args.file.lower().endswith(".txt")
 
     host, account = asyncio.run(_host_for(settings, args.domain))
+    known = asyncio.run(_tracking_hosts(settings))
     links = LinkBuilder(
         TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
         settings.public_http_port,
         settings.public_https_port,
     )
-    rewriter = Rewriter(links, host, account, tracking_hosts={settings.default_domain})
+    rewriter = Rewriter(links, host, account, tracking_hosts=known)
     result = rewriter.rewrite(
         None if is_text else source,
         source if is_text else None,
@@ -98,6 +100,17 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return 0
+
+
+async def _tracking_hosts(settings: Settings) -> set[str]:
+    """Every tracking host of this edge: links on any of them are already wrapped."""
+    store = SQLiteStore(settings.database_path)
+    await store.open()
+    try:
+        records = await store.tracking_domains()
+    finally:
+        await store.close()
+    return {settings.default_domain, *(record.domain for record in records)}
 
 
 def _is_text(value: str) -> bool:
