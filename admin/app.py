@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from admin import api_customer, api_sparkpost, rewrite_api
+from admin import (
+    api_customer,
+    api_sparkpost,
+    engagement_api,
+    engagement_openapi,
+    events_api,
+    rewrite_api,
+)
 from admin.errors import AdminError, MethodNotAllowed, NotFound, render
 from admin.openapi import openapi_json
 from admin.services import AdminServices
@@ -61,6 +68,8 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
             *api_sparkpost.routes,
             *api_customer.routes,
             *rewrite_api.routes,
+            *engagement_api.routes,
+            *events_api.routes,
         ],
         exception_handlers={AdminError: admin_error, HTTPException: http_error},
     )
@@ -68,5 +77,5 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app.state.services = services
     app.state.accounts = services.accounts
     #: Path items that modules adding routes here contribute to /api/v1/openapi.json.
-    app.state.openapi_paths = {**rewrite_api.OPENAPI_PATHS}
+    app.state.openapi_paths = {**rewrite_api.OPENAPI_PATHS, **engagement_openapi.PATHS}
     return app

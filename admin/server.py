@@ -10,6 +10,7 @@ from admin.app import create_admin_app
 from admin.database import AdminDatabase
 from admin.dns import CnameVerifier
 from admin.domains import CnameChecker, ReachChecker
+from admin.engagement import Engagement
 from admin.provisioning import CertificateProvisioner
 from admin.reachability import ReachabilityChecker
 from admin.services import AdminServices
@@ -44,6 +45,11 @@ def create_app(
     server.well_known["acme-challenge"] = tls.responder
     server.on_startup.append(services.start)
     server.on_shutdown.append(services.stop)
+    # Engagement data (issue 6): roll-up, webhook delivery, retention; needs db open.
+    engagement = Engagement(settings, db, getattr(runtime.store, "ingest", None))
+    server.admin_app.state.engagement = engagement  # type: ignore[union-attr]
+    server.on_startup.append(engagement.start)
+    server.on_shutdown.append(engagement.stop)
     if manager is not None:  # issuance, retries and renewals (issue 4); needs db open
         server.on_startup.append(manager.start)
         server.on_shutdown.append(manager.stop)

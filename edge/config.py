@@ -53,6 +53,13 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         raise ConfigError(f"{name} must be CIDR networks or none, got {raw!r}") from None
 
 
+def _cidrs(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(env, name))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated CIDR networks") from None
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -130,6 +137,23 @@ class Settings:
     ssl_retry_max: float = 21600.0
     #: Seconds between looks for due renewals and retries.
     ssl_check_interval: float = 60.0
+    #: Engagement data (issue 6). Peers whose ``X-Forwarded-For`` is believed (CIDRs).
+    trusted_proxies: tuple[str, ...] = ()
+    #: A directory of extra classification rule files (``*.txt``), read after the shipped ones.
+    classify_rules_dir: Path | None = None
+    #: Behaviour rules: a click this soon after the first open of its message and recipient,
+    #: or two links of one message clicked this close from one address, is a scanner's.
+    fast_click_seconds: float = 2.0
+    burst_seconds: float = 2.0
+    #: Seconds between roll-up passes (stats, unique counts and the webhook queue).
+    rollup_interval: float = 1.0
+    #: Days raw events are kept (0: forever; roll-ups are always kept), checked every interval.
+    event_retention_days: float = 90.0
+    retention_interval: float = 3600.0
+    #: Webhooks: request timeout, first retry delay (doubling), and how long events are retried.
+    webhook_timeout: float = 10.0
+    webhook_backoff_base: float = 5.0
+    webhook_max_age: float = 86400.0
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -190,5 +214,17 @@ class Settings:
             ssl_retry_base=_float(env, "EDGE_SSL_RETRY_BASE", 60.0),
             ssl_retry_max=_float(env, "EDGE_SSL_RETRY_MAX", 21600.0),
             ssl_check_interval=_float(env, "EDGE_SSL_CHECK_INTERVAL", 60.0),
+            trusted_proxies=_cidrs(env, "EDGE_TRUSTED_PROXIES"),
+            classify_rules_dir=Path(env["EDGE_CLASSIFY_RULES_DIR"])
+            if env.get("EDGE_CLASSIFY_RULES_DIR", "").strip()
+            else None,
+            fast_click_seconds=_float(env, "EDGE_FAST_CLICK_SECONDS", 2.0),
+            burst_seconds=_float(env, "EDGE_BURST_SECONDS", 2.0),
+            rollup_interval=_float(env, "EDGE_ROLLUP_INTERVAL", 1.0),
+            event_retention_days=_float(env, "EDGE_EVENT_RETENTION_DAYS", 90.0),
+            retention_interval=_float(env, "EDGE_RETENTION_INTERVAL", 3600.0),
+            webhook_timeout=_float(env, "EDGE_WEBHOOK_TIMEOUT", 10.0),
+            webhook_backoff_base=_float(env, "EDGE_WEBHOOK_BACKOFF_BASE", 5.0),
+            webhook_max_age=_float(env, "EDGE_WEBHOOK_MAX_AGE", 86400.0),
             extra=dict(env),
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from edge.classify import BehaviourRules, RuleSet, Verdict
+from edge.config import Settings
 from edge.events import Event
 from edge.privacy import DEFAULT, PrivacySettings
 from edge.rollup import Relabel, reclassify
@@ -59,6 +60,15 @@ class EventIngest:
         self._settings: dict[int, PrivacySettings] = {}
         self._settings_version: int | None = None
         self._settings_checked = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventIngest:
+        """Rules from the shipped files plus ``EDGE_CLASSIFY_RULES_DIR``, and the thresholds."""
+        behaviour = BehaviourRules(
+            fast_click_ms=int(settings.fast_click_seconds * 1000),
+            burst_ms=int(settings.burst_seconds * 1000),
+        )
+        return cls(RuleSet.load(settings.classify_rules_dir), behaviour)
 
     # -- settings --------------------------------------------------------------------------
 

@@ -127,12 +127,12 @@ async def roll_up_pass(conn: aiosqlite.Connection, chunk: int) -> int:
         )
     now_ms = int(time.time() * 1000)
     await conn.execute(
-        "INSERT OR IGNORE INTO webhook_queue (endpoint_id, event_id, enqueued_ms, next_attempt_ms) "
-        "SELECT w.id, e.id, ?, ? FROM events e JOIN webhook_endpoints w "
+        "INSERT OR IGNORE INTO webhook_queue (endpoint_id, event_id, enqueued_ms) "
+        "SELECT w.id, e.id, ? FROM events e JOIN webhook_endpoints w "
         "ON w.account_id = e.account_id AND w.active = 1 "
         "AND instr(w.event_types, ',' || e.type || ',') > 0 "
         "WHERE e.rowid > ? AND e.rowid <= ?",
-        (now_ms, now_ms, low, high),
+        (now_ms, low, high),
     )
     await conn.execute("UPDATE rollup_state SET value = ? WHERE name = 'events'", (high,))
     return high - low
@@ -286,6 +286,8 @@ async def _hand_over(
         "AND message = ? AND recipient = ? AND link = ?",
         (account, kind, message or "", recipient or "", link_key),
     )
+    # Only clicks are relabelled (edge/classify.py), and "type = 'click'" lets SQLite use
+    # the partial index events_clicks_by_message.
     which = "type = 'click'" if kind != "open" else "type != 'click'"
     args: list = [account, message, recipient, mark]
     if kind == "link":

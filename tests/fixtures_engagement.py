@@ -111,3 +111,36 @@ def engagement_db(tmp_path: Path) -> Iterator[EngagementDB]:
     db = EngagementDB(tmp_path / "edge.sqlite3")
     yield db
     db.close()
+
+
+@pytest.fixture
+def engagement_account(live_server):
+    """``engagement_account("acme")``: ``(api key, account id)`` on ``live_server``."""
+    services = live_server.app.admin_app.state.services
+
+    def make(name: str = "acme") -> tuple[str, int]:
+        async def create() -> tuple[str, int]:
+            account = await services.accounts.ensure(name)
+            return (await services.accounts.create_key(account)).secret, account.id
+
+        return live_server.call(create)
+
+    return make
+
+
+def record_live(live, events: list[Event]) -> None:
+    """Hand ``events`` to the live server's recorder (as the edge does) and wait for them."""
+
+    async def go() -> None:
+        for e in sorted(events, key=lambda e: e.id):
+            live.app.runtime.recorder.record(e)
+        await live.app.runtime.recorder.drain()
+
+    live.call(go)
+
+
+def api_client(live, key: str):
+    """An httpx client for the admin host of ``live``, sending ``key``."""
+    client = live.client("admin.test")
+    client.headers["authorization"] = key
+    return client

@@ -7,8 +7,11 @@ ALTER TABLE events ADD COLUMN verdict TEXT NOT NULL DEFAULT 'human'
     CHECK (verdict IN ('human', 'machine_open', 'proxy_open', 'scanner', 'bot'));
 ALTER TABLE events ADD COLUMN rule TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE events ADD COLUMN firsts INTEGER NOT NULL DEFAULT 0;
--- The events API filters by message, and a relabel looks for a message's next event.
-CREATE INDEX events_message ON events (account_id, message, recipient);
+-- A relabelled click hands its unique keys to the next click of the same message and
+-- recipient. Only clicks are ever relabelled, so only clicks are indexed: every index costs
+-- the writer time on each insert.
+CREATE INDEX events_clicks_by_message ON events (account_id, message, recipient)
+    WHERE type = 'click';
 
 -- The first event of each unique key: (message, recipient) for opens and clicks,
 -- (message, recipient, link) for clicks on one link; scope 0 counts people only (human,
@@ -101,10 +104,11 @@ CREATE TRIGGER account_settings_changed_delete AFTER DELETE ON account_settings 
     UPDATE change_counters SET value = value + 1 WHERE name = 'account_settings';
 END;
 
--- Webhook endpoints and their delivery queue. The writer enqueues (endpoint, event) in the
--- transaction that stores the event, so nothing is delivered that was not stored and nothing
--- stored is missed. `event_types` is a comma-wrapped list (",click,open,") for a LIKE-free
--- instr() match.
+-- Webhook endpoints and their delivery queue (admin/webhooks.py). The roll-up pass enqueues
+-- (endpoint, event) in the transaction that counts the event, so every stored event is
+-- enqueued exactly once. `event_types` is a comma-wrapped list (",click,open,") matched with
+-- instr(). Retries back off per endpoint (`failures`, `retry_at_ms`): a receiver that is down
+-- gets one attempt per backoff step, not one per new event.
 CREATE TABLE webhook_endpoints (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id       INTEGER NOT NULL REFERENCES accounts(id),
@@ -113,6 +117,8 @@ CREATE TABLE webhook_endpoints (
     event_types      TEXT NOT NULL,
     active           INTEGER NOT NULL DEFAULT 1,
     created_at       INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER)),
+    failures         INTEGER NOT NULL DEFAULT 0,
+    retry_at_ms      INTEGER NOT NULL DEFAULT 0,
     last_success_ms  INTEGER,
     last_error_ms    INTEGER,
     last_error       TEXT,
@@ -121,13 +127,13 @@ CREATE TABLE webhook_endpoints (
 );
 CREATE INDEX webhook_endpoints_account ON webhook_endpoints (account_id);
 
+-- A row leased by a worker (lease_until_ms in the future) is in flight; a lease left by a
+-- process that died runs out and the row is delivered again, with the same event id.
 CREATE TABLE webhook_queue (
     endpoint_id      INTEGER NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
     event_id         TEXT NOT NULL,
     enqueued_ms      INTEGER NOT NULL,
     attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms  INTEGER NOT NULL,
     lease_until_ms   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (endpoint_id, event_id)
 ) WITHOUT ROWID;
-CREATE INDEX webhook_queue_due ON webhook_queue (endpoint_id, next_attempt_ms);

@@ -1,0 +1,67 @@
+"""The engagement side of a worker: roll-up, webhook delivery, retention, and a read connection.
+
+Built once per worker by :func:`admin.server.create_app`, started and stopped with the
+server, and reached by the routes as ``request.app.state.engagement``. Every worker runs the
+same background tasks; they coordinate through the database (the roll-up mark, webhook
+leases, batched deletes), so any number of workers is safe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosqlite
+
+from admin.database import AdminDatabase
+from admin.retention import Retention
+from admin.webhooks import WebhookDelivery, WebhookEndpoints
+from edge.config import Settings
+from edge.ingest import EventIngest
+from edge.rollup import Rollup
+
+
+class Engagement:
+    def __init__(
+        self, settings: Settings, db: AdminDatabase, ingest: EventIngest | None = None
+    ) -> None:
+        path = settings.database_path
+        self.path = Path(path)
+        #: The writer's ingest in this process, told when settings change (None: another
+        #: store implementation, which then reads settings on its own schedule).
+        self.ingest = ingest
+        self.rollup = Rollup(path, interval=settings.rollup_interval)
+        self.endpoints = WebhookEndpoints(db)
+        self.delivery = WebhookDelivery(
+            path,
+            timeout=settings.webhook_timeout,
+            backoff_base=settings.webhook_backoff_base,
+            max_age=settings.webhook_max_age,
+        )
+        self.retention = Retention(
+            path,
+            max_age_days=settings.event_retention_days,
+            interval=settings.retention_interval,
+        )
+        self.admin_db = db
+        self._reader: aiosqlite.Connection | None = None
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """A connection for the stats and events API reads (WAL: never waits on writers)."""
+        if self._reader is None:
+            raise RuntimeError("engagement is not started")
+        return self._reader
+
+    async def start(self) -> None:
+        self._reader = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
+        await self.rollup.start()
+        await self.delivery.start()
+        await self.retention.start()
+
+    async def stop(self) -> None:
+        await self.retention.stop()
+        await self.delivery.stop()
+        await self.rollup.close()
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None

@@ -1,0 +1,83 @@
+"""Retention: raw events older than a configured age are pruned, in small batches.
+
+Only the ``events`` table is pruned. What the stats API reads is kept: the hourly and daily
+roll-ups, and the unique keys (``engagement_firsts``) that keep a late open of an old message
+from being counted as unique again. Events the roll-up has not counted yet are never
+pruned. Each batch is its own short transaction, so the event writer (which gives up on a
+locked database after ``EDGE_DB_BUSY_TIMEOUT``) is never held up for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger("admin.retention")
+
+DAY_MS = 86_400_000
+
+
+class Retention:
+    #: Events deleted per transaction.
+    batch_size = 2000
+
+    def __init__(self, path: Path, *, max_age_days: float, interval: float = 3600.0) -> None:
+        self.path = Path(path)
+        self.max_age_days = max_age_days
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    async def prune(self, now_ms: int | None = None) -> int:
+        """Delete events older than the age, batch by batch; returns how many were deleted."""
+        if self.max_age_days <= 0:
+            return 0
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        cutoff = now_ms - int(self.max_age_days * DAY_MS)
+        deleted = 0
+        async with aiosqlite.connect(self.path, timeout=5.0, isolation_level=None) as conn:
+            while True:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = await conn.execute(
+                        "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
+                        "WHERE ts_ms < ? AND rowid <= (SELECT value FROM rollup_state "
+                        "WHERE name = 'events') LIMIT ?)",
+                        (cutoff, self.batch_size),
+                    )
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    raise
+                deleted += cur.rowcount
+                if cur.rowcount < self.batch_size:
+                    break
+                await asyncio.sleep(0)  # let the writer and requests in between batches
+        if deleted:
+            log.info("retention: pruned %d events older than %s days", deleted, self.max_age_days)
+        return deleted
+
+    async def start(self) -> None:
+        if self.max_age_days > 0:
+            self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except sqlite3.Error as exc:
+                log.warning("retention postponed: %s", exc)
+            await asyncio.sleep(self.interval)
