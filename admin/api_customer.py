@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from admin.auth import authenticate
 from admin.domains import DomainService, TrackingDomain
 from admin.errors import MissingField, NotFound
-from admin.payloads import json_object, optional_bool, optional_id
+from admin.payloads import is_id, json_object, optional_bool, optional_id
 from admin.provisioning import SslInfo
 from admin.routing import resource
 from admin.sending import SendingDomain, SendingDomains
@@ -35,8 +35,9 @@ def _sending(request: Request) -> SendingDomains:
 
 def _id(request: Request) -> int:
     raw = request.path_params["id"]
-    # Ids are positive decimal integers; anything else names nothing.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    # Ids are positive decimal integers that fit a row id; anything else names nothing.
+    # (The length check comes first: int() of thousands of digits is slow, then refused.)
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not is_id(int(raw)):
         raise NotFound(raw)
     return int(raw)
 

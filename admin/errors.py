@@ -8,6 +8,7 @@
     ├── Conflict                409     1602            conflict
     │   └── DomainInUse         409     1602            domain_in_use
     ├── MalformedBody           400     1300            invalid_json
+    ├── PayloadTooLarge         413     (none)          payload_too_large
     ├── Restricted              400     7000            restricted_domain
     ├── Unreachable             400     1404            unreachable
     ├── NotConfigured           503     (none)          not_configured
@@ -107,6 +108,15 @@ class DomainInUse(Conflict):
 
 class MalformedBody(AdminError):
     slug = "invalid_json"
+
+
+class PayloadTooLarge(AdminError):
+    """A request body over :data:`admin.payloads.MAX_BODY_BYTES`."""
+
+    status = 413
+    code = None
+    message = "payload too large"
+    slug = "payload_too_large"
 
 
 class Restricted(AdminError):

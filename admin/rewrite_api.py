@@ -16,8 +16,8 @@ Response ``200``: ``{"results": {"html", "text", "links", "warnings", "tracking_
 "message", "metadata"}}`` with ``links`` and ``warnings`` as in
 :meth:`edge.rewrite.RewriteResult.to_dict`. Errors have SparkPost's shape (the path is not in
 the Mailerlogic dialect): 400 body not a JSON object, 401 key, 404 tracking domain not in the
-account, 413 body over :data:`MAX_BODY_BYTES`, 422 missing content, a field of the wrong type,
-or a tracking domain that is not verified or is blocked.
+account, 413 body over :data:`admin.payloads.MAX_BODY_BYTES`, 422 missing content, a field of
+the wrong type, or a tracking domain that is not verified or is blocked.
 
 The rewrite runs in a worker thread: a large email takes milliseconds of CPU, and the event
 loop of this process also serves click redirects.
@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from admin.accounts import Account
 from admin.auth import authenticate
-from admin.errors import AdminError, Blocked, InvalidData, MissingField, Unverified
+from admin.errors import Blocked, InvalidData, MissingField, Unverified
 from admin.payloads import json_object, optional_bool
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
@@ -43,17 +43,6 @@ from edge.rewrite import WARNING_CODES, Rewriter, SkipReason
 from edge.server import Runtime
 
 PATH = "/api/v1/rewrite"
-#: Largest request body accepted: an email part is well under this (Gmail clips at 102 KB).
-MAX_BODY_BYTES = 10 * 1024 * 1024
-
-
-class PayloadTooLarge(AdminError):
-    status = 413
-    code = None
-    message = "payload too large"
-    slug = "payload_too_large"
-
-
 def _text(body: dict, field: str) -> str | None:
     """An optional string field; lone surrogates (valid JSON, not Unicode) are refused."""
     value = body.get(field)
@@ -90,34 +79,9 @@ async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
     return TrackingHost(domain.domain, domain.account_id, domain.secure, True, domain.id)
 
 
-async def _bounded(request: Request) -> Request:
-    """The request with its body read, refusing one over :data:`MAX_BODY_BYTES`.
-
-    Checked on the bytes received, not only on ``Content-Length``: a chunked body declares
-    no length. The body read is handed on as a new request over the same scope.
-    """
-    too_large = PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    body = b"".join(chunks)
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(request.scope, receive)
-
-
 async def rewrite(request: Request) -> JSONResponse:
     account = await authenticate(request)
-    body = await json_object(await _bounded(request))
+    body = await json_object(request)
     html, text = _text(body, "html"), _text(body, "text")
     if html is None and text is None:
         raise MissingField("html")
