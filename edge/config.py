@@ -99,7 +99,9 @@ class Settings:
     #: How often each worker looks for domain-table changes made by other processes.
     domain_poll_interval: float = 0.25
     #: How long the event writer waits on a locked database before spilling to the journal.
-    db_busy_timeout: float = 0.2
+    #: It waits in its own thread, never in a request; background jobs hold the write lock
+    #: for up to a few hundred milliseconds.
+    db_busy_timeout: float = 1.0
     #: Largest number of events committed in one transaction.
     event_batch_size: int = 5000
     #: The host name customers point their tracking domain's CNAME at; empty means
@@ -190,7 +192,7 @@ class Settings:
             public_http_port=_int(env, "EDGE_PUBLIC_HTTP_PORT", 80),
             public_https_port=_int(env, "EDGE_PUBLIC_HTTPS_PORT", 443),
             domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
-            db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 0.2),
+            db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 1.0),
             event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
             cname_target=normalise_host(env.get("EDGE_CNAME_TARGET", "")) or default_domain,
             dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),

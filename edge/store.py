@@ -127,7 +127,7 @@ class SQLiteStore:
     busy_timeout = 5.0
 
     def __init__(
-        self, path: Path, *, event_busy_timeout: float = 0.2, ingest: EventIngest | None = None
+        self, path: Path, *, event_busy_timeout: float = 1.0, ingest: EventIngest | None = None
     ) -> None:
         self.path = Path(path)
         self.event_busy_timeout = event_busy_timeout
