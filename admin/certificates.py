@@ -88,20 +88,22 @@ class CertificateManager:
             )
         self._spawn(name, domain_id, force=force)
 
-    async def forget(self, domain_id: int) -> None:
-        row = await self.db.fetchone(
-            "SELECT domain FROM tracking_domains WHERE id = ?", (domain_id,)
-        )
+    async def forget(self, domain_id: int, name: str) -> None:
+        # ``name`` is the name the certificate was for: the caller has already committed the
+        # rename or delete, so the row no longer tells it.
+        task = self._running.get(name)
+        if task is not None:
+            task.cancel()  # the issuance for the old name must not run on
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE tracking_domains SET ssl_status = 'unavailable' WHERE id = ?",
-                (domain_id,),
+                "UPDATE tracking_domains SET ssl_status = 'unavailable' "
+                "WHERE id = ? AND domain = ?",
+                (domain_id, name),
             )
-            if row is not None:
-                for table in ("certificates", "certificate_jobs", "acme_challenges"):
-                    await conn.execute(f"DELETE FROM {table} WHERE domain = ?", (row[0],))
-        if row is not None and (task := self._running.get(row[0])) is not None:
-            task.cancel()
+            for table in ("certificates", "certificate_jobs", "acme_challenges"):
+                await conn.execute(f"DELETE FROM {table} WHERE domain = ?", (name,))
 
     async def status(self, domain_id: int) -> SslInfo:
         row = await self.db.fetchone(
@@ -194,7 +196,9 @@ class CertificateManager:
             return False
         task = asyncio.create_task(self._attempt(name, domain_id, force), name=f"issue {name}")
         self._running[name] = task
-        task.add_done_callback(lambda _t: self._running.pop(name, None))
+        task.add_done_callback(
+            lambda t: self._running.pop(name) if self._running.get(name) is t else None
+        )
         return True
 
     # -- one attempt ----------------------------------------------------------------------

@@ -199,7 +199,7 @@ class DomainService:
             )
             renamed = await load_in_account(conn, account, found.id)
         if self.provisioner is not None:
-            await self.provisioner.forget(found.id)
+            await self.provisioner.forget(found.id, found.domain)
         return renamed
 
     async def delete(self, account: Account, ref: DomainRef) -> None:
@@ -214,7 +214,7 @@ class DomainService:
                 raise DomainInUse(found.domain, [u[0] for u in users])
             await conn.execute("DELETE FROM tracking_domains WHERE id = ?", (found.id,))
         if self.provisioner is not None:
-            await self.provisioner.forget(found.id)
+            await self.provisioner.forget(found.id, found.domain)
 
     # -- verification -----------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ class CertificateProvisioner(Protocol):
         when a valid certificate exists (the manual ``POST .../ssl``).
         """
 
-    async def forget(self, domain_id: int) -> None:
-        """Drop the domain's certificate (renamed or deleted); ``ssl_status`` → unavailable."""
+    async def forget(self, domain_id: int, name: str) -> None:
+        """Drop the certificate of ``name``, the domain's name before it was renamed or deleted,
+        and stop any issuance still running for it; ``ssl_status`` → unavailable."""
 
     async def status(self, domain_id: int) -> SslInfo: ...

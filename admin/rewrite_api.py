@@ -43,6 +43,8 @@ from edge.rewrite import WARNING_CODES, Rewriter, SkipReason
 from edge.server import Runtime
 
 PATH = "/api/v1/rewrite"
+
+
 def _text(body: dict, field: str) -> str | None:
     """An optional string field; lone surrogates (valid JSON, not Unicode) are refused."""
     value = body.get(field)

@@ -70,8 +70,8 @@ class RecordingProvisioner:
         self.calls.append(("provision", domain_id, force))
         self.states[domain_id] = "provisioning"
 
-    async def forget(self, domain_id: int) -> None:
-        self.calls.append(("forget", domain_id))
+    async def forget(self, domain_id: int, name: str) -> None:
+        self.calls.append(("forget", domain_id, name))
         self.states.pop(domain_id, None)
 
     async def status(self, domain_id: int) -> SslInfo:

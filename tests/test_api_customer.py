@@ -245,7 +245,7 @@ def test_rename_resets_verification_and_ssl(admin):
     )
     assert (got["ssl_status"], got["compliance_status"]) == ("unavailable", "pending")
     assert got["dns_record"] == {"name": "new.brand.com", "type": "CNAME", "target": "edge.test"}
-    assert admin.provisioner.calls[-1] == ("forget", data["id"])
+    assert admin.provisioner.calls[-1] == ("forget", data["id"], "t.brand.com")
 
 
 def test_rename_validates_and_refuses_taken_names(admin):
@@ -267,7 +267,7 @@ def test_delete_answers_204(admin):
         after = c.get(f"{BASE}/{data['id']}")
     assert (r.status_code, r.content) == (204, b"")
     assert after.status_code == 404
-    assert admin.provisioner.calls == [("forget", data["id"])]
+    assert admin.provisioner.calls == [("forget", data["id"], "t.brand.com")]
 
 
 def test_delete_is_refused_while_a_sending_domain_uses_it(admin):

@@ -189,3 +189,62 @@ def test_certificate_issued_after_a_rename_is_discarded(settings, db_path):
     asyncio.run(scenario())
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM certificates").fetchone() == (0,)
+
+
+def _service_with(db: AdminDatabase, manager: CertificateManager):
+    from admin.domains import DomainService
+    from admin.validation import DomainRules
+    from tests.fixtures_admin import FakeCname, FakeReach
+
+    cname = FakeCname()
+    cname.point(NAME)
+    return DomainService(db, DomainRules(), cname, FakeReach(), manager, cname_target="edge.test")
+
+
+@pytest.mark.parametrize("change", ["rename", "delete"])
+def test_rename_or_delete_cancels_the_issuance_running_for_the_old_name(settings, db_path, change):
+    from admin.accounts import Accounts
+
+    async def scenario() -> tuple[int, bool, list]:
+        issuer = GatedIssuer(LocalCA(settings.data_dir / "local-ca"))
+        m = await _manager(db_path, issuer)
+        service = _service_with(m.db, m)
+        account = await Accounts(m.db).ensure("acme")
+        created = await service.create(account, NAME)
+        await service.verify(account, created.id)  # starts issuing for NAME
+        await issuer.started.wait()
+        if change == "rename":
+            await service.rename(account, created.id, "renamed.brand.test")
+        else:
+            await service.delete(account, created.id)
+        running = bool(m._running)  # the task for the old name is gone
+        issuer.gate.set()  # an issuance still running would now get its certificate
+        await m.idle()
+        jobs = await m.db.fetchall("SELECT domain FROM certificate_jobs")
+        await m.db.close()
+        return issuer.issued, running, jobs
+
+    assert asyncio.run(scenario()) == (0, False, [])
+
+
+def test_forget_drops_only_the_old_names_rows(settings, db_path):
+    domain_id = add_domain(settings, NAME)
+    other_id = add_domain(settings, "other.brand.test")
+
+    async def scenario() -> list:
+        m = await _manager(db_path, LocalCA(settings.data_dir / "local-ca"))
+        for ident in (domain_id, other_id):
+            await m.provision(ident)
+        await m.idle()
+        await m.forget(domain_id, NAME)
+        rows = await m.db.fetchall(
+            "SELECT d.domain, d.ssl_status, c.domain FROM tracking_domains d "
+            "LEFT JOIN certificates c ON c.domain = d.domain ORDER BY d.id"
+        )
+        await m.db.close()
+        return rows
+
+    assert asyncio.run(scenario()) == [
+        (NAME, "unavailable", None),
+        ("other.brand.test", "active", "other.brand.test"),
+    ]

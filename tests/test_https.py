@@ -133,7 +133,7 @@ def test_failed_domain_is_retried_and_becomes_active(tls_settings, live, dns_ser
 def test_forget_drops_the_certificate(tls_settings, live):
     domain_id = add_domain(tls_settings, NAME)
     _provision(live, domain_id)
-    live.call(lambda: live.manager.forget(domain_id))
+    live.call(lambda: live.manager.forget(domain_id, NAME))
     assert _ssl_status(tls_settings, domain_id) == "unavailable"
     with sqlite3.connect(tls_settings.database_path) as conn:
         assert conn.execute("SELECT count(*) FROM certificates").fetchone() == (0,)
