@@ -9,10 +9,11 @@ State machine (``cname_status``, ``verified`` is ``cname_status == "valid"``)::
 
     unverified ──verify──▶ pending ──CNAME ok, reaches the edge──▶ valid ──▶ served
                               └──────── otherwise ─────────────▶ invalid
-    valid ──re-check finds the CNAME gone──▶ invalid (no longer served)
+    valid ──re-check finds the CNAME gone, or a wrong answer──▶ invalid (no longer served)
     any ──rename──▶ unverified (certificate dropped, default cleared)
 
-A domain that is already valid stays valid (and served) while it is re-verified. Only a
+A domain that is already valid stays valid (and served, and default) while it is re-verified,
+and when a check fails only temporarily (resolver timeout, connection error). Only a
 verified, unblocked domain may be the default; one default per account, and making another
 the default moves it. A domain that stops being valid, or is blocked, stops being default.
 """
@@ -245,7 +246,11 @@ class DomainService:
                 raise NotFound(ref) from None
             return failed
         if unreachable is not None:
-            outcome = await self._record(found, False, unreachable.reason, temporary=False)
+            # A timeout or connection error does not withdraw a domain that was valid (it
+            # stays served, and default); a wrong answer does.
+            outcome = await self._record(
+                found, False, unreachable.reason, temporary=unreachable.temporary
+            )
         else:
             outcome = await self._record(
                 found, check.valid, check.reason, temporary=check.temporary

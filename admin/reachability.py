@@ -64,6 +64,10 @@ class ReachCheck:
     #: The URL in SparkPost's 1404 description, e.g. ``http://track.brand.com:80``.
     url: str
     reason: str
+    #: True when the failure says nothing about the set-up (timeout, connection error,
+    #: resolver failure): re-verifying a valid domain should not withdraw it on such an
+    #: outcome alone. A wrong answer, an unknown name or a refused address is definitive.
+    temporary: bool = False
 
 
 class AddressPolicy:
@@ -178,11 +182,11 @@ class ReachabilityChecker:
         try:
             addresses = await self._addresses(domain)
         except _Unreachable as exc:
-            return ReachCheck(False, url, exc.reason)
+            return ReachCheck(False, url, exc.reason, exc.temporary)
         allowed = [a for a in addresses if self.policy.refusal(a) is None]
         if not allowed:
             return ReachCheck(False, url, self.policy.refusal(addresses[0]) or "")
-        failures: list[str] = []
+        failures: list[_Unreachable] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.http_timeout
         async with httpx.AsyncClient(
@@ -198,8 +202,10 @@ class ReachabilityChecker:
                 if failure is None:
                     return ReachCheck(True, url, f"{url} reaches this edge")
                 failures.append(failure)
-        first_failure = failures[0] if failures else self._timed_out(allowed[0])
-        return ReachCheck(False, url, first_failure)
+        if not failures:
+            failures.append(self._timed_out(allowed[0]))
+        temporary = all(failure.temporary for failure in failures)
+        return ReachCheck(False, url, failures[0].reason, temporary)
 
     async def _addresses(self, domain: str) -> list[str]:
         """A then AAAA addresses of ``domain``, following CNAMEs, via the configured resolver."""
@@ -220,17 +226,19 @@ class ReachabilityChecker:
                 raise _Unreachable(f"no such name: {domain}")
         for result in results:
             if isinstance(result, dns.exception.DNSException):
-                raise _Unreachable(lookup_failure(result, domain, self.dns_timeout).reason)
+                failure = lookup_failure(result, domain, self.dns_timeout)
+                raise _Unreachable(failure.reason, temporary=failure.temporary)
             if isinstance(result, BaseException):
                 raise result
         raise _Unreachable(f"no address (A or AAAA record) for {domain}")
 
-    def _timed_out(self, address: str) -> str:
-        return f"no answer from {_hostport(address, self.port)} within {float(self.http_timeout)} s"
+    def _timed_out(self, address: str) -> _Unreachable:
+        where = _hostport(address, self.port)
+        return _Unreachable(f"no answer from {where} within {float(self.http_timeout)} s", True)
 
     async def _fetch(
         self, client: httpx.AsyncClient, domain: str, address: str, timeout: float
-    ) -> str | None:
+    ) -> _Unreachable | None:
         """``None`` when ``address`` answers with the proof for ``domain``, else why not.
 
         httpx's timeout bounds each network operation; the outer one bounds a server that
@@ -257,20 +265,23 @@ class ReachabilityChecker:
         except (httpx.TimeoutException, TimeoutError):
             return self._timed_out(address)
         except httpx.ConnectError:
-            return f"could not connect to {where}"
+            return _Unreachable(f"could not connect to {where}", True)
         except httpx.HTTPError as exc:
-            return f"{where} did not answer HTTP: {exc.__class__.__name__}"
+            # A read or write cut off is network trouble; an answer that is not HTTP is not.
+            temporary = isinstance(exc, httpx.NetworkError)
+            return _Unreachable(f"{where} did not answer HTTP: {exc.__class__.__name__}", temporary)
         if response.status_code != 200:
-            return f"{where} answered HTTP {response.status_code} to {PROOF_PATH}"
+            return _Unreachable(f"{where} answered HTTP {response.status_code} to {PROOF_PATH}")
         if body.strip() != self.codec.domain_proof(domain).encode():
-            return f"{where} answered, but not with this edge's proof for {domain}"
+            return _Unreachable(f"{where} answered, but not with this edge's proof for {domain}")
         return None
 
 
 class _Unreachable(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, temporary: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.temporary = temporary
 
 
 def _hostport(address: str, port: int) -> str:

@@ -45,17 +45,21 @@ class FakeCname:
 
 
 class FakeReach:
-    """Every domain reaches the edge unless listed in ``unreachable``."""
+    """Every domain reaches the edge unless listed in ``unreachable`` (a wrong answer) or
+    ``timeouts`` (a temporary failure)."""
 
     def __init__(self) -> None:
         self.unreachable: set[str] = set()
+        self.timeouts: set[str] = set()
         self.calls: list[str] = []
 
     async def check(self, domain: str) -> ReachCheck:
         self.calls.append(domain)
         url = f"http://{domain}:80"
+        if domain in self.timeouts:
+            return ReachCheck(False, url, "no answer from 192.0.2.1:80 within 3.0 s", True)
         if domain in self.unreachable:
-            return ReachCheck(False, url, "connection refused")
+            return ReachCheck(False, url, "answered, but not with this edge's proof")
         return ReachCheck(True, url, "the edge answered")
 
 

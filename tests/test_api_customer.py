@@ -226,7 +226,7 @@ def test_verify_unreachable_is_400_with_the_reason(admin):
             "code": "unreachable",
             "message": "Unable to reach http://t.brand.com:80. "
             "Please verify that your redirect is functioning.",
-            "reason": "connection refused",
+            "reason": "answered, but not with this edge's proof",
         }
     }
 

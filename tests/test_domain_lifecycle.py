@@ -191,3 +191,43 @@ def test_concurrent_rechecks_check_each_domain_once(admin):
     counts = admin.live.call(twice)
     assert sum(counts) == 2
     assert sorted(admin.cname.calls[before:]) == ["one.brand.com", "two.brand.com"]
+
+
+def test_reverify_with_a_reach_timeout_keeps_a_valid_domain_served_and_default(admin):
+    with admin.as_account() as c:
+        ident = verified_domain(admin, c)
+        assert c.put(f"{SP}/t.brand.com", json={"default": True}).status_code == 200
+        click_until(admin, "t.brand.com", 302)
+        admin.reach.timeouts.add("t.brand.com")
+        r = c.post(f"{ML}/{ident}/verify")
+        got = c.get(f"{ML}/{ident}").json()["data"]
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": {
+            "status": 400,
+            "code": "unreachable",
+            "message": "Unable to reach http://t.brand.com:80. "
+            "Please verify that your redirect is functioning.",
+            "reason": "no answer from 192.0.2.1:80 within 3.0 s",
+        }
+    }
+    assert (got["verified"], got["verification_status"], got["default"]) == (True, "valid", True)
+    assert got["verification_reason"] == "no answer from 192.0.2.1:80 within 3.0 s"
+    assert click(admin, "t.brand.com").status_code == 302
+
+
+def test_reverify_with_a_wrong_answer_withdraws_a_valid_domain(admin):
+    with admin.as_account() as c:
+        ident = verified_domain(admin, c)
+        assert c.put(f"{SP}/t.brand.com", json={"default": True}).status_code == 200
+        click_until(admin, "t.brand.com", 302)
+        admin.reach.unreachable.add("t.brand.com")
+        r = c.post(f"{ML}/{ident}/verify")
+        got = c.get(f"{ML}/{ident}").json()["data"]
+    assert r.status_code == 400
+    assert (got["verified"], got["verification_status"], got["default"]) == (
+        False,
+        "invalid",
+        False,
+    )
+    assert click_until(admin, "t.brand.com", 404) < 1.0

@@ -113,7 +113,7 @@ def test_other_server_answering_an_error_status(records, other_http):
 def test_nothing_listening_is_a_connection_failure(records):
     port = free_port()
     assert run(checker(records, port)) == ReachCheck(
-        False, f"http://{DOMAIN}:{port}", f"could not connect to 127.0.0.1:{port}"
+        False, f"http://{DOMAIN}:{port}", f"could not connect to 127.0.0.1:{port}", True
     )
 
 
@@ -129,7 +129,7 @@ def test_silent_server_times_out_within_the_bound(records):
         result = run(slow)
         elapsed = time.monotonic() - started
     assert result == ReachCheck(
-        False, f"http://{DOMAIN}:{port}", f"no answer from 127.0.0.1:{port} within 0.5 s"
+        False, f"http://{DOMAIN}:{port}", f"no answer from 127.0.0.1:{port} within 0.5 s", True
     )
     assert 0.45 <= elapsed < 1.0
 
@@ -159,6 +159,7 @@ def test_trickling_server_is_cut_off_at_the_bound(records):
         stop.set()
         server.join()
     assert result.reason == f"no answer from 127.0.0.1:{port} within 0.5 s"
+    assert result.temporary is True
     assert elapsed < 1.0
 
 
@@ -177,7 +178,7 @@ def test_dns_timeout_is_bounded(records):
     records.stop_answering()
     started = time.monotonic()
     result = run(checker(records, 80, dns_timeout=0.5))
-    assert result.reason == "DNS resolver timed out after 0.5 s"
+    assert (result.reason, result.temporary) == ("DNS resolver timed out after 0.5 s", True)
     assert time.monotonic() - started < 1.0
 
 
