@@ -45,6 +45,9 @@ class HttpsProof:
     timeout = 10.0
     #: Pause between attempts within the timeout.
     interval = 0.1
+    #: Longest answer read (head and body): the proof's is a few hundred bytes; a server
+    #: streaming more is not this edge, and must not fill memory until the timeout.
+    max_response = 16384
 
     def __init__(
         self,
@@ -150,7 +153,7 @@ class HttpsProof:
                 f"GET {PROOF_PATH} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()
             )
             await writer.drain()
-            response = await reader.read()  # Connection: close; bounded by the caller
+            response = await self._read_capped(reader, domain)
         finally:
             writer.close()
         head, _, body = response.partition(b"\r\n\r\n")
@@ -159,3 +162,17 @@ class HttpsProof:
             raise ProofFailed(f"https://{domain}{PROOF_PATH} answered {head[:40]!r}")
         if body.strip() != self.expected_proof(domain).encode():
             raise ProofFailed(f"https://{domain} is answered by another server")
+
+    async def _read_capped(self, reader: asyncio.StreamReader, domain: str) -> bytes:
+        """The answer up to the end of the connection (``Connection: close``), refusing one
+        over :attr:`max_response`; the caller's timeout bounds a trickle."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await reader.read(4096):
+            size += len(chunk)
+            if size > self.max_response:
+                raise ProofFailed(
+                    f"https://{domain}{PROOF_PATH} answered more than {self.max_response} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -71,3 +71,62 @@ def test_address_outside_the_allowed_networks_is_not_connected_to(served, dns_se
     with pytest.raises(ProofFailed) as failure:
         live.call(lambda: _proof(live, dns_server, policy=policy).prove(NAME, chain))
     assert failure.value.reason.startswith("refusing to connect to 127.0.0.1: not a public address")
+
+
+def test_a_server_streaming_an_endless_answer_is_cut_off_at_the_cap(settings, dns_server):
+    import asyncio
+    import ssl
+    import time
+
+    issued = LocalCA(settings.data_dir / "local-ca").issue_now(NAME)
+    (settings.data_dir / "hostile").mkdir(parents=True)
+    chain = settings.data_dir / "hostile" / "chain.pem"
+    key = settings.data_dir / "hostile" / "key.pem"
+    chain.write_text(issued.chain_pem)
+    key.write_text(issued.key_pem)
+    dns_server.set_a(NAME, "127.0.0.1")
+    port = free_port()
+
+    async def scenario() -> tuple[str, float, int]:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(chain, key)
+        sent = 0
+
+        async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal sent
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            try:
+                while True:  # gigabytes, as fast as the client reads them
+                    writer.write(b"x" * 65536)
+                    await writer.drain()
+                    sent += 65536
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(stream, "127.0.0.1", port, ssl=ctx)
+        proof = HttpsProof(
+            make_resolver((dns_server.nameserver,), 1.0),
+            lambda d: "proof",
+            port=port,
+            timeout=5.0,
+        )
+        proof.interval = 10.0  # one attempt
+        started = time.monotonic()
+        try:
+            await proof.prove(NAME, issued.chain_pem)
+            reason = "passed"
+        except ProofFailed as exc:
+            reason = exc.reason
+        elapsed = time.monotonic() - started
+        server.close()
+        return reason, elapsed, sent
+
+    reason, elapsed, sent = asyncio.run(scenario())
+    assert (
+        reason == f"https://{NAME}/.well-known/tracking-edge/verify answered more than 16384 bytes"
+    )
+    assert elapsed < 2.0  # not held until the 5 s timeout
+    assert sent < 16 * 1024 * 1024
