@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -94,12 +95,19 @@ def migrate(path: Path, *, upto: int | None = None) -> int:
     leaves the previous version intact. A file lock beside the database keeps workers that
     start together from migrating twice.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The file holds customers' TLS private keys and API key hashes: owner only. SQLite
+    # creates -wal and -shm with the database file's mode; they are set here all the same.
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     with open(path.with_name(path.name + ".migrate-lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(path.with_name(path.name + suffix), 0o600)
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             for version, _name, sql in migration_scripts():
                 if version <= current or (upto is not None and version > upto):

@@ -127,3 +127,31 @@ def test_insert_into_a_locked_database_raises_store_unavailable(tmp_path):
             await store.close()
 
     assert asyncio.run(run()) == "database is locked"
+
+
+def test_the_data_dir_is_0700_and_the_database_files_0600(tmp_path):
+    import os
+    import stat
+
+    data = tmp_path / "data"
+    path = data / "edge.sqlite3"
+    migrate(path)
+    with sqlite3.connect(path) as db:  # a write: the -wal file exists now
+        db.execute("INSERT INTO accounts (id, name) VALUES (2, 'acme')")
+        modes = {
+            name: stat.S_IMODE(os.stat(data / name).st_mode)
+            for name in ("edge.sqlite3", "edge.sqlite3-wal", "edge.sqlite3-shm")
+        }
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+    assert modes == {"edge.sqlite3": 0o600, "edge.sqlite3-wal": 0o600, "edge.sqlite3-shm": 0o600}
+
+
+def test_an_existing_world_readable_database_is_made_0600(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "edge.sqlite3"
+    sqlite3.connect(path).close()
+    os.chmod(path, 0o644)
+    migrate(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
