@@ -56,8 +56,12 @@ class SendingDomains:
     ) -> SendingDomain:
         domain = self.rules.syntax(name)
         async with self.db.transaction() as conn:
+            # Unique within the account only (migration 0006): whether another account sends
+            # from this name is none of this one's business.
             taken = await fetch_one(
-                conn, "SELECT 1 FROM sending_domains WHERE domain = ?", (domain,)
+                conn,
+                "SELECT 1 FROM sending_domains WHERE account_id = ? AND domain = ?",
+                (account.id, domain),
             )
             if taken is not None:
                 raise Conflict("The sending domain already exists.", field="domain")
