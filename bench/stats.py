@@ -73,7 +73,8 @@ def generate(total: int, seed: int = 6):
             message = f"d{day}-m{n}"
             domain = DOMAINS[(day * 10 + n) % len(DOMAINS)]
             sent = START + day * DAY_MS + n * 3_600_000
-            budget = min(per_message, total - made)
+            last = day == DAYS - 1 and n == 9
+            budget = total - made if last else min(per_message, total - made)
             recipient = 0
             while budget > 0:
                 recipient += 1

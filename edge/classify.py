@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 VERDICTS = ("human", "machine_open", "proxy_open", "scanner", "bot")
 #: Verdicts whose events the stats count by default: people, including opens through a cache.
@@ -52,6 +53,7 @@ COUNTED_VERDICTS = frozenset({"human", "proxy_open"})
 HONEYPOT_LINK = "_honeypot"
 #: Static verdicts in precedence order when several files match one request.
 _PRECEDENCE = ("scanner", "bot", "machine_open", "proxy_open")
+_MISSING: Any = object()
 
 
 class RuleFileError(ValueError):
@@ -210,8 +212,12 @@ class RuleSet:
         if prefetch:
             return PREFETCH
         kind = "click" if is_click else "open"
-        by_ip = self._lookup(self._ip_cache, (kind, client_ip), self._match_ip)
-        by_ua = self._lookup(self._ua_cache, (kind, user_agent), self._match_ua)
+        by_ip = self._ip_cache.get((kind, client_ip), _MISSING)
+        if by_ip is _MISSING:
+            by_ip = self._lookup(self._ip_cache, (kind, client_ip), self._match_ip)
+        by_ua = self._ua_cache.get((kind, user_agent), _MISSING)
+        if by_ua is _MISSING:
+            by_ua = self._lookup(self._ua_cache, (kind, user_agent), self._match_ua)
         if by_ip is None or (by_ua is not None and by_ua[0] < by_ip[0]):
             return by_ua[1] if by_ua is not None else HUMAN
         return by_ip[1]
@@ -222,10 +228,6 @@ class RuleSet:
     cache_size = 50_000
 
     def _lookup(self, cache: dict, key: tuple, find) -> tuple[int, Verdict] | None:
-        try:
-            return cache[key]
-        except KeyError:
-            pass
         if len(cache) >= self.cache_size:
             cache.clear()
         found = cache[key] = find(*key)
@@ -321,7 +323,7 @@ class BehaviourRules:
         while recent and ts_ms - recent[0].ts_ms > self.honeypot_ms:
             recent.popleft()
         this = _Click(id, ts_ms, recipient, link or url or "")
-        if verdict == HONEYPOT:
+        if verdict is HONEYPOT:  # the static rules return this very object
             _remember(self._honeypots, key, ts_ms, self.max_keys)
             # The address's earlier clicks on this message were the scanner's too.
             relabel = _relabel((c for c in recent if c.id != id), HONEYPOT)

@@ -142,7 +142,7 @@ class Rollup:
     """Runs roll-up passes on its own connection: in the background, and on demand."""
 
     #: Most events one pass (one transaction) reads: keeps the write lock short.
-    chunk = 5000
+    chunk = 2000
     #: Seconds a pass waits for the write lock.
     busy_timeout = 5.0
 

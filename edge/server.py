@@ -12,10 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from edge.clientaddr import ClientResolver
 from edge.config import Settings
 from edge.domains import DomainTable
 from edge.events import EventRecorder
 from edge.hosts import HostCache
+from edge.ingest import EventIngest
 from edge.journal import Journal
 from edge.store import SQLiteStore, Store
 from edge.tokens import TokenCodec, load_secret_keys
@@ -43,7 +45,9 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Runtime:
         store = store or SQLiteStore(
-            settings.database_path, event_busy_timeout=settings.db_busy_timeout
+            settings.database_path,
+            event_busy_timeout=settings.db_busy_timeout,
+            ingest=EventIngest.from_settings(settings),
         )
         codec = TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir))
         domains = DomainTable(
@@ -74,7 +78,13 @@ class EdgeServer:
 
     def __post_init__(self) -> None:
         rt = self.runtime
-        self.tracking = TrackingApp(rt.codec, rt.domains, rt.recorder, rt.served)
+        self.tracking = TrackingApp(
+            rt.codec,
+            rt.domains,
+            rt.recorder,
+            rt.served,
+            client=ClientResolver(rt.settings.trusted_proxies),
+        )
         self._admin_host = rt.settings.admin_host
         self._host = HostCache()
         self.well_known.setdefault("tracking-edge", self._domain_proof)

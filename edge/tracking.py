@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge.clientaddr import ClientResolver
 from edge.domains import DomainTable, TrackingHost
 from edge.events import Event, EventRecorder, new_event_id
 from edge.tokens import BadToken, TokenCodec
@@ -76,8 +77,12 @@ class TrackingApp:
         domains: DomainTable,
         recorder: EventRecorder,
         served: ServedCounters | None = None,
+        client: ClientResolver | None = None,
     ) -> None:
         self.codec = codec
+        #: Reads the client address (X-Forwarded-For from trusted proxies only), user agent
+        #: and prefetch hints (issue 6).
+        self.client = client or ClientResolver()
         self.domains = domains
         self.recorder = recorder
         self.served = served if served is not None else ServedCounters()
@@ -109,7 +114,7 @@ class TrackingApp:
             return
         # Recorded before the response goes out: once a client has its redirect, the event
         # is already queued, so a shutdown right after cannot miss it.
-        ip, ua = _client(scope)
+        ip, ua, prefetch = self.client.resolve(scope)
         now = time.time_ns()
         self.recorder.record(
             Event(
@@ -125,7 +130,7 @@ class TrackingApp:
                 ip,
                 ua,
                 method,
-                method == "HEAD",
+                prefetch or method == "HEAD",
             )
         )
         location = click.url.encode("ascii")  # signed only after safe_url(): ASCII, no CR/LF
@@ -148,7 +153,7 @@ class TrackingApp:
         except BadToken:
             opened = None
         if opened is not None and host.accepts(opened.account_id):
-            ip, ua = _client(scope)
+            ip, ua, prefetch = self.client.resolve(scope)
             now = time.time_ns()
             self.recorder.record(
                 Event(
@@ -164,21 +169,11 @@ class TrackingApp:
                     ip,
                     ua,
                     method,
-                    method == "HEAD",
+                    prefetch or method == "HEAD",
                 )
             )
         await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, method)
         self.served.pixels += 1
-
-
-def _client(scope: Scope) -> tuple[str | None, str | None]:
-    client = scope.get("client")
-    ua = None
-    for name, value in scope["headers"]:
-        if name == b"user-agent":
-            ua = value.decode("latin-1")
-            break
-    return (client[0] if client else None), ua
 
 
 async def _respond(send: Send, status: int, headers: list, body: bytes, method: str) -> None:
