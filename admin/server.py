@@ -43,6 +43,7 @@ def create_app(
     )
     server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
     server.well_known["acme-challenge"] = tls.responder
+    server.on_shutdown.append(tls.responder.close)
     server.on_startup.append(services.start)
     server.on_shutdown.append(services.stop)
     # Engagement data (issue 6): roll-up, webhook delivery, retention; needs db open.

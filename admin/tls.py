@@ -56,7 +56,7 @@ def build_issuer(runtime: Runtime, board: ChallengeBoard) -> CertificateIssuer:
 def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
     settings = runtime.settings
     board = ChallengeBoard(db)
-    responder = ChallengeResponder(board)
+    responder = ChallengeResponder(settings.database_path, runtime.domains)
     issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
     proof = HttpsProof(
         make_resolver(settings.dns_nameservers, settings.dns_timeout),

@@ -51,6 +51,10 @@ def _status(settings, domain_id: int) -> str:
 
 
 def _provision(live, domain_id: int, *, force: bool = False) -> None:
+    # The challenge is answered only for hosts in the edge's domain table: a domain inserted
+    # just now is loaded first, as the table's poll would (a created domain is, long before
+    # it is verified and provisioned).
+    live.call(live.app.runtime.domains.refresh)
     live.call(lambda: live.manager.provision(domain_id, force=force))
     live.call(live.manager.idle)
 
