@@ -182,6 +182,12 @@ class Rollup:
         await self.open()
         assert self._conn is not None
         async with self._lock:
+            # Look before taking the write lock: an idle pass must not contend with the
+            # event writer (reads never wait in WAL mode).
+            async with self._conn.execute("SELECT max(rowid) FROM events") as cur:
+                top = (await cur.fetchone())[0] or 0
+            if top <= await rolled_up_to(self._conn):
+                return 0
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 counted = await roll_up_pass(self._conn, chunk or self.chunk)
