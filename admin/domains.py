@@ -50,6 +50,8 @@ COLUMNS = (
     "id, account_id, domain, secure, is_default, cname_status, cname_reason, "
     "compliance_status, ssl_status, created_at, updated_at, checked_at"
 )
+#: The customer-visible reason when a check itself broke (the exception goes to the log).
+CHECK_BROKE = "The verification could not be completed because of an error on our side."
 #: A domain is referred to by id (Mailerlogic dialect) or by name (SparkPost dialect).
 DomainRef = int | str
 
@@ -237,11 +239,11 @@ class DomainService:
                 reach = await self.reach.check(found.domain)
                 if not reach.ok:
                     unreachable = reach
-        except Exception as exc:
-            # A check that breaks must not leave the domain pending forever.
+        except Exception:
+            # A check that breaks must not leave the domain pending forever. The exception
+            # goes to the log only: its text may name internals (paths, addresses, queries).
             log.exception("verification of %s failed", found.domain)
-            reason = f"verification failed: {exc.__class__.__name__}: {exc}"
-            failed = await self._record(found, False, reason, temporary=True)
+            failed = await self._record(found, False, CHECK_BROKE, temporary=True)
             if failed is None:
                 raise NotFound(ref) from None
             return failed
@@ -262,6 +264,8 @@ class DomainService:
         served = outcome.verified and outcome.compliance_status != "blocked"
         if served and self.provisioner is not None:
             await self.provisioner.provision(outcome.id)
+            # provision() moved ssl_status on (to provisioning): answer the row as it is now.
+            return await self.get(account, outcome.id)
         return outcome
 
     async def _record(

@@ -248,3 +248,22 @@ def test_forget_drops_only_the_old_names_rows(settings, db_path):
         (NAME, "unavailable", None),
         ("other.brand.test", "active", "other.brand.test"),
     ]
+
+
+def test_verify_answers_ssl_status_provisioning_once_issuance_started(settings, db_path):
+    from admin.accounts import Accounts
+
+    async def scenario() -> tuple[str, str]:
+        issuer = GatedIssuer(LocalCA(settings.data_dir / "local-ca"))
+        m = await _manager(db_path, issuer)
+        service = _service_with(m.db, m)
+        account = await Accounts(m.db).ensure("acme")
+        created = await service.create(account, NAME)
+        verified = await service.verify(account, created.id)
+        issuer.gate.set()
+        await m.idle()
+        after = await service.get(account, created.id)
+        await m.db.close()
+        return verified.ssl_status, after.ssl_status
+
+    assert asyncio.run(scenario()) == ("provisioning", "active")

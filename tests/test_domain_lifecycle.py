@@ -231,3 +231,22 @@ def test_reverify_with_a_wrong_answer_withdraws_a_valid_domain(admin):
         False,
     )
     assert click_until(admin, "t.brand.com", 404) < 1.0
+
+
+def test_a_check_that_breaks_stores_a_fixed_reason_and_logs_the_exception(admin, caplog):
+    async def broken(domain: str):
+        raise OSError("/var/lib/secret/resolv.conf: permission denied for 10.1.2.3")
+
+    admin.cname.check = broken
+    with admin.as_account() as c:
+        created = c.post(ML, json={"domain": "t.brand.com"}).json()["data"]
+        r = c.post(f"{ML}/{created['id']}/verify")
+    assert r.status_code == 200
+    got = r.json()["data"]
+    assert (got["verification_status"], got["verification_reason"]) == (
+        "invalid",
+        "The verification could not be completed because of an error on our side.",
+    )
+    logged = [rec for rec in caplog.records if rec.name == "admin.domains"]
+    assert [rec.getMessage() for rec in logged] == ["verification of t.brand.com failed"]
+    assert "permission denied for 10.1.2.3" in str(logged[0].exc_info[1])
