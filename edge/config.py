@@ -40,6 +40,27 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated host names, normalised; one that is not a host name is an error."""
+    from edge.hosts import normalise_host
+
+    hosts = []
+    for part in _list(env, name):
+        host = normalise_host(part)
+        if not host:
+            raise ConfigError(f"{name}: {part!r} is not a valid host name")
+        hosts.append(host)
+    return tuple(hosts)
+
+
+def _host(env: Mapping[str, str], name: str) -> str:
+    """One host name, normalised; empty when unset."""
+    hosts = _hosts(env, name)
+    if len(hosts) > 1:
+        raise ConfigError(f"{name} must be one host name, got {env[name]!r}")
+    return hosts[0] if hosts else ""
+
+
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """CIDR networks; unset: loopback only; ``none``: no network at all."""
     raw = env.get(name, "").strip()
@@ -87,7 +108,7 @@ class Settings:
 
     data_dir: Path = Path("data")
     #: Signing secrets, newest first. Empty means: use (or create) ``<data_dir>/secret_keys``.
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     #: The platform's own tracking domain; it serves tokens of every account.
     default_domain: str = "127.0.0.1"
     #: Whether links on the default domain use https.
@@ -156,7 +177,6 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_backoff_base: float = 5.0
     webhook_max_age: float = 86400.0
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.cname_target:
@@ -194,14 +214,12 @@ class Settings:
             domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
             db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 1.0),
             event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
-            cname_target=normalise_host(env.get("EDGE_CNAME_TARGET", "")) or default_domain,
+            cname_target=_host(env, "EDGE_CNAME_TARGET") or default_domain,
             dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),
             dns_timeout=_float(env, "EDGE_DNS_TIMEOUT", 3.0),
             verify_port=_int(env, "EDGE_VERIFY_PORT", 80),
             recheck_interval=_float(env, "EDGE_RECHECK_INTERVAL", 86400.0),
-            deny_domains=tuple(
-                h for h in (normalise_host(d) for d in _list(env, "EDGE_DENY_DOMAINS")) if h
-            ),
+            deny_domains=_hosts(env, "EDGE_DENY_DOMAINS"),
             verify_allow_networks=_networks(env, "EDGE_VERIFY_ALLOW_NETWORKS"),
             tls_mode=_choice(env, "EDGE_TLS", ("builtin", "external")),
             acme_directory=env.get("EDGE_ACME_DIRECTORY", "").strip(),
@@ -228,5 +246,4 @@ class Settings:
             webhook_timeout=_float(env, "EDGE_WEBHOOK_TIMEOUT", 10.0),
             webhook_backoff_base=_float(env, "EDGE_WEBHOOK_BACKOFF_BASE", 5.0),
             webhook_max_age=_float(env, "EDGE_WEBHOOK_MAX_AGE", 86400.0),
-            extra=dict(env),
         )
