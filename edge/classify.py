@@ -54,6 +54,7 @@ HONEYPOT_LINK = "_honeypot"
 #: Static verdicts in precedence order when several files match one request.
 _PRECEDENCE = ("scanner", "bot", "machine_open", "proxy_open")
 _MISSING: Any = object()
+_NONE: list = []  # shared "no relabels" answer: callers only iterate it
 
 
 class RuleFileError(ValueError):
@@ -308,13 +309,15 @@ class BehaviourRules:
         verdict: Verdict,
     ) -> tuple[Verdict, list[tuple[str, Verdict]]]:
         if message is None:
-            return verdict, []
+            return verdict, _NONE
         first_key = (account_id, message, recipient)
         first = self._first.get(first_key)
-        if first is None:
-            _remember(self._first, first_key, (ts_ms, type), self.max_keys)
+        if first is None:  # a new key goes in at the end already: no move_to_end needed
+            self._first[first_key] = (ts_ms, type)
+            if len(self._first) > self.max_keys:
+                self._first.popitem(last=False)
         if type != "click":
-            return verdict, []
+            return verdict, _NONE
         relabel: list[tuple[str, Verdict]] = []
         key = (account_id, message, client_ip)
         recent = self._clicks.get(key)
