@@ -223,7 +223,14 @@ class CertificateStore:
             if known is not None and known.chain_pem == record.chain_pem:
                 records[record.domain] = known  # checked when it was first loaded
                 continue
-            leaf = x509.load_pem_x509_certificate(record.chain_pem.encode())
+            try:
+                leaf = x509.load_pem_x509_certificate(record.chain_pem.encode())
+            except ValueError as exc:
+                # One bad row must not fail start-up and every later poll for all the others.
+                log.error(
+                    "certificate stored for %s does not parse; ignored: %s", record.domain, exc
+                )
+                continue
             if not certificate_covers(leaf, record.domain):
                 log.error("certificate stored for %s does not cover it; ignored", record.domain)
                 continue

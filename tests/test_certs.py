@@ -73,6 +73,26 @@ def test_certificate_not_covering_its_row_is_never_served(settings, ca, make_htt
         served_certificate(live.https_port, "b.brand.test")
 
 
+def test_a_row_whose_pem_does_not_parse_is_skipped_and_the_others_served(
+    settings, ca, make_https_server, caplog
+):
+    a = _put(settings, ca, "a.brand.test")
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(
+            "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, not_before, "
+            "not_after) VALUES ('b.brand.test', 'not a pem', 'nor this', 'ff', 'x', 0, 4102444800)"
+        )
+    live = make_https_server(settings)  # starts: refresh does not raise
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == a
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "b.brand.test")
+    assert any(
+        r.name == "edge.certs"
+        and r.getMessage().startswith("certificate stored for b.brand.test does not parse")
+        for r in caplog.records
+    )
+
+
 def test_replaced_certificate_is_served_without_restart(settings, ca, make_https_server):
     old = _put(settings, ca, "a.brand.test")
     live = make_https_server(settings)
