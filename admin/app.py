@@ -16,7 +16,15 @@ from admin import (
     events_api,
     rewrite_api,
 )
-from admin.errors import AdminError, MethodNotAllowed, NotFound, render
+from admin.errors import (
+    AdminError,
+    HttpError,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    render,
+)
 from admin.openapi import openapi_json
 from admin.services import AdminServices
 from admin.tls import tls_allowed
@@ -49,10 +57,18 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     # Unknown paths and methods get the dialect's error shape too, not Starlette's text.
     assert isinstance(exc, HTTPException)
     path = request.url.path
-    if exc.status_code == 405:
-        error: AdminError = MethodNotAllowed(f"{request.method} is not allowed on {path}")
-    else:
+    status = exc.status_code
+    error: AdminError
+    if status == 404:
         error = NotFound(path)
+    elif status == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {path}")
+    elif status == 400:
+        error = MalformedBody(exc.detail)
+    elif status == 413:
+        error = PayloadTooLarge(exc.detail)
+    else:
+        error = HttpError(status, exc.detail)
     response = render(path, error)
     if exc.headers:
         response.headers.update(exc.headers)

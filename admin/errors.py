@@ -13,6 +13,7 @@
     ├── Unreachable             400     1404            unreachable
     ├── NotConfigured           503     (none)          not_configured
     ├── MethodNotAllowed        405     (none)          method_not_allowed
+    ├── HttpError               any     (none)          the status's phrase, snake_case
     ├── MissingField            422     1400            missing_field
     └── InvalidData             422     1300            invalid_data
         ├── InvalidDomain       422     1300            invalid_domain
@@ -27,6 +28,7 @@ its path (:func:`render`), so routes added by other modules get the right shape 
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import ClassVar
 
 from starlette.responses import JSONResponse
@@ -168,6 +170,28 @@ class MethodNotAllowed(AdminError):
     code = None
     message = "method not allowed"
     slug = "method_not_allowed"
+
+
+class HttpError(AdminError):
+    """Any other HTTP error raised below the routes (Starlette's ``HTTPException``), rendered
+    with its own status rather than dressed up as another error."""
+
+    code = None
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        phrase = _phrase(status)
+        # Instance attributes over the class defaults: the status is only known here.
+        self.status = status  # type: ignore[misc]
+        self.message = phrase.lower()  # type: ignore[misc]
+        self.slug = phrase.lower().replace(" ", "_").replace("-", "_")  # type: ignore[misc]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class MissingField(AdminError):
