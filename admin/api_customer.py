@@ -8,8 +8,6 @@ ISO 8601 in UTC. The README's "Mailerlogic dialect" section documents the shapes
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,6 +18,7 @@ from admin.payloads import is_id, json_object, optional_bool, optional_id
 from admin.provisioning import SslInfo
 from admin.routing import resource
 from admin.sending import SendingDomain, SendingDomains
+from admin.timestamps import iso_utc
 
 TRACKING = "/api/v1/customer/tracking-domains"
 SENDING = "/api/v1/customer/domains"
@@ -42,16 +41,6 @@ def _id(request: Request) -> int:
     return int(raw)
 
 
-def _time(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def dns_record(domain: TrackingDomain, target: str) -> dict:
     return {"name": domain.domain, "type": "CNAME", "target": target}
 
@@ -65,12 +54,12 @@ def tracking_view(domain: TrackingDomain, target: str) -> dict:
         "verified": domain.verified,
         "verification_status": domain.cname_status,
         "verification_reason": domain.cname_reason,
-        "last_checked_at": _time(domain.checked_at),
+        "last_checked_at": iso_utc(domain.checked_at),
         "compliance_status": domain.compliance_status,
         "ssl_status": domain.ssl_status,
         "dns_record": dns_record(domain, target),
-        "created_at": _time(domain.created_at),
-        "updated_at": _time(domain.updated_at),
+        "created_at": iso_utc(domain.created_at),
+        "updated_at": iso_utc(domain.updated_at),
     }
 
 
@@ -91,9 +80,9 @@ def ssl_view(domain: TrackingDomain, info: SslInfo) -> dict:
         "domain": domain.domain,
         "status": info.status,
         "issuer": info.issuer,
-        "not_before": _iso(info.not_before),
-        "not_after": _iso(info.not_after),
-        "renew_at": _iso(info.renew_at),
+        "not_before": iso_utc(info.not_before),
+        "not_after": iso_utc(info.not_after),
+        "renew_at": iso_utc(info.renew_at),
         "reason": info.reason,
     }
 
@@ -104,8 +93,8 @@ def sending_view(domain: SendingDomain) -> dict:
         "domain": domain.domain,
         "tracking_domain_id": domain.tracking_domain_id,
         "tracking_domain": domain.tracking_domain,
-        "created_at": _time(domain.created_at),
-        "updated_at": _time(domain.updated_at),
+        "created_at": iso_utc(domain.created_at),
+        "updated_at": iso_utc(domain.updated_at),
     }
 
 

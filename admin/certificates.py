@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from admin.database import AdminDatabase, fetch_one
+from admin.domains import SERVED_SQL
 from admin.https_proof import HttpsProof, ProofFailed
 from admin.issuance import CertificateIssuer, IssuanceError
 from admin.provisioning import SslInfo
@@ -160,7 +161,7 @@ class CertificateManager:
             "SELECT d.id, d.domain FROM tracking_domains d "
             "LEFT JOIN certificate_jobs j ON j.domain = d.domain "
             "LEFT JOIN certificates c ON c.domain = d.domain "
-            "WHERE d.cname_status = 'valid' AND d.compliance_status != 'blocked' "
+            f"WHERE {SERVED_SQL} "
             "AND COALESCE(j.next_attempt_at, 0) <= ? AND COALESCE(j.lease_until, 0) < ? "
             "AND (d.ssl_status IN ('provisioning', 'failed') OR (d.ssl_status = 'active' "
             "     AND ? AND (c.not_after IS NULL OR c.not_after <= ?)))",

@@ -52,6 +52,9 @@ COLUMNS = (
 )
 #: The customer-visible reason when a check itself broke (the exception goes to the log).
 CHECK_BROKE = "The verification could not be completed because of an error on our side."
+#: The "served" rule in SQL, for ``tracking_domains`` aliased ``d``: verified and not blocked.
+#: The same rule as :attr:`TrackingDomain.served` and :attr:`edge.store.DomainRecord.served`.
+SERVED_SQL = "d.cname_status = 'valid' AND d.compliance_status != 'blocked'"
 #: A domain is referred to by id (Mailerlogic dialect) or by name (SparkPost dialect).
 DomainRef = int | str
 
@@ -87,6 +90,18 @@ class TrackingDomain:
     @property
     def verified(self) -> bool:
         return self.cname_status == "valid"
+
+    @property
+    def served(self) -> bool:
+        """Tracking paths are served, and certificates issued, for it (:data:`SERVED_SQL`)."""
+        return self.verified and self.compliance_status != "blocked"
+
+    def require_served(self) -> None:
+        """Raise why the domain cannot be used for links, a default or a certificate."""
+        if not self.verified:
+            raise Unverified(self.domain)
+        if self.compliance_status == "blocked":
+            raise Blocked(self.domain)
 
     @property
     def port(self) -> int:
@@ -161,10 +176,7 @@ class DomainService:
         async with self.db.transaction() as conn:
             found = await load_in_account(conn, account, ref)
             if default:
-                if not found.verified:
-                    raise Unverified(found.domain)
-                if found.compliance_status == "blocked":
-                    raise Blocked(found.domain)
+                found.require_served()
                 await conn.execute(
                     "UPDATE tracking_domains SET is_default = 0, updated_at = ? "
                     "WHERE account_id = ? AND is_default = 1 AND id <> ?",
@@ -261,8 +273,7 @@ class DomainService:
             raise NotFound(ref)
         if unreachable is not None:
             raise Unreachable(unreachable.url, unreachable.reason)
-        served = outcome.verified and outcome.compliance_status != "blocked"
-        if served and self.provisioner is not None:
+        if outcome.served and self.provisioner is not None:
             await self.provisioner.provision(outcome.id)
             # provision() moved ssl_status on (to provisioning): answer the row as it is now.
             return await self.get(account, outcome.id)
@@ -356,10 +367,7 @@ class DomainService:
     async def provision_ssl(self, account: Account, ref: DomainRef) -> TrackingDomain:
         """Re-issue the certificate now (the manual ``POST .../ssl``); verified domains only."""
         found = await self.get(account, ref)
-        if not found.verified:
-            raise Unverified(found.domain)
-        if found.compliance_status == "blocked":
-            raise Blocked(found.domain)
+        found.require_served()
         if self.provisioner is None:
             raise NotConfigured("Certificate provisioning is not configured on this server.")
         await self.provisioner.provision(found.id, force=True)

@@ -6,11 +6,10 @@ a time without an offset is UTC. Booleans are ``true``/``false`` (or 1/0).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 
 from admin.errors import InvalidData, MissingField
+from admin.timestamps import parse_iso_ms
 
 
 def time_ms(request: Request, name: str, *, required: bool = False) -> int | None:
@@ -19,18 +18,12 @@ def time_ms(request: Request, name: str, *, required: bool = False) -> int | Non
         if required:
             raise MissingField(name)
         return None
-    text = raw.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return parse_iso_ms(raw)
     except ValueError:
         raise InvalidData(
             f"'{name}' must be an ISO 8601 time such as 2026-11-02T10:00:00Z", field=name
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
 
 
 def boolean(request: Request, name: str, default: bool = False) -> bool:

@@ -109,7 +109,7 @@ class SendingDomains:
         )
         for row in rows:
             candidate = TrackingDomain.from_row(row)
-            if candidate.verified and candidate.compliance_status != "blocked":
+            if candidate.served:
                 return candidate
         return None
 

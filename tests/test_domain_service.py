@@ -118,3 +118,48 @@ def test_tracking_domain_for_prefers_the_assigned_then_the_default_served_domain
         None,
         "default.brand.com",
     ]
+
+
+def test_the_served_rule_is_one_rule_in_python_sql_and_the_edge(tmp_path):
+    import itertools
+
+    from admin.domains import SERVED_SQL, TrackingDomain
+    from admin.errors import Blocked, Unverified
+    from edge.store import DomainRecord, migrate
+
+    path = tmp_path / "edge.sqlite3"
+    migrate(path)
+    cnames = ("unverified", "pending", "valid", "invalid")
+    compliances = ("pending", "valid", "blocked")
+    with sqlite3.connect(path) as conn:
+        for n, (cname, compliance) in enumerate(itertools.product(cnames, compliances)):
+            conn.execute(
+                "INSERT INTO tracking_domains (account_id, domain, cname_status, "
+                "compliance_status) VALUES (1, ?, ?, ?)",
+                (f"d{n}.brand.com", cname, compliance),
+            )
+        in_sql = {
+            row[0]
+            for row in conn.execute(f"SELECT d.domain FROM tracking_domains d WHERE {SERVED_SQL}")
+        }
+        rows = conn.execute(
+            "SELECT id, domain, cname_status, compliance_status FROM tracking_domains"
+        )
+        outcomes = {}
+        for ident, domain, cname, compliance in rows:
+            tracking = TrackingDomain(
+                ident, 1, domain, False, False, cname, None, compliance, "unavailable", 0, 0, None
+            )
+            edge = DomainRecord(ident, domain, 1, False, cname, compliance)
+            try:
+                tracking.require_served()
+                refusal = None
+            except (Unverified, Blocked) as exc:
+                refusal = type(exc).__name__
+            outcomes[domain] = (tracking.served, edge.served, domain in in_sql, refusal)
+    served = {d for d, o in outcomes.items() if o[0]}
+    assert served == {"d6.brand.com", "d7.brand.com"}  # valid, and not blocked
+    assert all(o[0] == o[1] == o[2] for o in outcomes.values())
+    assert outcomes["d7.brand.com"] == (True, True, True, None)  # valid / valid
+    assert outcomes["d8.brand.com"] == (False, False, False, "Blocked")  # valid / blocked
+    assert outcomes["d0.brand.com"] == (False, False, False, "Unverified")

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from admin.accounts import Accounts, UnknownKey
 from admin.database import AdminDatabase
+from admin.timestamps import iso_utc
 from edge.config import Settings
 
 T = TypeVar("T")
@@ -54,9 +54,7 @@ def _run(work: Callable[[AdminDatabase], Awaitable[T]]) -> T:
 
 
 def _when(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(ts) or "-"
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

@@ -7,8 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from datetime import UTC, datetime
 
+from admin.timestamps import parse_iso_ms
 from edge.config import Settings
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
@@ -144,16 +144,10 @@ def parse_since(value: str) -> int:
     """Milliseconds since the epoch for an ISO 8601 date or time (UTC when no zone is given)."""
     from admin.cli import CLIError
 
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return parse_iso_ms(value)
     except ValueError:
         raise CLIError(f"--since: not an ISO 8601 time: {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
 
 
 def cmd_events(args: argparse.Namespace) -> int:

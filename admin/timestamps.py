@@ -1,0 +1,32 @@
+"""Times as the admin API and CLI show and read them: ISO 8601, UTC, whole seconds.
+
+Shown as ``2026-11-02T10:00:00Z``. Read from any ISO 8601 date or time Python parses, with
+``Z`` for UTC (``fromisoformat`` takes it only from Python 3.11 on for every form) and UTC
+assumed when no zone is given.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso_utc(when: float | datetime | None) -> str | None:
+    """``when`` (seconds since the epoch, or an aware datetime) as ISO 8601 UTC; ``None`` stays."""
+    if when is None:
+        return None
+    if not isinstance(when, datetime):
+        when = datetime.fromtimestamp(when, UTC)
+    return when.astimezone(UTC).strftime(FORMAT)
+
+
+def parse_iso_ms(text: str) -> int:
+    """Milliseconds since the epoch for an ISO 8601 date or time; ``ValueError`` if it is not."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
