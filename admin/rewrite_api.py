@@ -17,19 +17,24 @@ Response ``200``: ``{"results": {"html", "text", "links", "warnings", "tracking_
 :meth:`edge.rewrite.RewriteResult.to_dict`. Errors have SparkPost's shape (the path is not in
 the Mailerlogic dialect): 400 body not a JSON object, 401 key, 404 tracking domain not in the
 account, 413 body over :data:`admin.payloads.MAX_BODY_BYTES`, 422 missing content, a field of
-the wrong type, or a tracking domain that is not verified or is blocked.
+the wrong type, ``message``/``recipient`` over :data:`MAX_REFERENCE_LENGTH` characters, more
+links than :attr:`edge.rewrite.Rewriter.max_links` in a part, metadata that cannot be echoed
+as JSON, a blank tracking domain, or one that is not verified or is blocked.
 
-The rewrite runs in a worker thread: a large email takes milliseconds of CPU, and the event
-loop of this process also serves click redirects.
+``message`` and ``recipient`` are copied into every token, so their length is capped: an
+uncapped one turns a 100 KB request into megabytes of tokens held by the process that also
+serves redirects. The rewrite and the encoding of its (large) answer run in a worker thread:
+a large email takes milliseconds of CPU, and the event loop also serves click redirects.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from admin.accounts import Account
@@ -39,35 +44,68 @@ from admin.payloads import json_object, optional_bool
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
 from edge.links import LinkBuilder
-from edge.rewrite import WARNING_CODES, Rewriter, SkipReason
+from edge.rewrite import (
+    WARNING_CODES,
+    Rewriter,
+    SkipReason,
+    TooManyLinks,
+    is_unicode_text,
+    served_hosts,
+)
 from edge.server import Runtime
 
 PATH = "/api/v1/rewrite"
+#: Longest ``message`` or ``recipient`` reference, in characters: both go into every token.
+MAX_REFERENCE_LENGTH = 256
 
 
-def _text(body: dict, field: str) -> str | None:
+def _text(body: dict, field: str, max_length: int | None = None) -> str | None:
     """An optional string field; lone surrogates (valid JSON, not Unicode) are refused."""
     value = body.get(field)
     if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidData(f"field '{field}' must be a string", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidData(f"field '{field}' is not valid Unicode text", field=field) from None
+    if not is_unicode_text(value):
+        raise InvalidData(f"field '{field}' is not valid Unicode text", field=field)
+    if max_length is not None and len(value) > max_length:
+        raise InvalidData(f"field '{field}' is longer than {max_length} characters", field=field)
     return value
+
+
+def _metadata(body: dict) -> dict | None:
+    """The metadata object, refused unless it can be echoed back as strict JSON."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidData("field 'metadata' must be an object", field="metadata")
+    try:
+        # NaN, Infinity and 1e400 (a float overflowing to inf) are not JSON (RFC 8259 §6)
+        # and a lone surrogate is not UTF-8: either would fail when the answer is encoded.
+        json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise InvalidData(
+            "field 'metadata' holds a non-finite number or text that is not valid Unicode",
+            field="metadata",
+        ) from None
+    return metadata
 
 
 async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
     """The tracking host named in the body, else the sender's or the account's, else ours."""
     runtime: Runtime = request.app.state.runtime
     services = request.app.state.services
-    settings = runtime.settings
-    default = TrackingHost(settings.default_domain, None, settings.default_secure, True)
+    default = runtime.domains.default
     named = _text(body, "tracking_domain")
     if named is not None:
-        if normalise_host(named) == settings.default_domain:
+        name = normalise_host(named)
+        if name is None:  # blank or not a host name: nothing to look up
+            raise InvalidData(
+                f"field 'tracking_domain' is not a domain name: {named!r}",
+                field="tracking_domain",
+            )
+        if name == default.domain:
             return default
         domain = await services.domains.get(account, named)  # NotFound outside the account
         if not domain.verified:
@@ -81,16 +119,15 @@ async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
     return TrackingHost(domain.domain, domain.account_id, domain.secure, True, domain.id)
 
 
-async def rewrite(request: Request) -> JSONResponse:
+async def rewrite(request: Request) -> Response:
     account = await authenticate(request)
     body = await json_object(request)
     html, text = _text(body, "html"), _text(body, "text")
     if html is None and text is None:
         raise MissingField("html")
-    message, recipient = _text(body, "message"), _text(body, "recipient")
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise InvalidData("field 'metadata' must be an object", field="metadata")
+    message = _text(body, "message", MAX_REFERENCE_LENGTH)
+    recipient = _text(body, "recipient", MAX_REFERENCE_LENGTH)
+    metadata = _metadata(body)
     options: dict[str, Any] = {
         name: value
         for name in ("track_clicks", "track_opens", "initial_open", "honeypot")
@@ -110,13 +147,26 @@ async def rewrite(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     links = LinkBuilder(runtime.codec, settings.public_http_port, settings.public_https_port)
-    rewriter = Rewriter(links, host, account.id, tracking_hosts=[h.domain for h in runtime.domains])
-    result = await run_in_threadpool(
-        rewriter.rewrite, html, text, message=message, recipient=recipient, **options
-    )
-    results = result.to_dict()
-    results |= {"tracking_domain": host.domain, "message": message, "metadata": metadata}
-    return JSONResponse({"results": results})
+    rewriter = Rewriter(links, host, account.id, tracking_hosts=served_hosts(runtime.domains))
+    extra = {"tracking_domain": host.domain, "message": message, "metadata": metadata}
+
+    def answer() -> bytes:
+        result = rewriter.rewrite(html, text, message=message, recipient=recipient, **options)
+        # Encoded here, in the worker thread: the answer of a large email is megabytes.
+        # Same bytes as Starlette's JSONResponse; metadata was checked to encode.
+        return json.dumps(
+            {"results": result.to_dict() | extra},
+            ensure_ascii=False,
+            allow_nan=False,
+            indent=None,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+    try:
+        content = await run_in_threadpool(answer)
+    except TooManyLinks as exc:
+        raise InvalidData(str(exc), field=exc.part) from None
+    return Response(content, media_type="application/json")
 
 
 routes = [Route(PATH, rewrite, methods=["POST"])]

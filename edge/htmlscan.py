@@ -10,7 +10,10 @@ reports the spans of the tags that carry links:
   element), names in any case;
 - attributes double-, single- or un-quoted, in any case, a duplicate ignored as browsers do;
 - comments are skipped, except that the content of Outlook's conditional comments
-  (``<!--[if mso]> … <![endif]-->``) is scanned, since Outlook renders it;
+  (``<!--[if mso]> … <![endif]-->``) is scanned, since Outlook renders it; but a ``<body>``
+  or ``</body>`` in such a block is only a landmark when there is none outside one, since
+  every other client sees a comment there (the content of a "downlevel-revealed" block,
+  ``<!--[if !mso]><!--> … <!--<![endif]-->``, is markup for them and counts);
 - ``<script>``, ``<style>``, ``<textarea>``, ``<title>`` and the other raw-text elements are
   skipped to their end tag, so a ``<a`` inside CSS or a script is not a link;
 - a ``<`` inside a quoted attribute value is part of the value, not a tag;
@@ -46,8 +49,14 @@ _RAW = "|".join(
     rf"(?=</(?i:{name}){_AFTER_NAME})"
     for name in _RAW_TEXT.split("|")
 )
-# Tags the scanner stops at: link tags and the landmarks where pixels go.
-_STOP = rf"(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}"
+# Outlook's conditional comments: the opening (the content is scanned, not skipped) and the
+# closing "<![endif]-->". An opening followed at once by a comment's end ("<!-->") is
+# "downlevel-revealed": other clients see its content as markup.
+_IF = r"!--\[(?i:if)[^\]>]*+\]>"
+_ENDIF = r"!\[(?i:endif)\][^>]*+>"
+# Tags the scanner stops at: link tags and the landmarks where pixels go, and conditional
+# comments (which decide whether a <body> there is a landmark).
+_STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}|{_IF}|{_ENDIF})"
 # Everything the scanner walks over without stopping, so that a match costs one Python
 # iteration per link, not one per tag. Only complete constructs: one left open at the end of
 # the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
@@ -58,9 +67,6 @@ _SKIP = (
     rf"(?=[sStTxXiInN])(?:{_RAW})"
     # Any other start or end tag (a raw text start tag without its end tag is left open).
     rf"|(?:/|(?!(?i:{_RAW_TEXT}){_AFTER_NAME}))[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
-    # Outlook's conditional comment: only its opening is consumed, so that the content is
-    # scanned; "<![endif]-->" is then an ordinary bogus comment.
-    r"|!--\[(?i:if)[^\]>]*+\]>"
     # Comments ("<!-->" and "<!--->" are complete ones).
     r"|!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
     r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>"  # doctype and bogus comments
@@ -75,6 +81,9 @@ _TOKEN = re.compile(
     rf"|(?P<body_end></(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<head_end></(?i:head){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<html><(?i:html){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<revealed><{_IF}<!--(?:-?|[\t\n\f\r ]*+--)>)"
+    rf"|(?P<if><{_IF})"
+    rf"|(?P<endif><{_ENDIF})"
     # A tag, comment or raw text element never closed: browsers take the rest of the input
     # into it (and show none of it).
     r"|(?P<eof><.*)"
@@ -139,26 +148,50 @@ class ScannedDocument:
     #: Where a tag, comment or raw text element left open at the end of the input starts:
     #: anything appended after it would be swallowed by it.
     open_end: int | None = None
+    #: The scan stopped at more than ``max_links`` link tags: ``links`` is incomplete.
+    over_limit: bool = False
 
 
-def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDocument:
+def scan(
+    document: str, attributes: Collection[str] | None = None, *, max_links: int | None = None
+) -> ScannedDocument:
     """Find the link tags and the landmarks of ``document``.
 
     ``attributes`` names the (lower-case) attributes to collect on link tags; ``None``
-    collects all of them.
+    collects all of them. With ``max_links``, the scan stops at the link tag after that
+    many and sets :attr:`ScannedDocument.over_limit`.
     """
     found = ScannedDocument()
     links = found.links
     pattern = _ATTR if attributes is None else _attribute_pattern(frozenset(attributes))
+    limit = -1 if max_links is None else max_links
+    # Landmarks inside conditional comments hidden from non-Outlook clients, kept apart.
+    hidden = 0
+    hidden_body_start: int | None = None
+    hidden_body_end: int | None = None
     for m in _TOKEN.finditer(document):
         kind = m.lastgroup
         if kind == "link":
+            if len(links) == limit:
+                found.over_limit = True
+                break
             links.append(_link_tag(document, m, pattern))
         elif kind == "body":
-            if found.body_start is None:
+            if hidden:
+                if hidden_body_start is None:
+                    hidden_body_start = m.end()
+            elif found.body_start is None:
                 found.body_start = m.end()
         elif kind == "body_end":
-            found.body_end = m.start(kind)
+            if hidden:
+                hidden_body_end = m.start(kind)
+            else:
+                found.body_end = m.start(kind)
+        elif kind == "if":
+            hidden += 1
+        elif kind == "endif":
+            if hidden:
+                hidden -= 1
         elif kind == "head_end":
             if found.head_end is None:
                 found.head_end = m.end()
@@ -169,6 +202,11 @@ def scan(document: str, attributes: Collection[str] | None = None) -> ScannedDoc
             found.open_end = m.start(kind)
             if _LINK_START.match(document, found.open_end):
                 found.unterminated.append(found.open_end)
+    # Only Outlook sees a body landmark in a conditional comment: used when there is no other.
+    if found.body_start is None:
+        found.body_start = hidden_body_start
+    if found.body_end is None:
+        found.body_end = hidden_body_end
     return found
 
 

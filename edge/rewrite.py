@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from edge.classify import HONEYPOT_LINK
@@ -34,7 +34,7 @@ from edge.hosts import normalise_host
 from edge.htmlscan import Attribute, LinkTag, decode_attribute, scan
 from edge.links import LinkBuilder
 from edge.textlinks import find_urls
-from edge.tokens import BadToken, ClickToken
+from edge.tokens import BadToken, ClickToken, safe_url
 
 #: Every :attr:`RewriteWarning.code`.
 WARNING_CODES = (
@@ -44,6 +44,19 @@ WARNING_CODES = (
     "unterminated_tag",
     "reserved_link_name",
 )
+
+
+class TooManyLinks(ValueError):
+    """A part holds more links than :attr:`Rewriter.max_links`; nothing was rewritten.
+
+    Every link costs a signed token and a report entry, so the cap bounds what one request
+    can make the process hold.
+    """
+
+    def __init__(self, part: str, limit: int) -> None:
+        super().__init__(f"the {part} part holds more than {limit} links")
+        self.part = part
+        self.limit = limit
 
 
 class SkipReason(StrEnum):
@@ -155,20 +168,61 @@ class _Job:
 # Template syntaxes whose placeholders the sending system fills after us: Handlebars/Jinja
 # ``{{…}}``, ``{%…%}``, Mailchimp ``*|…|*``, Salesforce ``%%…%%``, ``[[…]]``, ``${…}``. An
 # opening is enough: a URL in the text part ends at the first space inside ``{{ x }}``.
-_PLACEHOLDER = re.compile(r"\{\{|\{%|\*\||%%|\[\[|\$\{")
+# Editors percent-encode them in hrefs (``?u=%7B%7Bid%7D%7D``), in any case, so each
+# character also matches its escape. A "%" counts only as ``%25`` or when no escape follows
+# it: ``%7B%22`` is ``{"`` (JSON in a query), not ``{%``.
+_LB, _PCT = r"(?:\{|%7B)", r"(?:%25|%(?![0-9A-F]{2}))"
+_PLACEHOLDER = re.compile(
+    rf"{_LB}{_LB}|{_LB}{_PCT}|(?:\*|%2A)(?:\||%7C)|%%|%25%25|%25%(?![0-9A-F]{{2}})"
+    rf"|(?:\[|%5B){{2}}|(?:\$|%24){_LB}",
+    re.IGNORECASE,
+)
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 # The URL parser drops leading and trailing C0 controls and spaces, and every tab and newline
 # (WHATWG URL "basic URL parser"), so a link split over two lines still works in a browser.
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _TAB_NEWLINE = re.compile(r"[\t\n\r]")
-_TRACKING_URL = re.compile(r"""//([^/\s"'<>]+)/([eo])/([A-Za-z0-9_.\-]+)""")
-_DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
+_TRACKING_URL = re.compile(r"""//([^/\\@\s"'<>]+)/([eo])/([A-Za-z0-9_.\-]+)""")
+# A click URL of this edge exactly as it makes them: no userinfo, no "\" (a browser reads
+# "https://evil.example\@t.brand.example/" as a path on evil.example, WHATWG URL §4.4),
+# "/e/<token>" and nothing after it.
+_CLICK_URL = re.compile(r"(?i:(https?))://([^/\\?#@]+)/e/([A-Za-z0-9_.\-]+)")
+# A leading byte order mark is not content: nothing may go before it or the doctype.
+_DOCTYPE = re.compile(r"\ufeff?\s*<!doctype[^>]*>", re.IGNORECASE)
 _OFF = frozenset({"0", "false", "off", "no"})
 _OPT_OUT = ("data-track", "data-msys-clicktrack", "clicktracking")
 _LINK_ATTRIBUTES = frozenset(
     {"href", "data-msys-linkname", "data-link-name", "data-msys-unsubscribe", "data-pm-no-track"}
     | set(_OPT_OUT)
 )
+
+
+class _Listed(Protocol):
+    @property
+    def domain(self) -> str: ...
+    @property
+    def served(self) -> bool: ...
+
+
+def served_hosts(entries: Iterable[_Listed]) -> frozenset[str]:
+    """The hosts whose click URLs count as already wrapped: those the edge serves.
+
+    ``entries`` are the domain table's :class:`~edge.domains.TrackingHost` entries or the
+    store's records. A link on an unverified or blocked domain does not redirect, so it is
+    wrapped like any other link rather than left dead.
+    """
+    return frozenset(entry.domain for entry in entries if entry.served)
+
+
+def is_unicode_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text: no lone surrogates, which JSON ``"\\ud800"``
+    escapes and undecodable bytes read with ``surrogateescape`` produce, and which cannot be
+    encoded (so neither signed into a token nor sent back)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Rewriter:
@@ -182,6 +236,9 @@ class Rewriter:
     clip_size = 102 * 1024
     #: Longest link name kept (SparkPost's limit); longer names are cut.
     max_name_length = 63
+    #: Most links in one part (a newsletter has a few hundred); more raise
+    #: :class:`TooManyLinks`. ``None`` for no limit.
+    max_links: int | None = 10_000
     #: Where the honeypot link leads: the tracking host's own robots.txt, which the edge
     #: serves itself. A scanner following it reaches nothing but this edge, and no customer
     #: site or third party receives a request it did not expect.
@@ -286,19 +343,31 @@ class Rewriter:
         return None, url, None
 
     def _own_click(self, url: str) -> ClickToken | None:
-        """The token of ``url`` if it is a click URL of this edge, else ``None``."""
+        """The token of ``url`` if it is a click URL of this edge, else ``None``.
+
+        Only the exact shape :class:`LinkBuilder` makes counts: a look-alike that a browser
+        would open elsewhere must be wrapped, or it would be reported as ours and not tracked.
+        """
         if "/e/" not in url:
+            return None
+        m = _CLICK_URL.fullmatch(url)
+        if m is None:
             return None
         try:
             parts = urlsplit(url)
-        except ValueError:
+            port = parts.port
+        except ValueError:  # a broken IPv6 literal or port
             return None
-        if not parts.path.startswith("/e/") or "/" in parts.path[3:]:
+        if normalise_host(parts.hostname) not in self.tracking_hosts:
             return None
-        if normalise_host(parts.netloc.rpartition("@")[2]) not in self.tracking_hosts:
+        if m.group(1).lower() == "https":
+            expected = (443, self.links.https_port)
+        else:
+            expected = (80, self.links.http_port)
+        if port is not None and port not in expected:
             return None
         try:
-            return self.codec.read_click(parts.path[3:])
+            return self.codec.read_click(m.group(3))
         except BadToken:
             return None
 
@@ -327,6 +396,8 @@ class Rewriter:
         tracked = None
         if reason is None:
             try:
+                # Reported exactly as signed: the token holds safe_url()'s form of the URL.
+                url = safe_url(url)
                 tracked = self.links.click_url(
                     self.host,
                     self.account_id,
@@ -376,7 +447,9 @@ class Rewriter:
         initial_open: bool,
         honeypot: bool,
     ) -> str:
-        scanned = scan(document, _LINK_ATTRIBUTES)
+        scanned = scan(document, _LINK_ATTRIBUTES, max_links=self.max_links)
+        if scanned.over_limit:
+            raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
         edits: list[tuple[int, int, str]] = []
         position = 0
         for tag in scanned.links:
@@ -472,7 +545,7 @@ class Rewriter:
                             offset,
                         )
                     )
-                    break
+                    continue  # the next attribute may still name it
                 return given[: self.max_name_length]
         return f"link-{position}"
 
@@ -526,9 +599,12 @@ class Rewriter:
     # -- text --------------------------------------------------------------------------
 
     def _rewrite_text(self, text: str, job: _Job) -> str:
+        found = list(find_urls(text))
+        if self.max_links is not None and len(found) > self.max_links:
+            raise TooManyLinks("text", self.max_links)
         pieces: list[str] = []
         pos = 0
-        for position, (start, end) in enumerate(find_urls(text), 1):
+        for position, (start, end) in enumerate(found, 1):
             raw = text[start:end]
             report, new = self._wrap("text", raw, f"text-{position}", job, False, None, raw, start)
             job.links.append(report)
@@ -591,5 +667,10 @@ def _utf8_size(text: str) -> int:
 
 
 def _doctype_end(document: str) -> int:
+    """Where the top of a document without ``<body>``, ``</head>`` or ``<html>`` is: after
+    the doctype, else after a leading byte order mark (markup before either puts the
+    document in quirks mode, or shows the mark as text)."""
     m = _DOCTYPE.match(document)
-    return m.end() if m else 0
+    if m:
+        return m.end()
+    return 1 if document.startswith("\ufeff") else 0

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from edge.hosts import normalise_host
 from edge.signing import CachedURLSafeSerializer
 
 FORMAT_VERSION = 1
@@ -70,6 +71,11 @@ class OpenToken:
 
 OPEN_KINDS = ("open", "initial_open")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a browser's URL parser strips from both ends: C0 controls and space, not the other
+# Unicode white space (WHATWG URL, "basic URL parser"); a trailing &nbsp; is part of the URL.
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+# The authority of a special URL ends at "/", "\\", "?" or "#" (WHATWG URL §4.4).
+_AUTHORITY = re.compile(r"((?i:https?)://)([^/\\?#]*)")
 # The authority of an http(s) URL; see _hostname().
 _HTTP_AUTHORITY = re.compile(r"(?i:https?)://([^/?#]*)")
 
@@ -77,18 +83,35 @@ _HTTP_AUTHORITY = re.compile(r"(?i:https?)://([^/?#]*)")
 def safe_url(url: str) -> str:
     """Return ``url`` as the exact ``Location`` value the edge will send, or raise UnsafeURL.
 
-    Only absolute http(s) URLs with a host are signed. Characters that cannot appear in a
-    header (non-ASCII, spaces) are percent-encoded as a browser would (RFC 3986 §2.1);
-    control characters are refused outright since they enable header injection.
+    Only absolute http(s) URLs with a host are signed. An internationalised host becomes
+    its A-labels (IDNA, as browsers send it; ``edge.hosts.normalise_host``), since a
+    percent-encoded host resolves nowhere. Other characters that cannot appear in a header
+    (non-ASCII, spaces) are percent-encoded as a browser would (RFC 3986 §2.1); control
+    characters are refused outright since they enable header injection.
     """
-    url = url.strip()
+    url = url.strip(_C0_AND_SPACE)
     if _CONTROL.search(url):
         raise UnsafeURL("URL contains control characters", url)
     if not _hostname(url):
         raise UnsafeURL("URL has no host", url)
     if not url.isascii() or " " in url:
-        url = quote(url, safe="!#$%&'()*+,/:;=?@[]~")
+        url = quote(_idna_host(url), safe="!#$%&'()*+,/:;=?@[]~")
     return url
+
+
+def _idna_host(url: str) -> str:
+    """``url`` with a non-ASCII host in A-labels; UnsafeURL when it is no valid name."""
+    m = _AUTHORITY.match(url)
+    if m is None or m.group(2).isascii():
+        return url
+    userinfo, at, host_port = m.group(2).rpartition("@")
+    host, colon, port = host_port.partition(":")  # non-ASCII, so not an IPv6 literal
+    if host.isascii():
+        return url
+    name = normalise_host(host)
+    if name is None:
+        raise UnsafeURL("URL host is not a valid domain name", url)
+    return f"{m.group(1)}{userinfo}{at}{name}{colon}{port}{url[m.end() :]}"
 
 
 def _hostname(url: str) -> str | None:

@@ -154,3 +154,36 @@ def test_malformed_input_is_scanned_in_linear_time(doc: str) -> None:
     started = time.perf_counter()
     scan(doc)
     assert time.perf_counter() - started < 2  # each takes a few milliseconds
+
+
+MSO_BODY = (
+    '<html><head></head><!--[if mso]><body class="mso"><![endif]-->'
+    "<!--[if !mso]><!--><body><!--<![endif]--><p>x</p>"
+)
+
+
+def test_a_body_tag_in_an_outlook_only_block_is_not_the_body_start() -> None:
+    found = scan(MSO_BODY + "</body></html>")
+    assert found.body_start == MSO_BODY.index("<body>") + len("<body>")
+
+
+def test_a_closing_body_in_an_outlook_only_block_is_not_the_body_end() -> None:
+    doc = "<body><p>x</p></body><!--[if mso]></body><![endif]--></html>"
+    assert scan(doc).body_end == doc.index("</body>")
+
+
+def test_body_landmarks_only_in_conditional_comments_are_still_used() -> None:
+    doc = "<!--[if mso]><body><![endif]--><p>x</p><!--[if mso]></body><![endif]-->"
+    found = scan(doc)
+    assert (found.body_start, found.body_end) == (len("<!--[if mso]><body>"), doc.index("</body>"))
+
+
+def test_links_in_both_kinds_of_conditional_comment_are_still_found() -> None:
+    doc = MSO_BODY.replace("<p>x</p>", '<!--[if mso]><a href="1"><![endif]--><a href="2">')
+    assert hrefs(doc) == ["1", "2"]
+
+
+def test_scan_stops_after_max_links_and_says_so() -> None:
+    doc = '<a href="1"><a href="2"><a href="3">'
+    assert (len(scan(doc, max_links=3).links), scan(doc, max_links=3).over_limit) == (3, False)
+    assert (len(scan(doc, max_links=2).links), scan(doc, max_links=2).over_limit) == (2, True)

@@ -9,7 +9,7 @@ import pytest
 from edge.classify import HONEYPOT_LINK
 from edge.domains import TrackingHost
 from edge.links import LinkBuilder
-from edge.rewrite import Rewriter, SkipReason
+from edge.rewrite import Rewriter, SkipReason, TooManyLinks, served_hosts
 from edge.tokens import TokenCodec
 
 ACCOUNT = 5
@@ -315,3 +315,122 @@ def test_size_of_html_with_undecodable_bytes_is_counted_without_raising() -> Non
     assert [w.code for w in rewriter().rewrite(lone, track_opens=False).warnings] == [
         "html_clipped"
     ]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "https://evil.example\\@{host}/e/{token}",  # a browser opens evil.example
+        "https://user@{host}/e/{token}",
+        "https://{host}/e/{token}?next=https://evil.example/",
+        "https://{host}/e/{token}#x",
+        "https://{host}:8443/e/{token}",
+        "https://{host}/x/e/{token}",
+    ],
+)
+def test_a_click_url_of_this_edge_in_another_shape_is_not_already_wrapped(shape: str) -> None:
+    token = CODEC.sign_click(ACCOUNT, "https://a.example/x")
+    href = shape.format(host="t.brand.example", token=token)
+    result, link = only_link(f'<a href="{href}">x</a>')
+    assert (link.wrapped, link.reason, link.url) == (True, None, href)
+    assert result.html == f'<a href="{link.tracking_url}">x</a>'
+
+
+def test_a_click_url_with_the_default_port_of_its_scheme_is_already_wrapped() -> None:
+    token = CODEC.sign_click(ACCOUNT, "https://a.example/x")
+    for href in (f"https://T.Brand.Example:443/e/{token}", f"http://t.brand.example:80/e/{token}"):
+        _, link = only_link(f'<a href="{href}">x</a>')
+        assert (link.reason, link.url) == (SkipReason.ALREADY_WRAPPED, "https://a.example/x")
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://a.example/?u=%7B%7Bid%7D%7D",
+        "https://a.example/?u=%7b%7bid%7d%7d",
+        "https://a.example/?e=*%7CEMAIL%7C*",
+        "https://a.example/?e=%2A%7CEMAIL%7C%2A",
+        "https://a.example/%5B%5Btoken%5D%5D",
+        "https://a.example/$%7Bpath%7D",
+        "https://a.example/%7B%25 url 'x' %25%7D",
+        "https://a.example/?s=%25%25unsub%25%25",
+    ],
+)
+def test_percent_encoded_template_placeholders_are_skipped_with_a_warning(href: str) -> None:
+    result, link = only_link(f'<a href="{href}">x</a>')
+    assert (link.wrapped, link.reason) == (False, SkipReason.PLACEHOLDER)
+    assert [w.code for w in result.warnings] == ["placeholder"]
+
+
+@pytest.mark.parametrize(
+    "href", ["https://a.example/?q=%7B%22a%22%3A1%7D", "https://a.example/?d=50%25%20off"]
+)
+def test_escapes_that_only_look_like_placeholders_are_wrapped(href: str) -> None:
+    _, link = only_link(f'<a href="{href}">x</a>')
+    assert (link.wrapped, link.reason, link.url) == (True, None, href)
+
+
+def test_initial_open_pixel_goes_after_a_leading_bom_and_the_doctype() -> None:
+    html = "\ufeff<!DOCTYPE html><p>x</p>"
+    result = rewriter().rewrite(html, initial_open=True)
+    top = next(i for i in result.insertions if i.kind == "initial_open")
+    assert top.offset == len("\ufeff<!DOCTYPE html>")
+    assert result.html.startswith(f"\ufeff<!DOCTYPE html>{top.markup}<p>x</p>")
+
+
+def test_initial_open_pixel_never_goes_before_a_leading_bom() -> None:
+    result = rewriter().rewrite("\ufeff<p>x</p>", initial_open=True)
+    top = next(i for i in result.insertions if i.kind == "initial_open")
+    assert top.offset == 1
+    assert result.html.startswith(f"\ufeff{top.markup}<p>x</p>")
+
+
+def test_a_reported_url_is_the_signed_url_when_it_ends_in_a_no_break_space() -> None:
+    _, link = only_link('<a href="https://a.example/x&nbsp;">x</a>')
+    token = CODEC.read_click(link.tracking_url.rpartition("/e/")[2])
+    assert link.url == token.url == "https://a.example/x%C2%A0"
+
+
+def test_an_internationalised_host_is_signed_and_reported_in_a_labels() -> None:
+    _, link = only_link('<a href="https://Bücher.example/ä">x</a>')
+    token = CODEC.read_click(link.tracking_url.rpartition("/e/")[2])
+    assert link.url == token.url == "https://xn--bcher-kva.example/%C3%A4"
+
+
+def test_a_reserved_msys_linkname_falls_back_to_a_valid_data_link_name() -> None:
+    result, link = only_link('<a href="https://a.example/" data-msys-linkname="_x" '
+                             'data-link-name="cta">x</a>')  # fmt: skip
+    assert link.name == "cta"
+    assert [w.code for w in result.warnings] == ["reserved_link_name"]
+
+
+def test_more_links_than_the_cap_raise_too_many_links_for_either_part() -> None:
+    capped = rewriter()
+    capped.max_links = 3
+    assert len(capped.rewrite('<a href="https://a.example/">x</a>' * 3).links) == 3
+    with pytest.raises(TooManyLinks) as html:
+        capped.rewrite('<a href="https://a.example/">x</a>' * 4)
+    with pytest.raises(TooManyLinks) as text:
+        capped.rewrite(text="https://a.example/ " * 4)
+    assert str(html.value) == "the html part holds more than 3 links"
+    assert (text.value.part, text.value.limit) == ("text", 3)
+
+
+def test_served_hosts_leave_out_unverified_and_blocked_domains() -> None:
+    entries = [
+        TrackingHost("t.brand.example", 1, False, True),
+        TrackingHost("new.brand.example", 1, False, False),
+    ]
+    assert served_hosts(entries) == frozenset({"t.brand.example"})
+
+
+def test_pixels_go_into_the_body_every_client_sees_not_an_outlook_only_one() -> None:
+    top = (
+        '<html><head></head><!--[if mso]><body class="mso"><![endif]-->'
+        "<!--[if !mso]><!--><body><!--<![endif]-->"
+    )
+    html = top + "<p>x</p></body><!--[if mso]></body><![endif]--></html>"
+    result = rewriter().rewrite(html, initial_open=True)
+    offsets = {i.kind: i.offset for i in result.insertions}
+    after_body = len(top) - len("<!--<![endif]-->")
+    assert offsets == {"initial_open": after_body, "open": html.index("</body>")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -244,3 +245,89 @@ def test_the_accounts_tracking_switches_win_over_the_request(admin) -> None:
     results = r.json()["results"]
     assert results["html"] == HTML
     assert results["links"][0]["reason"] == "click_tracking_off"
+
+
+@pytest.mark.parametrize("field", ["message", "recipient"])
+def test_a_reference_over_256_characters_is_422_naming_the_field(admin, field) -> None:
+    with admin.as_account() as c:
+        fits = c.post(PATH, json={"html": HTML, field: "m" * 256})
+        r = c.post(PATH, json={"html": HTML, field: "m" * 257})
+    assert fits.status_code == 200
+    assert r.status_code == 422
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": f"field '{field}' is longer than 256 characters",
+            }
+        ]
+    }
+
+
+def test_a_part_with_more_links_than_the_cap_is_422_naming_the_part(admin) -> None:
+    with admin.as_account() as c:
+        r = c.post(PATH, json={"text": "https://a.example/ " * 10_001})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "code": "1300",
+            "message": "invalid data format/type",
+            "description": "the text part holds more than 10000 links",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "value", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"[-1e999]", b'"\\ud800"']
+)
+def test_metadata_that_is_not_strict_json_is_422_on_metadata_not_a_500(admin, value) -> None:
+    with admin.as_account() as c:
+        r = c.post(PATH, content=b'{"html": "x", "metadata": {"k": ' + value + b"}}")
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "code": "1300",
+            "message": "invalid data format/type",
+            "description": "field 'metadata' holds a non-finite number or text that is not "
+            "valid Unicode",
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "not a host!"])
+def test_a_blank_or_invalid_tracking_domain_is_422_on_that_field(admin, name) -> None:
+    with admin.as_account() as c:
+        r = c.post(PATH, json={"html": HTML, "tracking_domain": name})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "code": "1300",
+            "message": "invalid data format/type",
+            "description": f"field 'tracking_domain' is not a domain name: {name!r}",
+        }
+    ]
+
+
+def test_the_answer_is_compact_utf8_json(admin) -> None:
+    with admin.as_account() as c:
+        r = c.post(PATH, json={"text": "é", "metadata": {"k": "ü"}})
+    assert r.headers["content-type"] == "application/json"
+    assert r.content.startswith('{"results":{"html":null,"text":"é","links":[]'.encode())
+    assert r.content.endswith('"metadata":{"k":"ü"}}}'.encode())
+
+
+def test_a_link_on_an_unverified_domain_of_the_account_is_wrapped_not_already_wrapped(
+    admin,
+) -> None:
+    with admin.as_account() as c:
+        assert c.post(SP, json={"domain": "new.acme.example"}).status_code == 200
+        table = admin.live.app.runtime.domains
+        deadline = time.monotonic() + 2
+        while table.get("new.acme.example") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert table.get("new.acme.example").served is False
+        href = "http://new.acme.example/e/" + CODEC.sign_click(1, "https://a.example/")
+        r = c.post(PATH, json={"text": href})
+    (link,) = r.json()["results"]["links"]
+    assert (link["wrapped"], link["reason"]) == (True, None)
