@@ -152,3 +152,41 @@ def test_links_on_any_tracking_domain_of_the_edge_count_as_already_wrapped(
         "already_wrapped",
         "https://a.example/",
     )
+
+
+def test_links_on_an_unverified_or_blocked_domain_are_wrapped_with_the_named_one(
+    run, tmp_path: Path
+) -> None:
+    database = tmp_path / "data" / "edge.sqlite3"
+    database.parent.mkdir(parents=True)
+    migrate(database)
+    with sqlite3.connect(database) as db:
+        db.execute("INSERT INTO accounts (id, name) VALUES (7, 'acme')")
+        db.executemany(
+            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
+            "VALUES (7, ?, ?, ?)",
+            [
+                ("click.acme.example", "valid", "valid"),
+                ("new.acme.example", "pending", "valid"),
+                ("bad.acme.example", "valid", "blocked"),
+            ],
+        )
+    token = CODEC.sign_click(7, "https://a.example/", link="x")
+    email = tmp_path / "mail.html"
+    email.write_text(
+        f'<a href="http://new.acme.example/e/{token}">x</a>'
+        f'<a href="http://bad.acme.example/e/{token}">x</a>'
+    )
+    done = run(str(email), "--json", "--no-opens", "--domain", "click.acme.example")
+    assert done.returncode == 0, done.stderr
+    links = json.loads(done.stdout)["links"]
+    assert [(link["wrapped"], link["reason"]) for link in links] == [(True, None), (True, None)]
+    assert all(link["tracking_url"].startswith("http://click.acme.example/e/") for link in links)
+
+
+def test_more_links_than_the_cap_is_one_line_error(run, tmp_path: Path) -> None:
+    email = tmp_path / "mail.txt"
+    email.write_text("https://a.example/ " * 10_001)
+    done = run(str(email))
+    assert done.returncode == 1
+    assert done.stderr == b"tracking-edge: error: the text part holds more than 10000 links\n"

@@ -89,8 +89,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _host_for(settings: Settings, domain: str | None) -> tuple[TrackingHost, int]:
-    """The tracking host to link to and the account to sign for."""
+async def _host_for(
+    settings: Settings, domain: str | None, store: SQLiteStore | None = None
+) -> tuple[TrackingHost, int]:
+    """The tracking host to link to and the account to sign for (``store``: one already
+    open, for a caller with more to read)."""
     from admin.cli import CLIError
 
     name = normalise_host(domain) if domain else settings.default_domain
@@ -99,12 +102,15 @@ async def _host_for(settings: Settings, domain: str | None) -> tuple[TrackingHos
     if name == settings.default_domain:
         host = TrackingHost(name, None, settings.default_secure, True)
         return host, BUILTIN_ACCOUNT_ID
-    store = SQLiteStore(settings.database_path)
-    await store.open()
-    try:
+    if store is not None:
         record = await store.domain_by_name(name)
-    finally:
-        await store.close()
+    else:
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        try:
+            record = await store.domain_by_name(name)
+        finally:
+            await store.close()
     if record is None:
         raise CLIError(f"unknown tracking domain: {name}")
     if not record.served:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from admin.commands.edge import _host_for
 from edge.config import Settings
+from edge.domains import TrackingHost
 from edge.links import LinkBuilder
-from edge.rewrite import Rewriter
+from edge.rewrite import Rewriter, TooManyLinks, is_unicode_text, served_hosts
 from edge.store import SQLiteStore
 from edge.tokens import TokenCodec, load_secret_keys
 
@@ -60,7 +61,8 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
 
     for option in ("message", "recipient"):
         value = getattr(args, option)
-        if value is not None and not _is_text(value):
+        # Undecodable bytes in argv arrive as lone surrogates.
+        if value is not None and not is_unicode_text(value):
             raise CLIError(f"--{option} is not valid UTF-8")
     settings = Settings.from_env()
     if args.file == "-":
@@ -69,24 +71,26 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
         source = Path(args.file).read_bytes().decode(*_ENCODING)
     is_text = args.text or args.file.lower().endswith(".txt")
 
-    host, account = asyncio.run(_host_for(settings, args.domain))
-    known = asyncio.run(_tracking_hosts(settings))
+    host, account, known = asyncio.run(_hosts(settings, args.domain))
     links = LinkBuilder(
         TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
         settings.public_http_port,
         settings.public_https_port,
     )
     rewriter = Rewriter(links, host, account, tracking_hosts=known)
-    result = rewriter.rewrite(
-        None if is_text else source,
-        source if is_text else None,
-        message=args.message,
-        recipient=args.recipient,
-        track_clicks=not args.no_clicks,
-        track_opens=not args.no_opens,
-        initial_open=args.initial_open,
-        honeypot=args.honeypot,
-    )
+    try:
+        result = rewriter.rewrite(
+            None if is_text else source,
+            source if is_text else None,
+            message=args.message,
+            recipient=args.recipient,
+            track_clicks=not args.no_clicks,
+            track_opens=not args.no_opens,
+            initial_open=args.initial_open,
+            honeypot=args.honeypot,
+        )
+    except TooManyLinks as exc:
+        raise CLIError(str(exc)) from None
     if args.json:
         out = json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n"
     else:
@@ -102,20 +106,16 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _tracking_hosts(settings: Settings) -> set[str]:
-    """Every tracking host of this edge: links on any of them are already wrapped."""
+async def _hosts(
+    settings: Settings, domain: str | None
+) -> tuple[TrackingHost, int, frozenset[str]]:
+    """The tracking host and account to sign for, and the hosts whose links are already
+    wrapped (the default and every served domain), read in one store session."""
     store = SQLiteStore(settings.database_path)
     await store.open()
     try:
-        records = await store.tracking_domains()
+        host, account = await _host_for(settings, domain, store)
+        known = served_hosts(await store.tracking_domains())
     finally:
         await store.close()
-    return {settings.default_domain, *(record.domain for record in records)}
-
-
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
-        return False
-    return True
+    return host, account, known | {settings.default_domain}
