@@ -2,8 +2,12 @@
 
 Each input in ``tests/golden/`` has ``<name>.expected.<ext>`` (the rewritten email) and
 ``<name>.report.json`` (links and warnings). Tokens are deterministic for a fixed secret, so
-the files are exact. After a deliberate change, regenerate them with
-``UPDATE_GOLDEN=1 python -m pytest tests/test_rewrite_golden.py`` and review the diff.
+the files are exact, and compared as bytes (``outlook-crlf.html`` keeps its CRLF line ends
+and byte order mark; ``tests/golden/.gitattributes`` stops git from converting them). After a
+deliberate change, regenerate them with
+``UPDATE_GOLDEN=1 python -m pytest tests/test_rewrite_golden.py``: that run writes the files
+and fails, so it can never pass a comparison of files with themselves; review the diff and
+run again without it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ CASES = {
     "receipt.html": {"message": "order-10023", "initial_open": True, "honeypot": True},
     "fragment.html": {"message": "download-9", "recipient": "ada@example.com"},
     "plain.txt": {"message": "autumn-2026"},
+    # BOM, CRLF, Outlook-only <body>/</body> in conditional comments, VML button, IDN host,
+    # percent-encoded placeholders.
+    "outlook-crlf.html": {"message": "spring-2027", "initial_open": True},
 }
 
 
@@ -38,7 +45,7 @@ def rewriter() -> Rewriter:
 
 
 def run(name: str) -> tuple[str, RewriteResult]:
-    source = (GOLDEN / name).read_text(encoding="utf-8")
+    source = (GOLDEN / name).read_bytes().decode("utf-8")
     if name.endswith(".txt"):
         result = rewriter().rewrite(text=source, **CASES[name])
         return source, result
@@ -63,11 +70,31 @@ def report(result: RewriteResult) -> str:
 def test_rewritten_email_matches_golden_file(name: str) -> None:
     _, result = run(name)
     email_path, report_path = expected_paths(name)
+    email, data = output(name, result).encode("utf-8"), report(result).encode("utf-8")
     if os.environ.get("UPDATE_GOLDEN") == "1":
-        email_path.write_text(output(name, result), encoding="utf-8")
-        report_path.write_text(report(result), encoding="utf-8")
-    assert output(name, result) == email_path.read_text(encoding="utf-8")
-    assert report(result) == report_path.read_text(encoding="utf-8")
+        email_path.write_bytes(email)
+        report_path.write_bytes(data)
+        pytest.fail(f"{email_path.name} and {report_path.name} rewritten: review, rerun without")
+    assert email == email_path.read_bytes()
+    assert data == report_path.read_bytes()
+
+
+def test_the_crlf_golden_email_still_has_its_crlf_line_ends_and_bom() -> None:
+    source = (GOLDEN / "outlook-crlf.html").read_bytes()
+    expected = (GOLDEN / "outlook-crlf.expected.html").read_bytes()
+    for data in (source, expected):
+        assert data.startswith(b"\xef\xbb\xbf<!DOCTYPE")
+        assert data.count(b"\n") == data.count(b"\r\n") == 25
+
+
+def test_the_outlook_golden_email_has_its_pixels_in_the_body_every_client_sees() -> None:
+    source, result = run("outlook-crlf.html")
+    offsets = {i.kind: i.offset for i in result.insertions}
+    revealed_body = '<body style="margin:0;padding:0">'
+    assert offsets == {
+        "initial_open": source.index(revealed_body) + len(revealed_body),
+        "open": source.index("<!--[if !mso]><!--></body>") + len("<!--[if !mso]><!-->"),
+    }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

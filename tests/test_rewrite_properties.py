@@ -3,19 +3,24 @@
 - nothing else changes: the output minus the wrapped values and the inserted markup is the
   input, byte for byte;
 - rewriting twice equals rewriting once;
-- no input makes it raise.
+- no input makes it raise;
+- something does change: every pixel asked for is inserted, and in emails built from known
+  pieces the pixels go exactly where they must (after the ``<body>`` every client sees, else
+  after ``</head>``/``<html>``/the doctype/a BOM; before the last such ``</body>``, else at
+  the end) and every link outside comments and raw text is wrapped or skipped for its reason.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.domains import TrackingHost
 from edge.links import LinkBuilder
-from edge.rewrite import Rewriter, RewriteResult
+from edge.rewrite import Rewriter, RewriteResult, SkipReason
 from edge.tokens import TokenCodec
 
 HOST = TrackingHost("t.brand.example", 9, False, True, 1)
@@ -72,7 +77,9 @@ tag = st.builds(
 MARKUP = [
     "<!--", "-->", "<!-- c -->", "<!--[if mso]>", "<![endif]-->", "<!--[if !mso]><!-->",
     "<!--<![endif]-->", "<!DOCTYPE html>", "<", ">", "&", "&amp;", '"', "'", "</", "<![CDATA[",
-    "]]>", "<?x?>", "\n", " https://g.example/t. ",
+    "]]>", "<?x?>", "\n", " https://g.example/t. ", "\ufeff",
+    '<!--[if mso]><body class="mso"><![endif]-->', "<!--[if mso]></body><![endif]-->",
+    "<!--[if !mso]><!--><body><!--<![endif]-->",
 ]  # fmt: skip
 fragment = st.one_of(tag, st.text(max_size=10), st.sampled_from(MARKUP))
 documents = st.lists(fragment, max_size=25).map("".join)
@@ -109,6 +116,18 @@ def test_html_output_minus_wrapped_values_and_insertions_is_the_input(document: 
 
 @common
 @given(documents)
+def test_every_pixel_asked_for_is_inserted_and_every_link_has_an_outcome(document: str) -> None:
+    result = REWRITER.rewrite(document, **OPTIONS)
+    assert sorted(i.kind for i in result.insertions) == ["honeypot", "initial_open", "open"]
+    for insertion in result.insertions:
+        assert 0 <= insertion.offset <= len(document)
+        assert not (insertion.offset == 0 and document.startswith("\ufeff"))
+    for link in result.links:
+        assert link.wrapped is (link.reason is None) is (link.tracking_url is not None)
+
+
+@common
+@given(documents)
 def test_html_rewriting_is_idempotent(document: str) -> None:
     once = REWRITER.rewrite(document, **OPTIONS).html
     assert REWRITER.rewrite(once, **OPTIONS).html == once
@@ -141,3 +160,126 @@ def test_arbitrary_bytes_decoded_leniently_never_raise(data: bytes) -> None:
     document = data.decode("utf-8", "surrogateescape")
     result = REWRITER.rewrite(document, document, **OPTIONS)
     assert restore(result.html, result) == document
+
+
+# -- emails built from known pieces: where each landmark and link is, is known ------------
+
+
+@dataclass
+class Built:
+    document: str = ""
+    #: Where the initial-open pixel must go, and the open pixel.
+    top: int | None = None
+    bottom: int | None = None
+    #: Fallbacks, in the rewriter's order of preference.
+    outlook_top: int | None = None
+    outlook_bottom: int | None = None
+    after_head: int | None = None
+    after_html: int | None = None
+    after_doctype: int | None = None
+    #: (url, reason) of every link outside comments and raw text, in order.
+    links: list[tuple[str, SkipReason | None]] | None = None
+
+    def add(self, piece: str) -> int:
+        """Append ``piece``; return where it starts."""
+        start = len(self.document)
+        self.document += piece
+        return start
+
+
+# (markup, url, reason): links that are reported; url None for what is never a link.
+CONTENT = [
+    ('<a href="https://a.example/1">x</a>', "https://a.example/1", None),
+    ("<A HREF=https://b.example/2?x=1&amp;y=2>y</A>", "https://b.example/2?x=1&y=2", None),
+    ('<a data-track="false" href="https://c.example/">z</a>', "https://c.example/",
+     SkipReason.OPTED_OUT),
+    ('<a href="mailto:x@y.example">m</a>', "mailto:x@y.example", SkipReason.MAILTO),
+    ('<a href="https://d.example/?u=%7B%7Bid%7D%7D">p</a>', "https://d.example/?u=%7B%7Bid%7D%7D",
+     SkipReason.PLACEHOLDER),
+    ('<!--[if mso]><v:roundrect href="https://v.example/"></v:roundrect><![endif]-->',
+     "https://v.example/", None),
+    ('<!-- <a href="https://no.example/"> -->', None, None),
+    ("<script>var a = '<a href=\"https://no.example/\">';</script>", None, None),
+    ("<style>a[href='<a href=x>']{}</style>", None, None),
+    ("<p>", None, None), ("</p>", None, None), ("<td class=x>", None, None),
+    ("text &amp; more ", None, None), ("\r\n", None, None),
+]  # fmt: skip
+
+
+@st.composite
+def built_emails(draw) -> Built:
+    b = Built(links=[])
+    if draw(st.booleans()):
+        b.add("\ufeff")
+        b.after_doctype = 1
+    if draw(st.booleans()):
+        doctype = draw(st.sampled_from(["<!DOCTYPE html>", "<!doctype html>", "\n<!DOCTYPE x>"]))
+        b.after_doctype = b.add(doctype) + len(doctype)
+    if draw(st.booleans()):
+        tag = draw(st.sampled_from(["<html>", '<HTML lang="en">']))
+        b.after_html = b.add(tag) + len(tag)
+    if draw(st.booleans()):
+        head = draw(st.sampled_from(["<head><title>t</title></head>", "<HEAD></HEAD >"]))
+        b.after_head = b.add(head) + len(head)
+    if draw(st.booleans()):
+        b.outlook_top = b.add('<!--[if mso]><body class="mso"><![endif]-->') + len(
+            '<!--[if mso]><body class="mso">'
+        )
+    opening = draw(
+        st.sampled_from(["", "<body>", '<BODY bgcolor="#fff">',
+                         "<!--[if !mso]><!--><body><!--<![endif]-->"])
+    )  # fmt: skip
+    if opening:
+        tag_end = opening.index(">", opening.lower().index("<body")) + 1
+        b.top = b.add(opening) + tag_end
+    for markup, url, reason in draw(st.lists(st.sampled_from(CONTENT), max_size=12)):
+        b.add(markup)
+        if url is not None:
+            b.links.append((url, reason))  # type: ignore[union-attr]
+    endings = draw(
+        st.permutations(
+            [
+                draw(st.sampled_from(["", "<!--[if mso]></body><![endif]-->"])),
+                draw(st.sampled_from(["", "</body>", "</BODY >",
+                                      "<!--[if !mso]><!--></body><!--<![endif]-->"])),
+            ]
+        )
+    )  # fmt: skip
+    for ending in endings:
+        if not ending:
+            continue
+        at = b.add(ending) + ending.index("</")
+        if ending.startswith("<!--[if mso]>"):
+            b.outlook_bottom = at
+        else:
+            b.bottom = at
+    b.add(draw(st.sampled_from(["", "</html>", "\r\n"])))
+    return b
+
+
+@common
+@given(built_emails())
+def test_pixels_go_exactly_where_they_must_in_a_built_email(b: Built) -> None:
+    result = REWRITER.rewrite(b.document, message="m", initial_open=True)
+    offsets = {i.kind: i.offset for i in result.insertions}
+    top = next(
+        (at for at in (b.top, b.outlook_top, b.after_head, b.after_html, b.after_doctype)
+         if at is not None),
+        0,
+    )  # fmt: skip
+    bottom = next((at for at in (b.bottom, b.outlook_bottom) if at is not None), len(b.document))
+    assert offsets == {"initial_open": top, "open": bottom}
+
+
+@common
+@given(built_emails())
+def test_every_link_of_a_built_email_is_wrapped_or_skipped_for_its_reason(b: Built) -> None:
+    result = REWRITER.rewrite(b.document, track_opens=False)
+    outcome = [(link.url, link.reason) for link in result.links]
+    assert outcome == b.links
+    assert [link.wrapped for link in result.links] == [r is None for _, r in b.links]  # type: ignore[union-attr]
+    for link in result.links:
+        if link.wrapped:
+            assert f'"{link.tracking_url}"' in result.html or f"={link.tracking_url}>" in (
+                result.html or ""
+            )
