@@ -99,7 +99,10 @@ def migrate(path: Path, *, upto: int | None = None) -> int:
     # creates -wal and -shm with the database file's mode; they are set here all the same.
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Created here, only when missing: closing any descriptor of a file drops every POSIX
+    # lock this process holds on it, SQLite's included (its connections may be open already).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     with open(path.with_name(path.name + ".migrate-lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         conn = sqlite3.connect(path, isolation_level=None)

@@ -155,3 +155,36 @@ def test_an_existing_world_readable_database_is_made_0600(tmp_path):
     os.chmod(path, 0o644)
     migrate(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_migrate_keeps_the_locks_of_connections_this_process_has_open(tmp_path):
+    # Closing any descriptor of a file drops every POSIX lock the process holds on it. Had
+    # migrate() (run again by each part that opens the database) done so, the open
+    # connection's shared lock would be gone: the next connection of another process to
+    # close would think itself the last, and delete -wal and -shm under the open one (which
+    # then never sees another change: a worker's domain table stuck).
+    import subprocess
+    import sys
+
+    path = tmp_path / "edge.sqlite3"
+    migrate(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("SELECT count(*) FROM accounts").fetchone()
+        migrate(path)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                "c.execute(\"INSERT INTO accounts (id, name) VALUES (7, 'x')\"); c.close()",
+                str(path),
+            ],
+            check=True,
+        )
+        files = sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("edge.sqlite3-"))
+        seen = holder.execute("SELECT id FROM accounts ORDER BY id").fetchall()
+    finally:
+        holder.close()
+    assert files == ["edge.sqlite3-shm", "edge.sqlite3-wal"]
+    assert seen == [(1,), (7,)]
