@@ -13,6 +13,7 @@ from pathlib import Path
 import aiosqlite
 
 from admin.database import AdminDatabase
+from admin.reachability import AddressPolicy
 from admin.retention import Retention
 from admin.webhooks import WebhookDelivery, WebhookEndpoints
 from edge.config import Settings
@@ -33,6 +34,7 @@ class Engagement:
         self.endpoints = WebhookEndpoints(db)
         self.delivery = WebhookDelivery(
             path,
+            policy=AddressPolicy(settings.verify_allow_networks),
             timeout=settings.webhook_timeout,
             backoff_base=settings.webhook_backoff_base,
             max_age=settings.webhook_max_age,

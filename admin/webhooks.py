@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import random
@@ -39,6 +40,7 @@ import aiosqlite
 import httpx
 
 from admin.database import AdminDatabase, fetch_one
+from admin.reachability import AddressPolicy
 from edge.events import EVENT_TYPES
 
 log = logging.getLogger("admin.webhooks")
@@ -286,7 +288,12 @@ class WebhookDelivery:
     #: Endpoints delivered to at once.
     concurrency = 8
 
-    def __init__(self, path: Path, **overrides: float) -> None:
+    def __init__(
+        self, path: Path, *, policy: AddressPolicy | None = None, **overrides: float
+    ) -> None:
+        #: Which addresses endpoints may resolve to: public ones plus the allowed networks
+        #: (``EDGE_VERIFY_ALLOW_NETWORKS``), the same SSRF guard as the reachability check.
+        self.policy = policy or AddressPolicy()
         for name, value in overrides.items():
             if not hasattr(type(self), name):
                 raise TypeError(f"unknown setting {name!r}")
@@ -445,13 +452,14 @@ class WebhookDelivery:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
-        error: str | None = None
         assert self._client is not None
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-            if not 200 <= response.status_code < 300:
-                error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
+            error = await self.refusal(url)
+            if error is None:
+                response = await self._client.post(url, content=body, headers=headers)
+                if not 200 <= response.status_code < 300:
+                    error = f"HTTP {response.status_code}"
+        except (httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         except asyncio.CancelledError:
             # Stopping: give the rows back at once rather than when the lease runs out.
@@ -487,6 +495,27 @@ class WebhookDelivery:
             (failures, now + int(self.backoff(failures) * 1000), now, error, endpoint_id),
         )
         return 0
+
+    async def refusal(self, url: str) -> str | None:
+        """Why ``url`` must not be posted to (an address the policy refuses), or ``None``.
+
+        The name is resolved here and each address judged; a name that resolves differently
+        a moment later (DNS rebinding) is not caught, the same limit as any check-then-connect.
+        """
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, parts.port or (443 if parts.scheme == "https" else 80)
+            )
+            addresses = sorted({info[4][0] for info in infos})
+        for address in addresses:
+            reason = self.policy.refusal(address)
+            if reason is not None:
+                return reason
+        return None
 
     async def _release(self, endpoint_id: int, ids: list[str]) -> None:
         await self._write(

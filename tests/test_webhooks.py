@@ -222,3 +222,19 @@ def test_deactivated_endpoint_gets_nothing(live, webhook_receiver):
     record_live(live, clicks(acct, 2))
     time.sleep(0.4)
     assert webhook_receiver.requests == []
+
+
+def test_endpoint_on_a_private_address_is_refused_at_delivery(live):
+    key, acct = account(live)
+    endpoint = register(live, key, "http://10.1.2.3:8080/hooks")
+    record_live(live, clicks(acct, 1))
+    deadline = time.monotonic() + 10
+    while status(live, key, endpoint["id"])["last_error"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    got = status(live, key, endpoint["id"])
+    assert got["last_error"] == (
+        "refusing to connect to 10.1.2.3: not a public address "
+        "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
+    )
+    assert (got["backlog"], got["delivered"]) == (1, 0)
