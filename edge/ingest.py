@@ -17,6 +17,7 @@ classification and one row insert, and a redirect never waits for either.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -167,7 +168,12 @@ class EventIngest:
     async def prepare(self, conn: aiosqlite.Connection, events: Sequence[Event]) -> Batch:
         """Classify ``events`` and apply privacy, before the write transaction starts."""
         await self._refresh_settings(conn)
-        return Batch(*self.classify(events))
+        # Off the event loop: a batch can hold thousands of events when the writer falls
+        # behind, and classifying them in one loop step stalled every request for hundreds
+        # of milliseconds. In a thread the loop gets the GIL back every switch interval.
+        # Batches are classified one at a time (the writer awaits each), so the behaviour
+        # window is never touched from two threads at once.
+        return Batch(*await asyncio.to_thread(self.classify, events))
 
     async def write(self, conn: aiosqlite.Connection, batch: Batch) -> None:
         """Store a prepared batch inside the caller's transaction; known ids are skipped."""
