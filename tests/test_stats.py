@@ -29,9 +29,12 @@ m1 is on a.test, campaign "spring", tag "news"; m2 on b.test, campaign "autumn".
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from admin.stats import StatsError, StatsQuery, run_stats
+from edge.rollup import Rollup
 from tests.fixtures_engagement import (
     APPLE_IP,
     APPLE_MPP,
@@ -277,3 +280,19 @@ def test_aligned_widens_the_range_to_whole_units():
 def test_too_many_points_are_refused():
     with pytest.raises(StatsError):
         StatsQuery(1, T0, T0 + 100 * DAY, group_by="hour")
+
+
+def test_two_workers_rolling_up_at_once_count_every_event_once(engagement_db):
+    db = engagement_db
+    db.record(fixture_events(), roll_up=False)
+    a, b = Rollup(db.path), Rollup(db.path)
+    a.chunk = b.chunk = 3
+
+    async def both():
+        await asyncio.gather(a.catch_up(), b.catch_up())
+        await a.close()
+        await b.close()
+
+    db.run(both())
+    assert stats(db)["totals"] == metrics(5, 1, 4, 1, 1, 3, 2, 5, 1, 0.5)
+    assert db.query("SELECT sum(events) FROM rollups_daily") == [(17,)]
