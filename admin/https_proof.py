@@ -35,9 +35,11 @@ from edge.server import PROOF_PATH
 class ProofFailed(Exception):
     """The HTTPS request did not prove the domain; ``reason`` says why, for ``GET .../ssl``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: Only cut off by the deadline: says less than an earlier attempt's answer did.
+        self.timed_out = timed_out
 
 
 class HttpsProof:
@@ -82,18 +84,24 @@ class HttpsProof:
                 serialization.Encoding.DER
             )
         deadline = time.monotonic() + self.timeout
+        failure: ProofFailed | None = None
         while True:
             try:
                 await self._attempt(domain, leaf, deadline)
                 return
-            except ProofFailed:
+            except ProofFailed as exc:
+                # The last attempt is often cut short by the deadline: an earlier attempt
+                # that got an answer tells the customer more.
+                if failure is None or not exc.timed_out:
+                    failure = exc
                 if time.monotonic() + self.interval >= deadline:
-                    raise
+                    raise failure from None
             await asyncio.sleep(self.interval)
 
     async def _attempt(self, domain: str, leaf: bytes | None, deadline: float) -> None:
         addresses = await self._resolve(domain, deadline)
         problems = []
+        timeouts = 0
         for address in addresses:
             refusal = self.policy.refusal(address)
             if refusal is not None:
@@ -107,10 +115,11 @@ class HttpsProof:
             except ProofFailed as exc:
                 problems.append(exc.reason)
             except (TimeoutError, OSError, ssl.SSLError) as exc:
+                timeouts += isinstance(exc, TimeoutError)
                 problems.append(
-                    f"HTTPS to {address}:{self.port} failed: {exc or type(exc).__name__}"
+                    f"HTTPS to {address}:{self.port} failed: {str(exc) or type(exc).__name__}"
                 )
-        raise ProofFailed("; ".join(problems))
+        raise ProofFailed("; ".join(problems), timed_out=timeouts == len(problems) > 0)
 
     async def _resolve(self, domain: str, deadline: float) -> list[str]:
         addresses: list[str] = []

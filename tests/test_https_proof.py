@@ -130,3 +130,49 @@ def test_a_server_streaming_an_endless_answer_is_cut_off_at_the_cap(settings, dn
     )
     assert elapsed < 2.0  # not held until the 5 s timeout
     assert sent < 16 * 1024 * 1024
+
+
+def test_an_attempt_cut_off_by_the_deadline_does_not_hide_an_earlier_answer(
+    settings, dns_server, tmp_path
+):
+    import asyncio
+    import ssl
+
+    issued = LocalCA(settings.data_dir / "local-ca").issue_now(NAME)
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    chain.write_text(issued.chain_pem)
+    key.write_text(issued.key_pem)
+    dns_server.set_a(NAME, "127.0.0.1")
+    port = free_port()
+
+    async def scenario() -> str:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(chain, key)
+        connections = 0
+        stall = asyncio.Event()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            if connections > 1:
+                await stall.wait()  # later attempts: no answer until the deadline
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", port, ssl=ctx)
+        proof = HttpsProof(
+            make_resolver((dns_server.nameserver,), 1.0), lambda d: "proof", port=port, timeout=0.5
+        )
+        proof.interval = 0.05
+        try:
+            await proof.prove(NAME, issued.chain_pem)
+            return "passed"
+        except ProofFailed as exc:
+            return exc.reason
+        finally:
+            stall.set()
+            server.close()
+
+    assert asyncio.run(scenario()) == f"https://{NAME} is answered by another server"
