@@ -303,6 +303,7 @@ class WebhookDelivery:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
+        self._expired_at = 0
 
     async def start(self) -> None:
         self._conn = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
@@ -346,13 +347,17 @@ class WebhookDelivery:
         """One round: a batch for each endpoint that is due; returns events delivered."""
         assert self._conn is not None
         now = _now_ms()
-        await self._expire(now)
+        # Expiry scans the queue: at most every minute (sooner for a shorter maximum age).
+        if now - self._expired_at >= min(60.0, self.max_age / 2) * 1000:
+            self._expired_at = now
+            await self._expire(now)
+        # EXISTS stops at the first row due: a long backlog is not scanned every round.
         async with (
             self._lock,
             self._conn.execute(
-                "SELECT DISTINCT w.id, w.url, w.secret FROM webhook_endpoints w "
-                "JOIN webhook_queue q ON q.endpoint_id = w.id "
-                "WHERE w.active = 1 AND w.retry_at_ms <= ? AND q.lease_until_ms <= ?",
+                "SELECT w.id, w.url, w.secret FROM webhook_endpoints w "
+                "WHERE w.active = 1 AND w.retry_at_ms <= ? AND EXISTS (SELECT 1 FROM "
+                "webhook_queue q WHERE q.endpoint_id = w.id AND q.lease_until_ms <= ?)",
                 (now, now),
             ) as cur,
         ):
