@@ -216,8 +216,16 @@ _REQUEST = {
             "type": "string",
             "description": "sending domain or From address: its assigned tracking domain",
         },
-        "message": {"type": "string", "description": "message reference put into tokens"},
-        "recipient": {"type": "string", "description": "recipient reference (addresses hashed)"},
+        "message": {
+            "type": "string",
+            "maxLength": MAX_REFERENCE_LENGTH,
+            "description": "message reference put into tokens",
+        },
+        "recipient": {
+            "type": "string",
+            "maxLength": MAX_REFERENCE_LENGTH,
+            "description": "recipient reference (addresses hashed)",
+        },
         "metadata": {"type": "object", "description": "echoed back, not put into tokens"},
         "track_clicks": {"type": "boolean", "default": True},
         "track_opens": {"type": "boolean", "default": True},

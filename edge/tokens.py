@@ -105,8 +105,8 @@ def _idna_host(url: str) -> str:
     if m is None or m.group(2).isascii():
         return url
     userinfo, at, host_port = m.group(2).rpartition("@")
-    host, colon, port = host_port.partition(":")  # non-ASCII, so not an IPv6 literal
-    if host.isascii():
+    host, colon, port = host_port.partition(":")
+    if host.isascii() or host.startswith("["):  # an IPv6 literal is no name: quoted as is
         return url
     name = normalise_host(host)
     if name is None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from edge.domains import TrackingHost
+from edge.hosts import normalise_host
 from edge.links import LinkBuilder
 from edge.signing import CachedURLSafeSerializer
 from edge.tokens import FORMAT_VERSION, TokenCodec, UnsafeURL, safe_url
@@ -85,8 +86,12 @@ def test_tokens_of_plain_itsdangerous_and_of_old_keys_still_verify() -> None:
 
 
 def reference_safe_url(url: str) -> str:
-    """safe_url as it was before the fast path: urlsplit for everything."""
-    url = url.strip()
+    """safe_url without the fast path: urlsplit for everything.
+
+    Stripped of C0 controls and space only (as browsers strip), and a non-ASCII host in
+    A-labels; the authority ends at a backslash, as a browser's does (WHATWG URL §4.4).
+    """
+    url = url.strip("".join(map(chr, range(0x21))))
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise UnsafeURL("URL contains control characters", url)
     parts = urlsplit(url)
@@ -95,6 +100,17 @@ def reference_safe_url(url: str) -> str:
     if not parts.hostname:
         raise UnsafeURL("URL has no host", url)
     if not url.isascii() or " " in url:
+        authority = parts.netloc.split("\\")[0]
+        userinfo, at, host_port = authority.rpartition("@")
+        host, colon, port = host_port.partition(":")
+        if not host.isascii() and not host.startswith("["):
+            name = normalise_host(host)
+            if name is None:
+                raise UnsafeURL("URL host is not a valid domain name", url)
+            start = len(parts.scheme) + 3  # "scheme://"
+            assert url[start:].startswith(authority)
+            rest = url[start + len(authority) :]
+            url = f"{url[:start]}{userinfo}{at}{name}{colon}{port}{rest}"
         url = quote(url, safe="!#$%&'()*+,/:;=?@[]~")
     return url
 
