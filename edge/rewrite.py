@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from itertools import islice
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -236,9 +237,10 @@ class Rewriter:
     clip_size = 102 * 1024
     #: Longest link name kept (SparkPost's limit); longer names are cut.
     max_name_length = 63
-    #: Most links in one part (a newsletter has a few hundred); more raise
-    #: :class:`TooManyLinks`. ``None`` for no limit.
-    max_links: int | None = 10_000
+    #: Most links in one part; more raise :class:`TooManyLinks` (``None``: no limit). A large
+    #: newsletter has a few hundred; each link costs up to ~1.5 KB of answer with 256-character
+    #: message and recipient references, so this bounds one answer to a few megabytes.
+    max_links: int | None = 2_000
     #: Where the honeypot link leads: the tracking host's own robots.txt, which the edge
     #: serves itself. A scanner following it reaches nothing but this edge, and no customer
     #: site or third party receives a request it did not expect.
@@ -599,9 +601,11 @@ class Rewriter:
     # -- text --------------------------------------------------------------------------
 
     def _rewrite_text(self, text: str, job: _Job) -> str:
-        found = list(find_urls(text))
-        if self.max_links is not None and len(found) > self.max_links:
-            raise TooManyLinks("text", self.max_links)
+        limit = self.max_links
+        # Stopped one past the limit: a body of nothing but URLs is not listed whole first.
+        found = list(find_urls(text) if limit is None else islice(find_urls(text), limit + 1))
+        if limit is not None and len(found) > limit:
+            raise TooManyLinks("text", limit)
         pieces: list[str] = []
         pos = 0
         for position, (start, end) in enumerate(found, 1):
