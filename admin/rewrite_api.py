@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from admin.accounts import Account
 from admin.auth import authenticate
-from admin.errors import Blocked, InvalidData, MissingField, Unverified
+from admin.errors import InvalidData, MissingField
 from admin.payloads import json_object, optional_bool
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
@@ -108,10 +108,7 @@ async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
         if name == default.domain:
             return default
         domain = await services.domains.get(account, named)  # NotFound outside the account
-        if not domain.verified:
-            raise Unverified(domain.domain)
-        if domain.compliance_status == "blocked":
-            raise Blocked(domain.domain)
+        domain.require_served()
     else:
         domain = await services.sending.tracking_domain_for(account, _text(body, "sender"))
         if domain is None:
