@@ -248,7 +248,7 @@ def load_secret_keys(configured: Sequence[str], data_dir: Path) -> list[str]:
         return list(configured)
     path = data_dir / "secret_keys"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the secrets
         tmp = data_dir / f".secret_keys.{secrets.token_hex(8)}"
         tmp.write_text(secrets.token_urlsafe(32) + "\n")
         tmp.chmod(0o600)

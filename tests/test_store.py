@@ -188,3 +188,19 @@ def test_migrate_keeps_the_locks_of_connections_this_process_has_open(tmp_path):
         holder.close()
     assert files == ["edge.sqlite3-shm", "edge.sqlite3-wal"]
     assert seen == [(1,), (7,)]
+
+
+def test_a_server_started_on_a_fresh_data_dir_keeps_it_private(settings, make_server):
+    import os
+    import stat
+    from dataclasses import replace
+
+    # No configured secret: the key file is written first, creating the directory.
+    live = make_server(replace(settings, secret_keys=()))
+    data = settings.data_dir
+    modes = {
+        path.name: stat.S_IMODE(os.stat(path).st_mode)
+        for path in (data, data / "secret_keys", data / "edge.sqlite3")
+    }
+    assert live.app.runtime.settings.data_dir == data
+    assert modes == {"data": 0o700, "secret_keys": 0o600, "edge.sqlite3": 0o600}
