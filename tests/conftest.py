@@ -87,9 +87,9 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServer:
-    port = port or free_port()
-    cfg = uvicorn.Config(
+def server_config(app: EdgeServer, port: int, **config) -> uvicorn.Config:
+    """uvicorn's configuration as production runs it (httptools, coalescing writes)."""
+    return uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
@@ -100,7 +100,12 @@ def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServ
         proxy_headers=False,
         **config,
     )
-    server = uvicorn.Server(cfg)
+
+
+def serve_in_thread(
+    server: uvicorn.Server, name: str
+) -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+    """Run ``server`` on its own event loop in a daemon thread; return once it listens."""
     holder: dict = {}
 
     def run() -> None:
@@ -110,13 +115,20 @@ def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServ
         loop.run_until_complete(server.serve())
         loop.close()
 
-    thread = threading.Thread(target=run, daemon=True, name=f"uvicorn-{port}")
+    thread = threading.Thread(target=run, daemon=True, name=name)
     thread.start()
     while not server.started:
         if not thread.is_alive():
             raise RuntimeError("server failed to start")
         thread.join(0.01)
-    return LiveServer(app, port, server, thread, holder["loop"])
+    return thread, holder["loop"]
+
+
+def start_server(app: EdgeServer, port: int | None = None, **config) -> LiveServer:
+    port = port or free_port()
+    server = uvicorn.Server(server_config(app, port, **config))
+    thread, loop = serve_in_thread(server, f"uvicorn-{port}")
+    return LiveServer(app, port, server, thread, loop)
 
 
 @pytest.fixture

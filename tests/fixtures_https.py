@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 
 from admin.certificates import CertificateManager
@@ -28,7 +27,7 @@ from edge.config import Settings
 from edge.listeners import EdgeListeners
 from edge.server import EdgeServer, Runtime
 from edge.store import migrate
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_in_thread, server_config
 
 
 @dataclass
@@ -64,33 +63,9 @@ class HttpsLive:
 def start_https_server(app: EdgeServer, settings: Settings, **ports: int) -> HttpsLive:
     http_port = ports.get("http_port") or free_port()
     https_port = ports.get("https_port") or free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=http_port,
-        lifespan="on",
-        log_level="warning",
-        loop="asyncio",
-        http="h11",
-        proxy_headers=False,
-    )
-    server = EdgeListeners(config, https_port=https_port, settings=settings)
-    holder: dict = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        holder["loop"] = loop
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True, name=f"edge-https-{https_port}")
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("server failed to start")
-        thread.join(0.01)
-    return HttpsLive(app, http_port, https_port, server, thread, holder["loop"])
+    server = EdgeListeners(server_config(app, http_port), https_port=https_port, settings=settings)
+    thread, loop = serve_in_thread(server, f"edge-https-{https_port}")
+    return HttpsLive(app, http_port, https_port, server, thread, loop)
 
 
 def edge_with_tls(settings: Settings) -> tuple[EdgeServer, TlsParts]:
