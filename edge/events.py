@@ -121,11 +121,13 @@ class EventRecorder:
 
     #: Seconds between attempts to reach the database again while spilling to the journal.
     retry_interval = 0.25
-    #: Seconds the writer lets events gather before a commit (unless a full batch is
-    #: waiting). Under load this turns many tiny transactions, each rewriting the same pages
-    #: into the WAL, into a few large ones; events wait in memory that much longer, and the
-    #: shutdown flush covers them.
+    #: Seconds the writer lets events gather before a commit when only a few are waiting
+    #: (fewer than ``coalesce_below``): a trickle of events then makes a few transactions
+    #: rather than one each, every one rewriting the same pages into the WAL. Under load
+    #: the writer never sleeps: events gather while it writes, so batches grow with the
+    #: load and the per-batch cost is spread over more events.
     commit_interval = 0.02
+    coalesce_below = 256
 
     def __init__(self, store: Store, journal: Journal, *, batch_size: int = 5000) -> None:
         self.store = store
@@ -184,7 +186,7 @@ class EventRecorder:
                 await self._recover()
             else:
                 await self._wakeup.wait()
-                if len(self._pending) < self.batch_size and not self._closing:
+                if len(self._pending) < self.coalesce_below and not self._closing:
                     await asyncio.sleep(self.commit_interval)
             self._wakeup.clear()
             while self._pending:
