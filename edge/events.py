@@ -113,6 +113,10 @@ class Event:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+class _TryLater(Exception):
+    """A batch went back to the queue; the writer starts its next round."""
+
+
 class EventRecorder:
     """Queues events in memory and commits them from one background task.
 
@@ -189,10 +193,13 @@ class EventRecorder:
                 if len(self._pending) < self.coalesce_below and not self._closing:
                     await asyncio.sleep(self.commit_interval)
             self._wakeup.clear()
-            while self._pending:
-                n = min(len(self._pending), self.batch_size)
-                batch = [self._pending.popleft() for _ in range(n)]
-                await self._write(batch)
+            try:
+                while self._pending:
+                    n = min(len(self._pending), self.batch_size)
+                    batch = [self._pending.popleft() for _ in range(n)]
+                    await self._write(batch)
+            except _TryLater:
+                continue
             if not self._pending:
                 self._idle.set()
             if self._closing and not self._pending:
@@ -211,7 +218,16 @@ class EventRecorder:
                 self._spilling = True
         # Once spilling, every batch goes to the journal until it has been replayed, which
         # keeps recovery to one rule: the journal holds everything not yet committed.
-        await asyncio.to_thread(self.journal.append, batch)
+        try:
+            await asyncio.to_thread(self.journal.append, batch)
+        except OSError as exc:
+            # Neither the database nor the disk takes them (disk full, say): keep them
+            # queued, in order, and try again after a pause, rather than let the writer die
+            # and lose everything queued behind them.
+            log.error("journal unavailable (%s); %d events kept in memory", exc, len(batch))
+            self._pending.extendleft(reversed(batch))
+            await asyncio.sleep(self.retry_interval)
+            raise _TryLater from exc
         self.spilled += len(batch)
 
     async def _recover(self) -> None:

@@ -13,7 +13,7 @@ import httpx
 
 from edge.events import Event, EventRecorder, new_event_id
 from edge.journal import Journal
-from edge.store import SQLiteStore
+from edge.store import SQLiteStore, StoreUnavailable
 from edge.tokens import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
 
@@ -185,3 +185,52 @@ def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
     assert count(tmp_path / "data" / "edge.sqlite3") == answered
+
+
+class FailingStore:
+    """A store whose database is down: every insert is refused."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.down = True
+
+    async def insert_events(self, events):
+        if self.down:
+            raise StoreUnavailable("disk I/O error")
+        await self.store.insert_events(events)
+
+
+def test_events_stay_queued_when_neither_database_nor_journal_takes_them(tmp_path):
+    refused = threading.Semaphore(0)
+
+    class FullDisk(Journal):
+        full = True
+
+        def append(self, events):
+            if self.full:
+                refused.release()
+                raise OSError(28, "No space left on device")
+            super().append(events)
+
+    async def run() -> int:
+        store = SQLiteStore(tmp_path / "edge.sqlite3")
+        await store.open()
+        failing = FailingStore(store)
+        journal = FullDisk(tmp_path / "journal")
+        recorder = EventRecorder(failing, journal)
+        recorder.retry_interval = 0.01
+        await recorder.start()
+        for i in range(5):
+            recorder.record(make_event(i))
+        for _ in range(3):  # three rounds of refused writes
+            assert await asyncio.to_thread(refused.acquire, True, 10)
+        assert recorder._task is not None and not recorder._task.done()  # the writer lives
+        journal.full = False
+        failing.down = False
+        await recorder.drain()
+        await recorder.stop()
+        stored = [e.url async for e in store.iter_events()]
+        await store.close()
+        return stored
+
+    assert asyncio.run(run()) == [f"u{i}" for i in range(5)]
