@@ -12,8 +12,6 @@ cover its own name is never loaded, so one customer's certificate cannot be serv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import ssl
@@ -28,6 +26,8 @@ from typing import Protocol
 import aiosqlite
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from edge.mirror import Mirror
 
 log = logging.getLogger("edge.certs")
 
@@ -169,12 +169,14 @@ class SQLiteCertificates:
         ]
 
 
-class CertificateStore:
+class CertificateStore(Mirror):
     """Per-SNI ``SSLContext`` cache, refreshed when the stored certificates change.
 
     :meth:`listener_context` is the context the TLS socket is created with; it holds no
     certificate of its own, and its SNI callback switches every handshake to the right one.
     """
+
+    mirror_name = "certificate-store"
 
     #: Seconds between looks at the change counter.
     poll_interval = 0.25
@@ -193,23 +195,16 @@ class CertificateStore:
         self._records: dict[str, CertificateRecord] = {}
         self._contexts: dict[str, tuple[str, ssl.SSLContext]] = {}
         self._version: int | None = None
-        self._task: asyncio.Task | None = None
         self._listener: ssl.SSLContext | None = None
-        self._changed = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.source.open()
-        await self.refresh(force=True)
-        self._task = asyncio.create_task(self._poll(), name="certificate-store")
+        await self.start_polling()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.stop_polling()
         await self.source.close()
 
     async def refresh(self, *, force: bool = False) -> bool:
@@ -243,21 +238,8 @@ class CertificateStore:
             if name in records and records[name].serial == entry[0]
         }
         self._version = version
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._reloaded()
         return True
-
-    async def wait_changed(self) -> None:
-        """Wait for the next reload (tests await this instead of sleeping)."""
-        await self._changed.wait()
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                await self.refresh()
-            except Exception as exc:
-                log.warning("certificate refresh failed: %s", exc)
 
     # -- lookups -----------------------------------------------------------------------------
 

@@ -8,11 +8,10 @@ deleted by any process is served, or refused, within a second.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
+from edge.mirror import Mirror
 from edge.store import DomainRecord, Store
 
 log = logging.getLogger("edge.domains")
@@ -35,7 +34,9 @@ class TrackingHost:
         return self.account_id is None or self.account_id == account_id
 
 
-class DomainTable:
+class DomainTable(Mirror):
+    mirror_name = "domain-table"
+
     def __init__(
         self,
         store: Store,
@@ -49,8 +50,6 @@ class DomainTable:
         self.default = TrackingHost(default_domain, None, default_secure, True)
         self._hosts: dict[str, TrackingHost] = {default_domain: self.default}
         self._version: int | None = None
-        self._task: asyncio.Task | None = None
-        self._changed = asyncio.Event()
 
     def served(self, host: str | None) -> TrackingHost | None:
         """The entry for ``host`` if tracking paths are served there, else ``None``."""
@@ -72,13 +71,8 @@ class DomainTable:
         records = await self.store.tracking_domains()
         self._hosts = self._build(records)
         self._version = version
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._reloaded()
         return True
-
-    async def wait_changed(self) -> None:
-        """Wait for the next reload (tests await this instead of sleeping)."""
-        await self._changed.wait()
 
     def _build(self, records: list[DomainRecord]) -> dict[str, TrackingHost]:
         hosts = {
@@ -90,20 +84,7 @@ class DomainTable:
         return hosts
 
     async def start(self) -> None:
-        await self.refresh(force=True)
-        self._task = asyncio.create_task(self._poll(), name="domain-table")
+        await self.start_polling()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                await self.refresh()
-            except Exception as exc:
-                log.warning("domain table refresh failed: %s", exc)
+        await self.stop_polling()
