@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from admin.stats import METRICS as STATS_METRICS
+
 _ERRORS = {"$ref": "#/components/schemas/SparkPostErrors"}
 _TAGS = ["Engagement"]
 _INT = {"type": "integer"}
@@ -12,33 +14,10 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 
 METRICS = {
     "type": "object",
-    "required": [
-        "opens",
-        "initial_opens",
-        "unique_opens",
-        "machine_opens",
-        "proxied_opens",
-        "clicks",
-        "unique_clicks",
-        "scanner_clicks",
-        "bot_clicks",
-        "click_to_open_rate",
-    ],
+    "required": list(STATS_METRICS),
     "properties": {
-        **{
-            name: _INT
-            for name in (
-                "opens",
-                "initial_opens",
-                "unique_opens",
-                "machine_opens",
-                "proxied_opens",
-                "clicks",
-                "unique_clicks",
-                "scanner_clicks",
-                "bot_clicks",
-            )
-        },
+        # Every metric is a count but the rate, which is null when nothing was opened.
+        **{name: _INT for name in STATS_METRICS if name != "click_to_open_rate"},
         "click_to_open_rate": {"type": ["number", "null"]},
     },
 }
