@@ -80,7 +80,6 @@ class EdgeServer:
         rt = self.runtime
         self.tracking = TrackingApp(
             rt.codec,
-            rt.domains,
             rt.recorder,
             rt.served,
             client=ClientResolver(rt.settings.trusted_proxies),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.clientaddr import ClientResolver
-from edge.domains import DomainTable, TrackingHost
+from edge.domains import TrackingHost
 from edge.events import Event, EventRecorder, new_event_id
 from edge.tokens import BadToken, TokenCodec
 
@@ -74,7 +74,6 @@ class TrackingApp:
     def __init__(
         self,
         codec: TokenCodec,
-        domains: DomainTable,
         recorder: EventRecorder,
         served: ServedCounters | None = None,
         client: ClientResolver | None = None,
@@ -83,7 +82,6 @@ class TrackingApp:
         #: Reads the client address (X-Forwarded-For from trusted proxies only), user agent
         #: and prefetch hints (issue 6).
         self.client = client or ClientResolver()
-        self.domains = domains
         self.recorder = recorder
         self.served = served if served is not None else ServedCounters()
 
@@ -114,25 +112,10 @@ class TrackingApp:
             return
         # Recorded before the response goes out: once a client has its redirect, the event
         # is already queued, so a shutdown right after cannot miss it.
-        ip, ua, prefetch = self.client.resolve(scope)
-        now = time.time_ns()
-        self.recorder.record(
-            Event(
-                new_event_id(now),
-                "click",
-                now // 1_000_000,
-                click.account_id,
-                host.domain,
-                click.message,
-                click.recipient,
-                click.link,
-                click.url,
-                ip,
-                ua,
-                method,
-                prefetch or method == "HEAD",
-            )
-        )
+        self._record(
+            scope, host, method, "click", click.account_id, click.message, click.recipient,
+            click.link, click.url,
+        )  # fmt: skip
         location = click.url.encode("ascii")  # signed only after safe_url(): ASCII, no CR/LF
         body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
         headers = [
@@ -153,27 +136,45 @@ class TrackingApp:
         except BadToken:
             opened = None
         if opened is not None and host.accepts(opened.account_id):
-            ip, ua, prefetch = self.client.resolve(scope)
-            now = time.time_ns()
-            self.recorder.record(
-                Event(
-                    new_event_id(now),
-                    opened.kind,
-                    now // 1_000_000,
-                    opened.account_id,
-                    host.domain,
-                    opened.message,
-                    opened.recipient,
-                    None,
-                    None,
-                    ip,
-                    ua,
-                    method,
-                    prefetch or method == "HEAD",
-                )
-            )
+            self._record(
+                scope, host, method, opened.kind, opened.account_id, opened.message,
+                opened.recipient, None, None,
+            )  # fmt: skip
         await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, method)
         self.served.pixels += 1
+
+    def _record(
+        self,
+        scope: Scope,
+        host: TrackingHost,
+        method: str,
+        type_: str,
+        account_id: int,
+        message: str | None,
+        recipient: str | None,
+        link: str | None,
+        url: str | None,
+    ) -> None:
+        """Queue the event of a served click or open (one clock read, HEAD is a prefetch)."""
+        ip, ua, prefetch = self.client.resolve(scope)
+        now = time.time_ns()
+        self.recorder.record(
+            Event(
+                new_event_id(now),
+                type_,
+                now // 1_000_000,
+                account_id,
+                host.domain,
+                message,
+                recipient,
+                link,
+                url,
+                ip,
+                ua,
+                method,
+                prefetch or method == "HEAD",
+            )
+        )
 
 
 async def _respond(send: Send, status: int, headers: list, body: bytes, method: str) -> None:
