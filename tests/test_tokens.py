@@ -174,3 +174,66 @@ def test_fast_verification_agrees_with_itsdangerous(token):
             fast.loads(token)
     else:
         assert fast.loads(token) == expected
+
+
+# Tokens made by format 1 (itsdangerous JSON, zlib when shorter) with the key "k1" (the last
+# with "k0"), frozen as literals before format 2 existed: emails already sent hold them, and
+# people click year-old emails, so every one must keep verifying with the same fields.
+FROZEN_V1_CLICKS = [
+    (
+        ".eJwdy8sOgyAQheF3YdGViDPWS0yMD9I0jch4SRwgAm0fv9qz_E7-B2RNJtYYfeiUCqvzOX1H9jvlk2PlFeCQIr-"
+        "CS8dEvaVP2ClGOm6XMpktcU88bvsfpjMdt8X21r0loMgEh0VigbUEkFjK4tz98rXDEtDM2tSIlYHWaF21TTE310mH"
+        "E88fTysxxA.6SO1ElYQB1nTZboi_brw6xp8eOQ",
+        ClickToken(
+            7,
+            "https://shop.example.com/p/12?utm_source=newsletter&utm_medium=email&utm_campaign=nov-12",
+            "msg-2026-11-23-000042",
+            "h:2312dfbd6225d18dbb5870f7",
+            "hero",
+        ),
+    ),
+    (
+        "WzEsMywiaHR0cHM6Ly9hLmV4YW1wbGUvIl0.t76jsbHqNJ-U4A2A5fePgPo3AtI",
+        ClickToken(3, "https://a.example/"),
+    ),
+    (
+        ".eJyLNtQxMdJRyigpKSi20tdPrUjMLchJ1UvOz9XPSy0vzkktKUktGn5MJR2lXCWdvNKcHB2lnMy8bF0TpVgAsvNo"
+        "Mg.KTXxdlyBxOFUHHk-I3F4QfWPoMI",
+        ClickToken(42, "https://example.com/" + "newsletter/" * 20, "m", None, "link-4"),
+    ),
+    (
+        "WzEsNSwiaHR0cHM6Ly94bi0tZXhtcGxlLWN1YS5jb20vJUMzJUE0JTIwJUMzJUI2P3E9MSIsbnVsbCwici0xIl0"
+        ".XZwh0ud0PQ9h1uf0nLekbD6o4cE",
+        ClickToken(5, "https://xn--exmple-cua.com/%C3%A4%20%C3%B6?q=1", None, "r-1"),
+    ),
+    (
+        "WzEsMywiaHR0cHM6Ly9vbGQta2V5LmV4YW1wbGUveCIsIm9sZCJd.MW49GsfhIE3eRUREHpbc8Wb_bZI",
+        ClickToken(3, "https://old-key.example/x", "old"),
+    ),
+]
+FROZEN_V1_OPENS = [
+    (
+        "WzEsNywibXNnLTEiLCJjdXN0LTkiLCJpbml0aWFsX29wZW4iXQ.Soy8tjVyCPBuQB1mSEwbV2F8E1k",
+        OpenToken(7, "msg-1", "cust-9", "initial_open"),
+    ),
+    ("WzEsNyxudWxsLG51bGwsIm9wZW4iXQ.FsATja4OQIKSvG6R9h42GnrcmQ0", OpenToken(7)),
+]
+
+
+@pytest.mark.parametrize(("token", "expected"), FROZEN_V1_CLICKS)
+def test_format_1_click_tokens_already_sent_still_verify(token, expected):
+    assert TokenCodec(["k2", "k1", "k0"]).read_click(token) == expected
+
+
+@pytest.mark.parametrize(("token", "expected"), FROZEN_V1_OPENS)
+def test_format_1_open_tokens_already_sent_still_verify(token, expected):
+    assert TokenCodec(["k2", "k1"]).read_open(token) == expected
+
+
+def test_format_1_tokens_stay_bound_to_their_kind_and_key():
+    with pytest.raises(BadToken):
+        TokenCodec(["k1"]).read_open(FROZEN_V1_CLICKS[1][0])
+    with pytest.raises(BadToken):
+        TokenCodec(["k1"]).read_click(FROZEN_V1_OPENS[1][0])
+    with pytest.raises(BadToken):
+        TokenCodec(["k2"]).read_click(FROZEN_V1_CLICKS[1][0])
