@@ -1,9 +1,10 @@
 """Signed tracking tokens: the only thing the edge trusts when it redirects.
 
-A token is an itsdangerous ``URLSafeSerializer`` dump: compact JSON, zlib-compressed when that
-is shorter, base64url, HMAC-signed. The payload is a JSON list so that field names cost no
-bytes; its first element is the format version, so the format can change without breaking
-links already sent (people click year-old emails, so tokens never expire by default).
+A token is compact JSON, signed and base64url-encoded (the two formats are described in
+:mod:`edge.signing`). The payload is a JSON list so that field names cost no bytes; its first
+element is the format version, so the format can change without breaking links already sent
+(people click year-old emails, so tokens never expire by default). New tokens are format 2;
+format 1 tokens (itsdangerous, before format 2 existed) are verified as before, forever.
 
 Click and open tokens are signed with different salts: an open token can never be replayed
 as a redirect, nor a click token as an open.
@@ -26,9 +27,12 @@ from urllib.parse import quote, urlsplit
 from itsdangerous import BadData, URLSafeSerializer
 
 from edge.hosts import normalise_host
-from edge.signing import CachedURLSafeSerializer
+from edge.signing import CachedURLSafeSerializer, CompactSerializer
 
-FORMAT_VERSION = 1
+#: The format of the tokens made now (edge.signing.CompactSerializer).
+FORMAT_VERSION = 2
+#: itsdangerous tokens, made before format 2: still verified, never made.
+FORMAT_1 = 1
 
 
 class TokenError(ValueError):
@@ -150,9 +154,12 @@ class TokenCodec:
         keys = list(reversed(secret_keys))
         newest = secret_keys[0]
         self._recipient_key = newest.encode() if isinstance(newest, str) else newest
-        # Same tokens as URLSafeSerializer, with the per-key work done once (edge/signing.py).
-        self._click = CachedURLSafeSerializer(keys, salt=self.click_salt)
-        self._open = CachedURLSafeSerializer(keys, salt=self.open_salt)
+        # Format 1, only read: URLSafeSerializer with the per-key work done once.
+        self._click_v1 = CachedURLSafeSerializer(keys, salt=self.click_salt)
+        self._open_v1 = CachedURLSafeSerializer(keys, salt=self.open_salt)
+        # Format 2: made and read.
+        self._click = CompactSerializer(secret_keys, self.click_salt)
+        self._open = CompactSerializer(secret_keys, self.open_salt)
 
     def sign_click(
         self,
@@ -203,7 +210,7 @@ class TokenCodec:
 
     def read_click(self, token: str) -> ClickToken:
         """Verify a click token; raise :class:`BadToken` when it was not signed by us."""
-        p = self._load(self._click, token)
+        p = self._load(self._click, self._click_v1, token)
         if len(p) < 3 or not isinstance(p[1], int) or not isinstance(p[2], str):
             raise BadToken("malformed click payload", token)
         p = p + [None] * (6 - len(p))
@@ -211,7 +218,7 @@ class TokenCodec:
 
     def read_open(self, token: str) -> OpenToken:
         """Verify an open token; raise :class:`BadToken` when it was not signed by us."""
-        p = self._load(self._open, token)
+        p = self._load(self._open, self._open_v1, token)
         if len(p) < 2 or not isinstance(p[1], int):
             raise BadToken("malformed open payload", token)
         p = p + [None] * (5 - len(p))
@@ -219,13 +226,16 @@ class TokenCodec:
         return OpenToken(p[1], p[2], p[3], kind)
 
     @staticmethod
-    def _load(serializer: URLSafeSerializer, token: str) -> list:
+    def _load(serializer: CompactSerializer, v1: URLSafeSerializer, token: str) -> list:
+        # The first character tells the formats apart: format 2 tokens start with "2",
+        # format 1 ones with "W" or "." (edge/signing.py).
+        version = FORMAT_VERSION if token[:1] == CompactSerializer.marker else FORMAT_1
         try:
-            payload = serializer.loads(token)
+            payload = (serializer if version == FORMAT_VERSION else v1).loads(token)
         except (BadData, ValueError, UnicodeError) as exc:
             # zlib and JSON errors surface as ValueError subclasses from a forged payload.
             raise BadToken(f"token does not verify: {exc.__class__.__name__}", token) from None
-        if not isinstance(payload, list) or not payload or payload[0] != FORMAT_VERSION:
+        if type(payload) is not list or not payload or payload[0] != version:
             raise BadToken("unknown token format", token)
         return payload
 

@@ -7,19 +7,27 @@ change a single byte of a token, nor which URLs are accepted.
 
 from __future__ import annotations
 
+import json
+import re
 import string
 from urllib.parse import quote, urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
 
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
 from edge.links import LinkBuilder
-from edge.signing import CachedURLSafeSerializer
-from edge.tokens import FORMAT_VERSION, TokenCodec, UnsafeURL, safe_url
+from edge.signing import (
+    ABBREVIATIONS,
+    CachedURLSafeSerializer,
+    CompactSerializer,
+    abbreviate,
+    expand,
+)
+from edge.tokens import FORMAT_1, TokenCodec, UnsafeURL, safe_url
 
 SALT = b"tracking-edge.click"
 
@@ -66,16 +74,17 @@ def test_compressed_and_uncompressed_tokens_both_match() -> None:
     assert CachedURLSafeSerializer(["k"], salt=SALT).dumps(repetitive).startswith(".")
 
 
-def test_codec_tokens_load_with_plain_itsdangerous() -> None:
-    codec = TokenCodec(["new", "old"])
-    token = codec.sign_click(3, "https://example.com/a?b=1", message="m", link="hero")
+def test_format_1_tokens_of_the_fast_path_load_with_plain_itsdangerous_and_the_codec() -> None:
+    payload = [FORMAT_1, 3, "https://example.com/a?b=1", "m", None, "hero"]
+    token = CachedURLSafeSerializer(["old", "new"], salt=TokenCodec.click_salt).dumps(payload)
     plain = URLSafeSerializer(["old", "new"], salt=TokenCodec.click_salt)
-    assert plain.loads(token) == [FORMAT_VERSION, 3, "https://example.com/a?b=1", "m", None, "hero"]
+    assert plain.loads(token) == payload
+    assert TokenCodec(["new"]).read_click(token).link == "hero"
 
 
 def test_tokens_of_plain_itsdangerous_and_of_old_keys_still_verify() -> None:
     old_token = URLSafeSerializer(["old"], salt=TokenCodec.click_salt).dumps(
-        [FORMAT_VERSION, 3, "https://example.com/"]
+        [FORMAT_1, 3, "https://example.com/"]
     )
     codec = TokenCodec(["new", "old"])
     assert codec.read_click(old_token).url == "https://example.com/"
@@ -163,3 +172,76 @@ def test_click_url_keeps_https_targets_on_https(target: str, scheme: str) -> Non
     links = LinkBuilder(TokenCodec(["k"]))
     url = links.click_url(TrackingHost("t.example", None, False, True), 1, target)
     assert url.startswith(f"{scheme}://t.example/e/")
+
+
+# -- format 2 ----------------------------------------------------------------------------
+
+format_2_payloads = st.lists(
+    st.one_of(st.none(), st.integers(), st.text(max_size=300)), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(format_2_payloads)
+def test_format_2_round_trips_any_payload(payload) -> None:
+    if not utf8_encodable(payload):
+        return
+    serializer = CompactSerializer(["k"], SALT)
+    token = serializer.dumps(payload)
+    assert re.fullmatch(r"2[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{22}", token)
+    assert serializer.loads(token) == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_abbreviations_expand_back_to_any_json_text(value: str) -> None:
+    text = json.dumps([2, 1, value, "https://www.x.com/?utm_source=email"], ensure_ascii=False)
+    assert expand(abbreviate(text)) == text
+
+
+def test_every_abbreviation_is_one_control_byte_that_json_never_writes() -> None:
+    assert len(ABBREVIATIONS) <= 31 and len(set(ABBREVIATIONS)) == len(ABBREVIATIONS)
+    for code in range(1, 32):
+        assert json.dumps(chr(code), ensure_ascii=False) != f'"{chr(code)}"'
+    assert abbreviate('[2,7,"https://www.a.com/",null]') == '\x017\x02a\x10"\x06]'
+
+
+def test_changing_any_character_of_a_format_2_token_fails_verification() -> None:
+    serializer = CompactSerializer(["k"], SALT)
+    token = serializer.dumps([2, 7, "https://example.com/?utm_source=email", "m", None, "l"])
+    for i, char in enumerate(token):
+        for other in ("A", "z", "-", "."):
+            if other != char:
+                with pytest.raises(BadData):
+                    serializer.loads(token[:i] + other + token[i + 1 :])
+
+
+def test_a_format_2_tag_has_exactly_one_spelling() -> None:
+    serializer = CompactSerializer(["k"], SALT)
+    token = serializer.dumps([2, 1, "https://a.example/"])
+    # 16 bytes take 22 base64 characters whose last one has 4 unused bits: a lenient decoder
+    # would accept other last characters, so the tag is compared as text.
+    last = token[-1]
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    sibling = alphabet[alphabet.index(last) ^ 1]
+    with pytest.raises(BadSignature):
+        serializer.loads(token[:-1] + sibling)
+
+
+def test_format_2_newest_key_signs_every_key_verifies_salts_apart() -> None:
+    old = CompactSerializer(["old"], SALT).dumps([2, 1, "https://a.example/"])
+    rotated = CompactSerializer(["new", "old"], SALT)
+    assert rotated.loads(old) == [2, 1, "https://a.example/"]
+    assert rotated.dumps([2, 1]) == CompactSerializer(["new"], SALT).dumps([2, 1])
+    with pytest.raises(BadSignature):
+        CompactSerializer(["old"], SALT).loads(rotated.dumps([2, 1]))
+    with pytest.raises(BadSignature):
+        CompactSerializer(["old"], b"another-salt").loads(old)
+
+
+@pytest.mark.parametrize(
+    "token", ["", "2", "2.", "2abc", "Wz.abc", "2abc.\u00fc", "2\u00fc.abcdefghijklmnopqrstuv"]
+)
+def test_format_2_refuses_malformed_tokens(token: str) -> None:
+    with pytest.raises(BadSignature):
+        CompactSerializer(["k"], SALT).loads(token)

@@ -9,6 +9,7 @@ import zlib
 import pytest
 from itsdangerous import BadData, URLSafeSerializer
 
+from edge.signing import CompactSerializer, expand
 from edge.tokens import (
     BadToken,
     ClickToken,
@@ -23,11 +24,13 @@ CODEC = TokenCodec(["k1"])
 
 
 def payload_text(token: str) -> str:
-    """What anyone holding the token can read: the signed, not encrypted, payload."""
+    """What anyone holding a format 2 token can read: the signed, not encrypted, payload."""
     body = token.rsplit(".", 1)[0]
-    compressed = body.startswith(".")
-    raw = base64.urlsafe_b64decode(body.lstrip(".") + "=" * (-len(body.lstrip(".")) % 4))
-    return (zlib.decompress(raw) if compressed else raw).decode()
+    assert body[0] == "2"
+    raw = base64.urlsafe_b64decode(body[1:] + "=" * (-len(body[1:]) % 4))
+    if raw[:1] == b"\x00":
+        raw = zlib.decompress(raw[1:], -15)
+    return expand(raw.decode())
 
 
 def test_click_token_round_trips_every_field():
@@ -50,12 +53,27 @@ def test_tokens_are_url_safe_and_compact():
     assert len(token) < 80
 
 
-def test_long_urls_are_compressed_when_that_is_shorter():
-    url = "https://example.com/" + "newsletter/" * 40
+def test_common_url_parts_are_abbreviated_to_one_byte():
+    url = "https://www.example.com/?utm_source=newsletter&utm_medium=email"
     token = CODEC.sign_click(1, url)
-    assert token.startswith(".")  # itsdangerous marks a compressed payload with a leading dot
-    assert len(token) < len(url)
+    assert token.startswith("2") and len(token) < len(url)
     assert CODEC.read_click(token).url == url
+
+
+def test_long_payloads_are_deflated_when_that_is_shorter():
+    url = "https://example.org/" + "abc/" * 100
+    token = CODEC.sign_click(1, url)
+    body = token[1:].rsplit(".", 1)[0]
+    assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:1] == b"\x00"
+    assert len(token) < len(url) / 2
+    assert CODEC.read_click(token).url == url
+    assert payload_text(token) == f'[2,1,"{url}"]'
+
+
+def test_short_payloads_are_not_deflated():
+    token = CODEC.sign_click(1, "https://example.org/" + "abc/" * 20)
+    body = token[1:].rsplit(".", 1)[0]
+    assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:1] != b"\x00"
 
 
 def test_click_and_open_tokens_are_not_interchangeable():
@@ -68,7 +86,7 @@ def test_click_and_open_tokens_are_not_interchangeable():
 def test_a_token_signed_with_another_key_does_not_verify():
     with pytest.raises(BadToken) as info:
         CODEC.read_click(TokenCodec(["other"]).sign_click(1, "https://example.com/"))
-    assert info.value.token.startswith("Wz")
+    assert info.value.token.startswith("2")
 
 
 def test_first_key_signs_and_every_key_verifies():
@@ -99,6 +117,10 @@ def test_token_with_an_unknown_format_version_is_refused():
     )
     with pytest.raises(BadToken, match="unknown token format"):
         CODEC.read_click(forged_version)
+    for version in (1, 3):
+        in_format_2 = CompactSerializer(["k1"], TokenCodec.click_salt).dumps([version, 1, "h"])
+        with pytest.raises(BadToken, match="unknown token format"):
+            CODEC.read_click(in_format_2)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +188,7 @@ def test_generated_secret_is_persisted_once_and_reused(tmp_path):
 )
 def test_fast_verification_agrees_with_itsdangerous(token):
     reference = URLSafeSerializer(["k0", "k1"], salt=TokenCodec.click_salt)
-    fast = TokenCodec(["k1", "k0"])._click
+    fast = TokenCodec(["k1", "k0"])._click_v1
     try:
         expected = reference.loads(token)
     except BadData:
