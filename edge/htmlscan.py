@@ -163,15 +163,28 @@ def scan(
     """
     found = ScannedDocument()
     links = found.links
-    pattern = _ATTR if attributes is None else _attribute_pattern(frozenset(attributes))
+    if attributes is None:
+        token, pattern = _TOKEN, _ATTR
+    else:
+        names = frozenset(attributes)
+        token, pattern = _token_pattern(names), _attribute_pattern(names)
     limit = -1 if max_links is None else max_links
     # Landmarks inside conditional comments hidden from non-Outlook clients, kept apart.
     hidden = 0
     hidden_body_start: int | None = None
     hidden_body_end: int | None = None
-    for m in _TOKEN.finditer(document):
+    for m in token.finditer(document):
         kind = m.lastgroup
-        if kind == "link":
+        if kind in _HREF_ONLY:
+            if len(links) == limit:
+                found.over_limit = True
+                break
+            start = m.start(kind)
+            value = Attribute("href", m.group(kind), start, m.end(kind), _HREF_ONLY[kind])
+            links.append(
+                LinkTag(m.group("fast").lower(), m.start("fast") - 1, m.end(), {"href": value})
+            )
+        elif kind == "link":
             if len(links) == limit:
                 found.over_limit = True
                 break
@@ -234,6 +247,18 @@ def _link_tag(document: str, m: re.Match[str], pattern: re.Pattern[str]) -> Link
 _ATTRIBUTE_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
 
 
+def _other_attributes(names: frozenset[str]) -> tuple[str, str]:
+    """Pattern texts: any number of attributes not in ``names``, and ``names`` themselves."""
+    wanted = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    # The first letter decides most attributes (style, class...) before the full names.
+    first = "".join(sorted({c for n in names for c in (n[0].lower(), n[0].upper())}))
+    wanted_here = rf"(?=[{re.escape(first)}])(?i:{wanted}){_NAME_ENDS}"
+    return rf"(?>[\t\n\f\r /]*+(?!{wanted_here}){_ONE_ATTRIBUTE})*+", wanted
+
+
+_NAME_ENDS = r"(?=[\t\n\f\r /=>]|\Z)"
+
+
 def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
     """A pattern that walks over other attributes inside the engine and stops at ``names``.
 
@@ -243,15 +268,42 @@ def _attribute_pattern(names: frozenset[str]) -> re.Pattern[str]:
     """
     pattern = _ATTRIBUTE_PATTERNS.get(names)
     if pattern is None:
-        wanted = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        ends = r"(?=[\t\n\f\r /=>]|\Z)"
-        # The first letter decides most attributes (style, class...) before the full names.
-        first = "".join(sorted({c for n in names for c in (n[0].lower(), n[0].upper())}))
-        wanted_here = rf"(?=[{re.escape(first)}])(?i:{wanted}){ends}"
-        other = rf"(?>[\t\n\f\r /]*+(?!{wanted_here}){_ONE_ATTRIBUTE})*+"
+        other, wanted = _other_attributes(names)
         pattern = _ATTRIBUTE_PATTERNS[names] = re.compile(
-            rf"{other}[\t\n\f\r /]*+(?:(?P<name>(?i:{wanted})){ends}{_VALUE}|\Z)"
+            rf"{other}[\t\n\f\r /]*+(?:(?P<name>(?i:{wanted})){_NAME_ENDS}{_VALUE}|\Z)"
         )
+    return pattern
+
+
+_TOKEN_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+#: The value groups of _token_pattern()'s "href only" link tags, and their quotes.
+_HREF_ONLY = {"dq": '"', "sq": "'", "uq": ""}
+
+
+def _token_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """_TOKEN, plus the usual link tag read whole inside the engine.
+
+    Most link tags have a valued ``href`` and none of the other wanted ``names`` (a
+    ``style``, a ``target``): such a tag is matched with its ``href`` value as a group, so it
+    costs no second pass over its attributes. The attributes are split exactly as ``_ATTRS``
+    splits them; any other link tag falls through to the general ``link`` alternative.
+    """
+    pattern = _TOKEN_PATTERNS.get(names)
+    if pattern is None:
+        if "href" not in names:
+            pattern = _TOKEN
+        else:
+            other, _ = _other_attributes(names)
+            fast = (
+                rf"<(?P<fast>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{other}"
+                rf"[\t\n\f\r /]*+(?i:href)[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+                r"""(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\t\n\f\r >]*+))"""
+                rf"{other}{_END}"
+            )
+            text = _TOKEN.pattern
+            at = text.index("(?P<link>")
+            pattern = re.compile(f"{text[:at]}{fast}|{text[at:]}", _TOKEN.flags)
+        _TOKEN_PATTERNS[names] = pattern
     return pattern
 
 

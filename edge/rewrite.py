@@ -183,6 +183,13 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 # (WHATWG URL "basic URL parser"), so a link split over two lines still works in a browser.
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _TAB_NEWLINE = re.compile(r"[\t\n\r]")
+# The usual link, settled by one match: http(s), a plain ASCII host (no userinfo, no IPv6),
+# and none of the characters any other rule looks at (white space and controls, template
+# openings "{%*[$", "\\", quotes). Such a URL is wrapped as it is: classify() finds no
+# reason to skip it (unless it holds "/e/") and safe_url() returns it unchanged.
+_PLAIN_URL = re.compile(
+    r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:[/?#][!#&-)+-Z\]^_a-z|~]*)?"
+)
 _TRACKING_URL = re.compile(r"""//([^/\\@\s"'<>]+)/([eo])/([A-Za-z0-9_.\-]+)""")
 # A click URL of this edge exactly as it makes them: no userinfo, no "\" (a browser reads
 # "https://evil.example\@t.brand.example/" as a path on evil.example, WHATWG URL §4.4),
@@ -324,6 +331,12 @@ class Rewriter:
         Returns ``(reason, cleaned_url, token)``: ``token`` is the click token when the URL
         is already one of this edge's click URLs.
         """
+        if _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url:
+            return None, url, None
+        return self._classify(url)
+
+    def _classify(self, url: str) -> tuple[SkipReason | None, str, ClickToken | None]:
+        """:meth:`classify` for any URL, by every rule in turn."""
         url = url.strip(_C0_AND_SPACE)
         if "\t" in url or "\n" in url or "\r" in url:
             url = _TAB_NEWLINE.sub("", url)
@@ -385,7 +398,16 @@ class Rewriter:
         offset: int,
     ) -> tuple[LinkReport, str | None]:
         """Classify, and sign when it is to be wrapped: the report and the new value."""
-        reason, url, token = self.classify(url)
+        if job.track_clicks and _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url:
+            # classify() would find no reason and safe_url() would change nothing.
+            tracked = self.links.click_url(
+                self.host, self.account_id, url, message=job.message, recipient=job.recipient,
+                link=name,
+            )  # fmt: skip
+            return LinkReport(
+                part, name, url, True, None, unsubscribe, tracked, tag, raw, offset
+            ), tracked
+        reason, url, token = self._classify(url)
         if token is not None:
             if token.link == HONEYPOT_LINK:
                 job.honeypot_present = True

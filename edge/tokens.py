@@ -80,6 +80,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 # The authority of a special URL ends at "/", "\\", "?" or "#" (WHATWG URL §4.4).
 _AUTHORITY = re.compile(r"((?i:https?)://)([^/\\?#]*)")
+# A URL that safe_url() returns as it is, found in one match: http(s), an ASCII host name
+# without userinfo or brackets, then printable ASCII without spaces (nothing to strip,
+# refuse or encode).
+_PLAIN_URL = re.compile(r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.\-]+(?::[0-9]*)?(?:[/?#][!-~]*)?")
 # The authority of an http(s) URL; see _hostname().
 _HTTP_AUTHORITY = re.compile(r"(?i:https?)://([^/?#]*)")
 
@@ -93,6 +97,8 @@ def safe_url(url: str) -> str:
     (non-ASCII, spaces) are percent-encoded as a browser would (RFC 3986 §2.1); control
     characters are refused outright since they enable header injection.
     """
+    if _PLAIN_URL.fullmatch(url) is not None:
+        return url
     url = url.strip(_C0_AND_SPACE)
     if _CONTROL.search(url):
         raise UnsafeURL("URL contains control characters", url)
