@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.domains import TrackingHost
+from edge.htmlscan import scan
 from edge.links import LinkBuilder
-from edge.rewrite import Rewriter, RewriteResult, SkipReason
-from edge.tokens import TokenCodec
+from edge.rewrite import _PLAIN_URL, Rewriter, RewriteResult, SkipReason
+from edge.tokens import TokenCodec, safe_url
 
 HOST = TrackingHost("t.brand.example", 9, False, True, 1)
 REWRITER = Rewriter(LinkBuilder(TokenCodec(["property-secret"])), HOST, 9)
@@ -283,3 +284,47 @@ def test_every_link_of_a_built_email_is_wrapped_or_skipped_for_its_reason(b: Bui
             assert f'"{link.tracking_url}"' in result.html or f"={link.tracking_url}>" in (
                 result.html or ""
             )
+
+
+WANTED = frozenset(
+    {"href", "data-msys-linkname", "data-link-name", "data-msys-unsubscribe",
+     "data-pm-no-track", "data-track", "data-msys-clicktrack", "clicktracking"}
+)  # fmt: skip
+
+
+@common
+@given(documents)
+def test_scanning_for_some_attributes_finds_what_scanning_for_all_finds(document: str) -> None:
+    """The scanner reads the usual link tag whole when attributes are named (a faster path
+    through one pattern); it must find the same tags, values and spans as the general path."""
+    wanted = scan(document, WANTED)
+    every = scan(document)
+    assert [(t.name, t.start, t.end) for t in wanted.links] == [
+        (t.name, t.start, t.end) for t in every.links
+    ]
+    for fast, general in zip(wanted.links, every.links, strict=True):
+        assert fast.attributes == {k: a for k, a in general.attributes.items() if k in WANTED}
+    assert (wanted.body_start, wanted.body_end, wanted.open_end, wanted.unterminated) == (
+        every.body_start, every.body_end, every.open_end, every.unterminated,
+    )  # fmt: skip
+
+
+url_text = st.one_of(
+    url,
+    st.lists(
+        st.sampled_from(
+            ["http", "https", "HTTPS", "hTtP", "://", "/", "a.example", "[", "]", "{{", "%",
+             "%7B", "*|", "$", "\\", "@", ":", "8080", "/e/", "?", "#", "&", " ", "\t", "\n",
+             "\x00", "\x7f", "é", "\u017f", ".", "-", "~", "|", "^", "`", '"', "'"]
+        ) | st.text(max_size=3),
+        max_size=10,
+    ).map("".join),
+)  # fmt: skip
+
+
+@common
+@given(url_text)
+def test_the_plain_url_shortcut_classifies_as_every_rule_would(value: str) -> None:
+    assert REWRITER.classify(value) == REWRITER._classify(value)
+    if _PLAIN_URL.fullmatch(value):  # wrapped without safe_url(): it must change nothing
+        assert safe_url(value) == value
