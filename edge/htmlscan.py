@@ -61,8 +61,24 @@ _STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}|{
 # iteration per link, not one per tag. Only complete constructs: one left open at the end of
 # the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
 # CPython 3.11 mishandles captures inside a possessive repeat.
+# The commonest tags first, each settled by one look at its name: a start tag that is no
+# link, landmark or raw text element (those start with a, b, h, i, n, s, t, v or x, and are
+# looked at in full) and an end tag other than </body> and </head>. What they match is what
+# the general branch below would match.
+_PLAIN_START_TAG = (
+    r"<(?=[b-uw-zB-UW-Z])(?![bB](?i:ody)_A|[hH](?i:tml)_A|[sS](?i:cript|tyle)_A"
+    r"|[tT](?i:extarea|itle)_A|[xX](?i:mp)_A|[iI](?i:frame)_A|[nN](?i:oembed|oframes)_A)"
+    rf"[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
+).replace("_A", _AFTER_NAME)
+_PLAIN_END_TAG = (
+    r"</(?![bB](?i:ody)_A|[hH](?i:ead)_A)"
+    rf"[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
+).replace("_A", _AFTER_NAME)
 _SKIP = (
-    r"(?:[^<]++|<(?!" + _STOP + r")(?:"
+    rf"(?:[^<]++|{_PLAIN_START_TAG}|{_PLAIN_END_TAG}"
+    # A "downlevel-revealed" conditional comment hides nothing: walked over like a comment.
+    rf"|<{_IF}<!--(?:-?|[\t\n\f\r ]*+--)>"
+    r"|<(?!" + _STOP + r")(?:"
     # Raw text: the element and everything up to its end tag (a "<a" in CSS is no link).
     rf"(?=[sStTxXiInN])(?:{_RAW})"
     # Any other start or end tag (a raw text start tag without its end tag is left open).
@@ -81,7 +97,6 @@ _TOKEN = re.compile(
     rf"|(?P<body_end></(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<head_end></(?i:head){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<html><(?i:html){_AFTER_NAME}{_ATTRS}{_END})"
-    rf"|(?P<revealed><{_IF}<!--(?:-?|[\t\n\f\r ]*+--)>)"
     rf"|(?P<if><{_IF})"
     rf"|(?P<endif><{_ENDIF})"
     # A tag, comment or raw text element never closed: browsers take the rest of the input
