@@ -332,6 +332,8 @@ def decode_attribute(value: str) -> str:
     """
     if "&" not in value:
         return value
+    if value.count("&") == value.count("&amp;"):  # the usual case: "&amp;" is always "&"
+        return value.replace("&amp;", "&")
     return _CHARREF.sub(_decode_reference, value)
 
 

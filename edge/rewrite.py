@@ -476,11 +476,30 @@ class Rewriter:
             raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
         edits: list[tuple[int, int, str]] = []
         position = 0
+        click_url, host, account = self.links.click_url, self.host, self.account_id
+        message, recipient, reports = job.message, job.recipient, job.links
         for tag in scanned.links:
-            href = tag.attributes.get("href")
+            attrs = tag.attributes
+            href = attrs.get("href")
             if href is None:
                 continue
             position += 1
+            raw = href.value
+            if len(attrs) == 1 and raw is not None and job.track_clicks:
+                # The usual link, written out: only an href, holding a plain URL (_wrap()).
+                url = decode_attribute(raw) if "&" in raw else raw
+                if _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url:
+                    name = f"link-{position}"
+                    new = click_url(
+                        host, account, url, message=message, recipient=recipient, link=name
+                    )
+                    reports.append(
+                        LinkReport(
+                            "html", name, url, True, None, False, new, tag.name, raw, href.start
+                        )
+                    )
+                    edits.append((href.start, href.end, new))
+                    continue
             report, new = self._html_link(tag, href, position, job)
             job.links.append(report)
             if new is not None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge.htmlscan import decode_attribute, scan
+from edge.htmlscan import _CHARREF, _decode_reference, decode_attribute, scan
 
 
 def hrefs(document: str) -> list[str | None]:
@@ -187,3 +189,13 @@ def test_scan_stops_after_max_links_and_says_so() -> None:
     doc = '<a href="1"><a href="2"><a href="3">'
     assert (len(scan(doc, max_links=3).links), scan(doc, max_links=3).over_limit) == (3, False)
     assert (len(scan(doc, max_links=2).links), scan(doc, max_links=2).over_limit) == (2, True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["&amp;", "&", "amp;", "&copy", "=", "a", ";", "&#38;", "x"]), max_size=12
+    ).map("".join)
+)
+def test_the_amp_only_shortcut_decodes_as_the_full_rules_do(value: str) -> None:
+    assert decode_attribute(value) == _CHARREF.sub(_decode_reference, value)
