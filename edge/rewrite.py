@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -536,7 +537,7 @@ class Rewriter:
             edits.append((ins.offset, ins.offset, ins.markup))
         if not edits:
             return document
-        edits.sort(key=lambda e: e[0])  # stable: insertions at one offset keep their order
+        edits.sort(key=itemgetter(0))  # stable: insertions at one offset keep their order
         pieces: list[str] = []
         pos = 0
         for start, stop, new in edits:

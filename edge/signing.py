@@ -212,8 +212,6 @@ ABBREVIATIONS = (
     "utm_source=",
     "&utm_medium=",
     "&utm_campaign=",
-    "email",
-    "newsletter",
     ".com/",
     "link-",
 )

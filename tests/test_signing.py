@@ -203,7 +203,7 @@ def test_every_abbreviation_is_one_control_byte_that_json_never_writes() -> None
     assert len(ABBREVIATIONS) <= 31 and len(set(ABBREVIATIONS)) == len(ABBREVIATIONS)
     for code in range(1, 32):
         assert json.dumps(chr(code), ensure_ascii=False) != f'"{chr(code)}"'
-    assert abbreviate('[2,7,"https://www.a.com/",null]') == '\x017\x02\x06a\x0c"\x05]'
+    assert abbreviate('[2,7,"https://www.a.com/",null]') == '\x017\x02\x06a\n"\x05]'
 
 
 def test_changing_any_character_of_a_format_2_token_fails_verification() -> None:
