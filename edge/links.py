@@ -42,7 +42,7 @@ class LinkBuilder:
         )
         # sign_click() accepted the URL, so its scheme is http or https, stated first.
         https = host.secure or url.strip()[:6].lower() == "https:"
-        return f"{self.base(host, https=https)}/e/{token}"
+        return self.base(host, https=https) + "/e/" + token
 
     def open_url(
         self,
