@@ -287,7 +287,10 @@ class CompactSerializer:
             raise BadSignature("not a format 2 token")
         body_bytes, given = body.encode("ascii"), tag.encode("ascii")
         # Compared as base64 text: exactly one spelling of the tag verifies.
-        if not any(hmac.compare_digest(given, self._tag(k, body_bytes)) for k in self._keys):
+        for key in self._keys:
+            if hmac.compare_digest(given, self._tag(key, body_bytes)):
+                break
+        else:
             raise BadSignature("Signature does not match", payload=body_bytes)
         try:
             data = _b64decode(body_bytes[1:])
