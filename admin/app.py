@@ -34,16 +34,19 @@ from edge.server import Runtime
 
 async def health(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
+    ingester = runtime.ingester
     return JSONResponse(
         {
             "status": "ok",
             "version": __version__,
-            "events_spilling": runtime.recorder.spilling,
+            # Bytes of events in the spool that no ingester has stored yet (all processes).
+            "spool_backlog_bytes": await runtime.spool_backlog(),
             # Counters of this worker process since it started.
             "redirects_served": runtime.served.redirects,
             "pixels_served": runtime.served.pixels,
-            "events_committed": runtime.recorder.committed,
-            "events_journalled": runtime.recorder.spilled,
+            "events_pending": runtime.recorder.pending,
+            "events_spooled": runtime.recorder.spooled,
+            "events_ingested": ingester.committed if ingester is not None else 0,
         }
     )
 

@@ -1,9 +1,11 @@
-"""The engagement side of a worker: roll-up, webhook delivery, retention, and a read connection.
+"""The engagement side of a worker: webhook delivery, retention, on-demand roll-up, and a
+read connection.
 
 Built once per worker by :func:`admin.server.create_app`, started and stopped with the
 server, and reached by the routes as ``request.app.state.engagement``. Every worker runs the
-same background tasks; they coordinate through the database (the roll-up mark, webhook
-leases, batched deletes), so any number of workers is safe.
+same background tasks; they coordinate through the database (webhook leases, batched
+deletes), so any number of workers is safe. The roll-ups are kept current by the ingester
+(edge/ingester.py); the stats API only catches them up before it reads.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Engagement:
         #: The writer's ingest in this process, told when settings change (None: another
         #: store implementation, which then reads settings on its own schedule).
         self.ingest = ingest
-        self.rollup = Rollup(path, interval=settings.rollup_interval)
+        #: For reads that must include every stored event (the ingester keeps it current).
+        self.rollup = Rollup(path)
         self.endpoints = WebhookEndpoints(db)
         self.delivery = WebhookDelivery(
             path,
@@ -56,7 +59,7 @@ class Engagement:
 
     async def start(self) -> None:
         self._reader = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
-        await self.rollup.start()
+        await self.rollup.open()
         await self.delivery.start()
         await self.retention.start()
 

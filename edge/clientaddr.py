@@ -10,10 +10,7 @@ the client itself and prove nothing.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, MutableMapping
-from typing import Any
-
-Scope = MutableMapping[str, Any]
+from collections.abc import Iterable
 
 # Headers browsers and link-preview fetchers send on requests made ahead of the person:
 # Chromium "Sec-Purpose: prefetch" (and the older "Purpose"), Firefox "X-Moz: prefetch",
@@ -22,7 +19,7 @@ _PREFETCH_HEADERS = {b"purpose", b"sec-purpose", b"x-moz", b"x-purpose"}
 
 
 class ClientResolver:
-    """Reads the client's address, user agent and prefetch hint from an ASGI scope."""
+    """Reads the client's address, user agent and prefetch hint from a request."""
 
     def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
         self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
@@ -36,13 +33,15 @@ class ClientResolver:
             return False
         return any(ip in network for network in self.trusted)
 
-    def resolve(self, scope: Scope) -> tuple[str | None, str | None, bool]:
-        """``(client address, user agent, prefetch)`` for the request in ``scope``."""
-        client = scope.get("client")
+    def resolve(
+        self, headers: Iterable[tuple[bytes, bytes]], client: tuple[str, int] | None
+    ) -> tuple[str | None, str | None, bool]:
+        """``(client address, user agent, prefetch)`` for a request's headers (lower-case
+        names, as in an ASGI scope) and its peer ``(host, port)``."""
         peer = client[0] if client else None
         ua = forwarded = None
         prefetch = False
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"user-agent":
                 ua = value.decode("latin-1")
             elif name == b"x-forwarded-for":

@@ -119,12 +119,19 @@ class Settings:
     public_https_port: int = 443
     #: How often each worker looks for domain-table changes made by other processes.
     domain_poll_interval: float = 0.25
-    #: How long the event writer waits on a locked database before spilling to the journal.
-    #: It waits in its own thread, never in a request; background jobs hold the write lock
-    #: for up to a few hundred milliseconds.
+    #: How long the ingester waits on a locked database before trying again later (the
+    #: events wait in the spool meanwhile); background jobs hold the write lock for up to a
+    #: few hundred milliseconds.
     db_busy_timeout: float = 1.0
     #: Largest number of events committed in one transaction.
     event_batch_size: int = 5000
+    #: Who moves events from the spool into the database (edge/ingester.py). ``inline``: the
+    #: serving process that holds the ingester lock, as a background task; ``separate``: a
+    #: process of its own (``tracking-edge serve`` starts one and sets this for its workers).
+    ingester: str = "inline"
+    #: Niceness the separate ingester process adds to itself: under full load the CPU goes to
+    #: answering requests first, and the spool absorbs the difference until the load drops.
+    ingest_nice: int = 10
     #: The host name customers point their tracking domain's CNAME at; empty means
     #: ``default_domain`` (filled in by ``__post_init__``).
     cname_target: str = ""
@@ -187,8 +194,8 @@ class Settings:
         return self.data_dir / "edge.sqlite3"
 
     @property
-    def journal_dir(self) -> Path:
-        return self.data_dir / "journal"
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -214,6 +221,8 @@ class Settings:
             domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
             db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 1.0),
             event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
+            ingester=_choice(env, "EDGE_INGESTER", ("inline", "separate")),
+            ingest_nice=_int(env, "EDGE_INGEST_NICE", 10),
             cname_target=_host(env, "EDGE_CNAME_TARGET") or default_domain,
             dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),
             dns_timeout=_float(env, "EDGE_DNS_TIMEOUT", 3.0),

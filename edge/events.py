@@ -1,30 +1,28 @@
-"""Events and the write-behind recorder that commits them.
+"""Events, and the recorder that hands them from the request handlers to the spool.
 
-The request handler calls :meth:`EventRecorder.record` (an append to an in-memory queue) and
-answers at once; one writer task per process commits the queue in batches, one transaction
-each. When the database cannot take a batch (locked, unavailable) the batch goes to the
-append-only :class:`~edge.journal.Journal` instead, and the journal is replayed as soon as a
-write succeeds again, or at the next start. Every event carries an id made here, and the store
-skips ids it already has, so a replay never records an event twice.
+The request handler calls :meth:`EventRecorder.record` (an append to an in-memory list) and
+answers at once. Every few milliseconds the recorder appends what it gathered to this
+process's segment of the event spool (:mod:`edge.spool`), and the ingester
+(:mod:`edge.ingester`), in a process of its own under ``tracking-edge serve``, commits the
+spool to the store in batches. A serving process thus never waits on, or even opens a write
+transaction in, the database. Every event carries an id made here, and the store skips ids it
+already has, so no path can record an event twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge.journal import Journal
-    from edge.store import Store
+    from edge.spool import SpoolWriter
 
 log = logging.getLogger("edge.events")
 
@@ -99,7 +97,7 @@ class Event:
         return cls(*values)
 
     def to_dict(self) -> dict:
-        """The JSON form (journal lines, ``tracking-edge events``): adds an ISO time."""
+        """The JSON form (``tracking-edge events``): adds an ISO time."""
         data = asdict(self)
         data["time"] = (
             datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
@@ -113,136 +111,95 @@ class Event:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
-class _TryLater(Exception):
-    """A batch went back to the queue; the writer starts its next round."""
-
-
 class EventRecorder:
-    """Queues events in memory and commits them from one background task.
+    """Gathers events in memory and appends them to the spool every few milliseconds.
 
-    ``record`` never blocks and never raises: a redirect must not wait on the database.
+    ``record`` is a list append: it never blocks, never raises and never touches the
+    database. The first event after a quiet spell arms a timer; when it fires, everything
+    gathered meanwhile goes to the spool in one line (one ``write`` system call), so the cost
+    of a flush is spread over the events of ``flush_interval``. The ingester
+    (:mod:`edge.ingester`) takes them from there.
     """
 
-    #: Seconds between attempts to reach the database again while spilling to the journal.
+    #: Seconds an event waits in memory at most before it is written to the spool.
+    flush_interval = 0.01
+    #: Seconds between attempts while the spool cannot be written (disk full).
     retry_interval = 0.25
-    #: Seconds the writer lets events gather before a commit when only a few are waiting
-    #: (fewer than ``coalesce_below``): a trickle of events then makes a few transactions
-    #: rather than one each, every one rewriting the same pages into the WAL. Under load
-    #: the writer never sleeps: events gather while it writes, so batches grow with the
-    #: load and the per-batch cost is spread over more events.
-    commit_interval = 0.02
-    coalesce_below = 256
 
-    def __init__(self, store: Store, journal: Journal, *, batch_size: int = 5000) -> None:
-        self.store = store
-        self.journal = journal
-        self.batch_size = batch_size
-        self._pending: collections.deque[Event] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._closing = False
-        self._spilling = False
-        self._task: asyncio.Task | None = None
-        #: Counters for tests and benchmarks.
-        self.committed = 0
-        self.spilled = 0
+    def __init__(self, spool: SpoolWriter) -> None:
+        self.spool = spool
+        self._rows: list[tuple] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failing = False
+        self._closed = False
+        #: Called after each successful flush (the in-process ingester's wake-up).
+        self.on_flush: Callable[[], None] | None = None
+        #: Counters for ``/healthz``, tests and benchmarks.
+        self.spooled = 0
 
     @property
-    def spilling(self) -> bool:
-        """True while the database refuses writes and events go to the journal."""
-        return self._spilling
+    def pending(self) -> int:
+        """Events recorded and not yet written to the spool."""
+        return len(self._rows)
 
     def record(self, event: Event) -> None:
-        self._pending.append(event)
-        # Invariant: events pending means not idle. drain() relies on it: waiting on a set
-        # Event never yields, so a stale ``_idle`` would spin the loop.
-        if self._idle.is_set():
-            self._idle.clear()
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        self._rows.append(event.row())
+        if self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(self.flush_interval, self.flush)
 
     async def start(self) -> None:
-        """Replay what earlier processes left in the journal, then start the writer."""
-        await self._recover()
-        self._task = asyncio.create_task(self._run(), name="event-writer")
+        self._loop = asyncio.get_running_loop()
+        self._closed = False
+
+    def flush(self) -> bool:
+        """Write what is pending to the spool now; returns False if the disk refused it.
+
+        Refused rows stay pending, in order, and are tried again after ``retry_interval``.
+        """
+        self._timer = None
+        rows = self._rows
+        if not rows:
+            return True
+        try:
+            self.spool.write(rows)
+        except OSError as exc:
+            if not self._failing:
+                log.error("event spool unavailable (%s); %d events kept in memory", exc, len(rows))
+                self._failing = True
+            if self._loop is not None and not self._closed:
+                self._timer = self._loop.call_later(self.retry_interval, self.flush)
+            return False
+        if self._failing:
+            log.warning("event spool writable again")
+            self._failing = False
+        self._rows = []
+        self.spooled += len(rows)
+        if self.on_flush is not None:
+            self.on_flush()
+        return True
 
     async def drain(self) -> None:
-        """Wait until every event recorded so far is committed or journalled."""
-        while not self._idle.is_set():
-            self._wakeup.set()
-            await self._idle.wait()
+        """Write everything recorded so far to the spool; waits while the disk refuses it."""
+        while not self.flush():
+            await asyncio.sleep(self.retry_interval)
 
     async def stop(self) -> None:
-        """Flush the queue (SIGTERM/SIGINT end up here), then stop the writer."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await asyncio.to_thread(self.journal.close)
+        """Flush (SIGTERM/SIGINT end up here) and seal this process's spool segment.
 
-    async def _run(self) -> None:
-        while True:
-            if self._spilling:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.retry_interval)
-                await self._recover()
-            else:
-                await self._wakeup.wait()
-                if len(self._pending) < self.coalesce_below and not self._closing:
-                    await asyncio.sleep(self.commit_interval)
-            self._wakeup.clear()
-            try:
-                while self._pending:
-                    n = min(len(self._pending), self.batch_size)
-                    batch = [self._pending.popleft() for _ in range(n)]
-                    await self._write(batch)
-            except _TryLater:
-                continue
-            if not self._pending:
-                self._idle.set()
-            if self._closing and not self._pending:
-                if self._spilling:
-                    await self._recover()  # one last try, so a brief stall leaves no journal
-                return
-
-    async def _write(self, batch: list[Event]) -> None:
-        if not self._spilling:
-            try:
-                await self.store.insert_events(batch)
-                self.committed += len(batch)
-                return
-            except Exception as exc:
-                log.warning("database unavailable (%s); journalling events", exc)
-                self._spilling = True
-        # Once spilling, every batch goes to the journal until it has been replayed, which
-        # keeps recovery to one rule: the journal holds everything not yet committed.
-        try:
-            await asyncio.to_thread(self.journal.append, batch)
-        except OSError as exc:
-            # Neither the database nor the disk takes them (disk full, say): keep them
-            # queued, in order, and try again after a pause, rather than let the writer die
-            # and lose everything queued behind them.
-            log.error("journal unavailable (%s); %d events kept in memory", exc, len(batch))
-            self._pending.extendleft(reversed(batch))
+        Gives up only if the disk still refuses the events after ``stop_timeout`` seconds,
+        and then says how many were lost.
+        """
+        deadline = time.monotonic() + self.stop_timeout
+        while not self.flush() and time.monotonic() < deadline:
             await asyncio.sleep(self.retry_interval)
-            raise _TryLater from exc
-        self.spilled += len(batch)
+        if self._rows:
+            log.error("%d events could not be written to the spool", len(self._rows))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._closed = True
+        self.spool.close()
 
-    async def _recover(self) -> None:
-        """Replay journalled events (ours and orphans of dead processes) into the store."""
-        try:
-            for path in await asyncio.to_thread(self.journal.replayable):
-                for batch in self.journal.read_batches(path, self.batch_size):
-                    await self.store.insert_events(batch)
-                    self.committed += len(batch)
-                await asyncio.to_thread(self.journal.discard, path)
-        except Exception as exc:
-            if not self._spilling:
-                log.warning("journal replay postponed: %s", exc)
-            self._spilling = self._spilling or self.journal.has_own_entries()
-            return
-        if self._spilling:
-            log.info("database reachable again; journal replayed")
-        self._spilling = False
+    #: Seconds ``stop`` keeps trying a spool that refuses writes.
+    stop_timeout = 10.0

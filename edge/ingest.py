@@ -7,7 +7,7 @@ writer connection and an open transaction. For each batch it
 2. classifies each event (:mod:`edge.classify`: static rules, then the behaviour window),
    then applies the account's privacy switches: classification needs the raw address and
    user agent, the database never sees what the account chose to drop;
-3. inserts the events (an id already stored, from a journal replay, is skipped);
+3. inserts the events (an id already stored is skipped);
 4. relabels earlier events a behaviour rule caught late (:func:`reclassify`).
 
 Unique keys, roll-ups and the webhook queue are kept by :mod:`edge.rollup`, which reads the

@@ -5,7 +5,7 @@ An account chooses whether client addresses are stored in full, truncated to the
 all; whether user agents are stored; and whether opens and clicks are tracked at all. The
 switches are applied by the event writer *after* classification, which needs the address and
 user agent, and *before* anything is written, so a dropped value never reaches the database,
-the journal or a webhook.
+the spool or a webhook.
 
 With open (or click) tracking off, the rewriter leaves the pixel (or the links) out, and
 events of that type still arriving from messages sent earlier are not recorded.

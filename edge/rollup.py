@@ -1,6 +1,7 @@
-"""Unique keys, roll-ups and the webhook queue, kept behind the event writer.
+"""Unique keys, roll-ups and the webhook queue, kept behind the ingester.
 
-The writer only inserts classified events. A :class:`Rollup` pass then reads the events
+The ingester (edge/ingester.py) only inserts classified events, and runs roll-up passes
+between its rounds. A :class:`Rollup` pass then reads the events
 stored since the last pass (``rowid`` above the mark in ``rollup_state``; SQLite hands out
 rowids in commit order) and, in one transaction with moving the mark:
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -35,8 +35,6 @@ from pathlib import Path
 import aiosqlite
 
 from edge.classify import COUNTED_VERDICTS, Verdict
-
-log = logging.getLogger("edge.rollup")
 
 # Bits of events.firsts: which unique keys an event opened (scope 0 "counted" / 1 "any").
 FIRST_OPEN, FIRST_OPEN_ANY = 1, 2
@@ -146,12 +144,10 @@ class Rollup:
     #: Seconds a pass waits for the write lock.
     busy_timeout = 5.0
 
-    def __init__(self, path: Path, *, interval: float = 1.0) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.interval = interval
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
 
     async def open(self) -> None:
         if self._conn is None:
@@ -161,21 +157,9 @@ class Rollup:
             await self._conn.execute("PRAGMA synchronous=NORMAL")
 
     async def close(self) -> None:
-        await self.stop()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-    async def start(self) -> None:
-        await self.open()
-        self._task = asyncio.create_task(self._run(), name="rollup")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run_once(self, chunk: int | None = None) -> int:
         """One pass in its own transaction; returns how many events it counted."""
@@ -204,14 +188,6 @@ class Rollup:
         while counted := await self.run_once(chunk):
             total += counted
         return total
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.catch_up()
-            except sqlite3.Error as exc:  # locked or unavailable: the next round retries
-                log.warning("roll-up pass postponed: %s", exc)
-            await asyncio.sleep(self.interval)
 
 
 async def reclassify(conn: aiosqlite.Connection, relabels: Sequence[Relabel]) -> int:

@@ -7,6 +7,7 @@ domain, and tracking paths are never served on the admin host or an unknown one.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,10 +19,20 @@ from edge.domains import DomainTable
 from edge.events import EventRecorder
 from edge.hosts import HostCache
 from edge.ingest import EventIngest
-from edge.journal import Journal
+from edge.ingester import EventIngester
+from edge.spool import SpoolReader, SpoolWriter
 from edge.store import SQLiteStore, Store
 from edge.tokens import TokenCodec, load_secret_keys
-from edge.tracking import Receive, Scope, Send, ServedCounters, TrackingApp, not_found
+from edge.tracking import (
+    NOT_FOUND,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    ServedCounters,
+    TrackingApp,
+    not_found,
+)
 
 log = logging.getLogger("edge.server")
 
@@ -40,6 +51,9 @@ class Runtime:
     codec: TokenCodec
     domains: DomainTable
     recorder: EventRecorder
+    #: This process's ingester (``EDGE_INGESTER=inline``); ``None`` when a separate process
+    #: ingests the spool.
+    ingester: EventIngester | None = None
     served: ServedCounters = field(default_factory=ServedCounters)
 
     @classmethod
@@ -56,10 +70,31 @@ class Runtime:
             default_secure=settings.default_secure,
             poll_interval=settings.domain_poll_interval,
         )
-        recorder = EventRecorder(
-            store, Journal(settings.journal_dir), batch_size=settings.event_batch_size
-        )
-        return cls(settings, store, codec, domains, recorder)
+        recorder = EventRecorder(SpoolWriter(settings.spool_dir))
+        ingester = None
+        if settings.ingester == "inline":
+            ingester = EventIngester.from_settings(settings, store)
+            recorder.on_flush = ingester.wake
+        return cls(settings, store, codec, domains, recorder, ingester)
+
+    async def drain(self) -> None:
+        """Wait until every event recorded so far is in the store (in the spool, when a
+        separate process ingests it)."""
+        await self.recorder.drain()
+        if self.ingester is not None:
+            await self.ingester.catch_up()
+
+    async def spool_backlog(self) -> int:
+        """Bytes in the spool not yet stored, whichever process ingests them."""
+        offsets = await self.store.spool_offsets()
+        return await asyncio.to_thread(SpoolReader(self.settings.spool_dir).backlog_bytes, offsets)
+
+
+def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
+        if name == b"host":
+            return value
+    return b""
 
 
 @dataclass
@@ -91,32 +126,48 @@ class EdgeServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            raw = b""
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    raw = value
-                    break
-            host = self._host(raw)
+            method: str = scope["method"]
+            reply = self.reply_now(method, scope["path"], scope["headers"], scope.get("client"))
+            if reply is not None:
+                await reply.send(send, method)
+                return
+            host = self._host(_host_header(scope["headers"]))
             if host == self._admin_host:
                 if self.admin_app is not None:
                     await self.admin_app(scope, receive, send)
                 else:
-                    await not_found(send, scope["method"])
+                    await not_found(send, method)
                 return
-            path: str = scope["path"]
-            if path.startswith("/.well-known/") and host:
-                handler = self.well_known.get(path[13:].partition("/")[0])
-                if handler is not None:
-                    await handler(scope, receive, send, host)
-                    return
-            entry = self.runtime.domains.served(host)
-            if entry is None:
-                await not_found(send, scope["method"])
+            # A /.well-known/ path on any other host.
+            handler = self.well_known.get(scope["path"][13:].partition("/")[0])
+            if handler is not None and host:
+                await handler(scope, receive, send, host)
             else:
-                await self.tracking.handle(scope, send, entry)
+                await not_found(send, method)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         # websocket: not served; returning closes the connection.
+
+    def reply_now(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+    ) -> Reply | None:
+        """The response to a request on a tracking host, made at once (its event queued);
+        ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app.
+
+        The ASGI entry calls this first; so does the HTTP protocol's fast path
+        (``edge/protocol.py``), with the same arguments, for a bodyless GET or HEAD.
+        """
+        host = self._host(_host_header(headers))
+        if host == self._admin_host or (path.startswith("/.well-known/") and host):
+            return None
+        entry = self.runtime.domains.served(host)
+        if entry is None:
+            return NOT_FOUND
+        return self.tracking.reply(method, path, headers, client, entry)
 
     async def _domain_proof(self, scope: Scope, receive: Receive, send: Send, host: str) -> None:
         # Answered for any host, with no table lookup: a domain being verified is not served
@@ -139,6 +190,8 @@ class EdgeServer:
         await rt.store.open()
         await rt.domains.start()
         await rt.recorder.start()
+        if rt.ingester is not None:
+            await rt.ingester.start()
         for hook in self.on_startup:
             await hook()
         # Everything built so far lives as long as the process: move it out of the garbage
@@ -151,7 +204,9 @@ class EdgeServer:
         for hook in reversed(self.on_shutdown):
             await hook()
         await rt.domains.stop()
-        await rt.recorder.stop()  # flushes the queue, or journals it
+        await rt.recorder.stop()  # everything recorded goes to the spool
+        if rt.ingester is not None:
+            await rt.ingester.stop()  # and from there to the store, if this process ingests
         await rt.store.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -34,7 +34,7 @@ EVENT_COLUMNS = (
 class StoreUnavailable(Exception):
     """The database cannot take writes right now (locked, read-only, gone).
 
-    The event recorder spills to its journal on this and tries again later.
+    The ingester leaves the events in the spool on this and tries again later.
     """
 
 
@@ -59,11 +59,21 @@ class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
+    async def insert_events(
+        self, events: Sequence[Event], progress: Sequence[tuple[str, int]] = ()
+    ) -> None:
         """Commit ``events`` in one transaction; an id already stored is skipped.
 
-        Raises :class:`StoreUnavailable` when the database cannot take the write.
+        ``progress`` holds ``(spool segment, offset)`` pairs stored in the same transaction:
+        what the ingester has read. Raises :class:`StoreUnavailable` when the database cannot
+        take the write.
         """
+
+    async def spool_offsets(self) -> dict[str, int]:
+        """How far the ingester has read each spool segment (see ``insert_events``)."""
+
+    async def forget_spool_segment(self, segment: str) -> None:
+        """Drop the offset of a segment that was read to its end and deleted."""
 
     async def domain_table_version(self) -> int:
         """A number that changes whenever any tracking domain changes."""
@@ -130,8 +140,8 @@ class SQLiteStore:
     """The embedded default: one SQLite file in WAL mode, reached through aiosqlite.
 
     Two connections: events are written on their own, with a short busy timeout so that a
-    locked database is noticed quickly (the recorder then spills to its journal), while
-    everything else uses a connection that waits longer.
+    locked database is noticed quickly (the ingester then leaves the events in the spool and
+    tries again), while everything else uses a connection that waits longer.
     """
 
     #: Seconds an ordinary query waits for a lock before failing.
@@ -172,7 +182,9 @@ class SQLiteStore:
                 await conn.close()
         self._db = self._writer = None
 
-    async def insert_events(self, events: Sequence[Event]) -> None:
+    async def insert_events(
+        self, events: Sequence[Event], progress: Sequence[tuple[str, int]] = ()
+    ) -> None:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
         try:
@@ -182,6 +194,12 @@ class SQLiteStore:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 await self.ingest.write(self._writer, batch)
+                if progress:
+                    await self._writer.executemany(
+                        "INSERT INTO spool_progress (segment, offset) VALUES (?, ?) "
+                        "ON CONFLICT (segment) DO UPDATE SET offset = excluded.offset",
+                        progress,
+                    )
                 await self._writer.execute("COMMIT")
             except BaseException:
                 await _rollback(self._writer)
@@ -189,6 +207,13 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             # "database is locked", "disk I/O error", "attempt to write a readonly database"...
             raise StoreUnavailable(str(exc)) from exc
+
+    async def spool_offsets(self) -> dict[str, int]:
+        async with self.db.execute("SELECT segment, offset FROM spool_progress") as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def forget_spool_segment(self, segment: str) -> None:
+        await self.db.execute("DELETE FROM spool_progress WHERE segment = ?", (segment,))
 
     async def domain_table_version(self) -> int:
         async with self.db.execute(

@@ -1,8 +1,10 @@
 """The tracking app: click redirects, open pixels and robots.txt on tracking hosts.
 
-A pure ASGI class, written by hand rather than with Starlette's router because it is the hot
-path: one path check, one token verification, one dict lookup, one queue append, two
-``send`` calls. It never reads the database and never redirects to a URL it did not sign.
+Written by hand rather than with Starlette's router because it is the hot path: one path
+check, one token verification, one list append. Each request becomes a :class:`Reply` made
+at once, which the ASGI entry sends and the HTTP protocol's fast path (``edge/protocol.py``)
+writes straight to the socket. It never reads the database and never redirects to a URL it
+did not sign.
 """
 
 from __future__ import annotations
@@ -68,6 +70,29 @@ class ServedCounters:
     pixels: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole response, made at once: every tracking response is small and needs no I/O.
+
+    The ASGI path sends it as two messages (:meth:`send`); the HTTP protocol's fast path
+    (``edge/protocol.py``) writes it to the socket itself. Both answer with the same bytes.
+    """
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    async def send(self, send: Send, method: str) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self.body})
+
+
+NOT_FOUND = Reply(404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE)
+_ROBOTS = Reply(200, _ROBOTS_HEADERS, ROBOTS_TXT)
+_PIXEL = Reply(200, _PIXEL_HEADERS, PIXEL_GIF)
+_NOT_ALLOWED = Reply(405, _ALLOW_HEADERS, b"")
+
+
 class TrackingApp:
     """Serves tracking paths for hosts already resolved to a served :class:`TrackingHost`."""
 
@@ -86,49 +111,73 @@ class TrackingApp:
         self.served = served if served is not None else ServedCounters()
 
     async def handle(self, scope: Scope, send: Send, host: TrackingHost) -> None:
-        path: str = scope["path"]
+        """The ASGI entry: ``scope`` is an HTTP request for ``host``."""
         method: str = scope["method"]
-        if method != "GET" and method != "HEAD":
-            await _respond(send, 405, _ALLOW_HEADERS, b"", method)
-        elif path.startswith("/e/"):
-            await self._click(scope, send, host, path[3:], method)
-        elif path.startswith("/o/"):
-            await self._open(scope, send, host, path[3:], method)
-        elif path == "/robots.txt":
-            await _respond(send, 200, _ROBOTS_HEADERS, ROBOTS_TXT, method)
-        else:
-            await not_found(send, method)
+        reply = self.reply(method, scope["path"], scope["headers"], scope.get("client"), host)
+        await reply.send(send, method)
 
-    async def _click(
-        self, scope: Scope, send: Send, host: TrackingHost, token: str, method: str
-    ) -> None:
+    def reply(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
+        """The response to a request on a served tracking host; records its event, if any.
+
+        The event is queued before the response exists: once a client has its redirect, a
+        shutdown right after cannot miss the click.
+        """
+        if method != "GET" and method != "HEAD":
+            return _NOT_ALLOWED
+        if path.startswith("/e/"):
+            return self._click(method, path[3:], headers, client, host)
+        if path.startswith("/o/"):
+            return self._open(method, path[3:], headers, client, host)
+        if path == "/robots.txt":
+            return _ROBOTS
+        return NOT_FOUND
+
+    def _click(
+        self,
+        method: str,
+        token: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
         try:
             click = self.codec.read_click(token)
         except BadToken:
-            await not_found(send, method)
-            return
+            return NOT_FOUND
         if not host.accepts(click.account_id):
-            await not_found(send, method)
-            return
-        # Recorded before the response goes out: once a client has its redirect, the event
-        # is already queued, so a shutdown right after cannot miss it.
+            return NOT_FOUND
         self._record(
-            scope, host, method, "click", click.account_id, click.message, click.recipient,
-            click.link, click.url,
+            headers, client, host, method, "click", click.account_id, click.message,
+            click.recipient, click.link, click.url,
         )  # fmt: skip
-        location = click.url.encode("ascii")  # signed only after safe_url(): ASCII, no CR/LF
-        body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
-        headers = [
-            (b"location", location),
-            (b"content-length", str(len(body)).encode()),
-            *_REDIRECT_HEADERS,
-        ]
-        await _respond(send, 302, headers, body, method)
         self.served.redirects += 1
+        body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
+        return Reply(
+            302,
+            [
+                # Signed only after safe_url(): ASCII, no CR or LF.
+                (b"location", click.url.encode("ascii")),
+                (b"content-length", b"%d" % len(body)),
+                *_REDIRECT_HEADERS,
+            ],
+            body,
+        )
 
-    async def _open(
-        self, scope: Scope, send: Send, host: TrackingHost, token: str, method: str
-    ) -> None:
+    def _open(
+        self,
+        method: str,
+        token: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
         # The GIF is sent whatever the token: a broken image in the email is worse than a
         # lost open, and a bad token records nothing.
         try:
@@ -137,15 +186,16 @@ class TrackingApp:
             opened = None
         if opened is not None and host.accepts(opened.account_id):
             self._record(
-                scope, host, method, opened.kind, opened.account_id, opened.message,
+                headers, client, host, method, opened.kind, opened.account_id, opened.message,
                 opened.recipient, None, None,
             )  # fmt: skip
-        await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, method)
         self.served.pixels += 1
+        return _PIXEL
 
     def _record(
         self,
-        scope: Scope,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
         host: TrackingHost,
         method: str,
         type_: str,
@@ -156,7 +206,7 @@ class TrackingApp:
         url: str | None,
     ) -> None:
         """Queue the event of a served click or open (one clock read, HEAD is a prefetch)."""
-        ip, ua, prefetch = self.client.resolve(scope)
+        ip, ua, prefetch = self.client.resolve(headers, client)
         now = time.time_ns()
         self.recorder.record(
             Event(
@@ -177,11 +227,6 @@ class TrackingApp:
         )
 
 
-async def _respond(send: Send, status: int, headers: list, body: bytes, method: str) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-
 async def not_found(send: Send, method: str = "GET") -> None:
     """The small 404 page every unknown host, path or token gets."""
-    await _respond(send, 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE, method)
+    await NOT_FOUND.send(send, method)

@@ -24,7 +24,7 @@ import uvicorn
 
 from admin.server import create_app
 from edge.config import Settings
-from edge.protocol import CoalescingHttpToolsProtocol
+from edge.protocol import EdgeHttpProtocol
 from edge.server import EdgeServer
 
 SECRET = "test-secret-key"
@@ -79,8 +79,8 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro_factory(), self.loop).result(timeout)
 
     def drain(self) -> None:
-        """Wait until every event recorded so far is committed (or journalled)."""
-        self.call(self.app.runtime.recorder.drain)
+        """Wait until every event recorded so far is in the store."""
+        self.call(self.app.runtime.drain)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -88,7 +88,7 @@ class LiveServer:
 
 
 def server_config(app: EdgeServer, port: int, **config) -> uvicorn.Config:
-    """uvicorn's configuration as production runs it (httptools, coalescing writes)."""
+    """uvicorn's configuration as production runs it (httptools, the tracking fast path)."""
     return uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -96,8 +96,9 @@ def server_config(app: EdgeServer, port: int, **config) -> uvicorn.Config:
         lifespan="on",
         log_level="warning",
         loop="asyncio",
-        http=CoalescingHttpToolsProtocol,
+        http=EdgeHttpProtocol,
         proxy_headers=False,
+        access_log=False,
         **config,
     )
 

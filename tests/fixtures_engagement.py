@@ -134,7 +134,7 @@ def record_live(live, events: list[Event]) -> None:
     async def go() -> None:
         for e in sorted(events, key=lambda e: e.id):
             live.app.runtime.recorder.record(e)
-        await live.app.runtime.recorder.drain()
+        await live.app.runtime.drain()
 
     live.call(go)
 

@@ -1,8 +1,9 @@
-"""Event recording: every served click and open is committed exactly once, whatever happens."""
+"""Event recording: every served click and open is stored exactly once, whatever happens."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import threading
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from edge.config import Settings
 from edge.events import Event, EventRecorder, new_event_id
-from edge.journal import Journal
-from edge.store import SQLiteStore, StoreUnavailable
+from edge.ingester import EventIngester
+from edge.spool import SpoolWriter
+from edge.store import SQLiteStore
 from edge.tokens import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
 
@@ -51,7 +54,8 @@ def test_a_thousand_concurrent_clicks_make_exactly_a_thousand_events(live_server
 
 
 def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(live_server):
-    db_path = live_server.app.runtime.settings.database_path
+    runtime = live_server.app.runtime
+    db_path = runtime.settings.database_path
     locked = threading.Event()
     release = threading.Event()
 
@@ -77,75 +81,134 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
             statuses.append(client.get(f"/e/{token}").status_code)
             latencies.append(time.monotonic() - t0)
             i += 1
-    recorder = live_server.app.runtime.recorder
-    assert recorder.spilling  # the writer noticed, and journalled instead of blocking
+    live_server.call(runtime.recorder.drain)
+    # The ingester could not commit: every event is waiting in the spool, none lost.
+    assert count(db_path) == 0
+    assert live_server.call(runtime.spool_backlog) > 0
     release.set()
     holder.join()
     assert statuses == [302] * i
-    assert max(latencies) < 0.5  # not one redirect waited on the lock (busy timeout is 0.2 s)
-    # Once the database is back the journal is replayed; drain() waits for the writer's cycle.
-    deadline = time.monotonic() + 10
-    while count(db_path) < i and time.monotonic() < deadline:
-        live_server.drain()
+    assert max(latencies) < 0.5  # not one redirect waited on the lock
+    live_server.drain()  # the ingester's next round stores them
     assert count(db_path) == i
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(DISTINCT url) FROM events").fetchone()[0] == i
-
-
-async def _record(store: SQLiteStore, journal: Journal, events: list[Event]) -> None:
-    await store.open()
-    recorder = EventRecorder(store, journal)
-    await recorder.start()
-    for event in events:
-        recorder.record(event)
-    await recorder.stop()
-    await store.close()
+    assert live_server.call(runtime.spool_backlog) == 0
 
 
 def make_event(i: int) -> Event:
     return Event(new_event_id(), "click", 1_700_000_000_000 + i, 1, "track.test", url=f"u{i}")
 
 
-def test_journal_left_by_a_dead_process_is_replayed_at_next_start_exactly_once(tmp_path):
-    db_path = tmp_path / "edge.sqlite3"
-    journal_dir = tmp_path / "journal"
-    events = [make_event(i) for i in range(50)]
-    # Some events reached the database before it went down...
-    asyncio.run(_record(SQLiteStore(db_path), Journal(journal_dir), events[:10]))
-    assert count(db_path) == 10
-    # ...then a process journalled 30 (including those 10 again: it could not know) and died.
-    dead = Journal(journal_dir)
-    dead.append(events[:30])
-    dead._file.close()  # the process is gone: its lock is released, its file stays
-    dead._file = None
-    # The next process replays the orphan: the 20 missing ones, none twice.
-    asyncio.run(_record(SQLiteStore(db_path), Journal(journal_dir), events[30:]))
-    assert count(db_path) == 50
-    assert list(journal_dir.glob("events-*.ndjson")) == []
+async def _ingest(data_dir: Path) -> int:
+    """What the next process to take the ingester lock does: ingest the whole spool."""
+    settings = Settings(data_dir=data_dir)
+    store = SQLiteStore(settings.database_path)
+    await store.open()
+    ingester = EventIngester.from_settings(settings, store)
+    try:
+        return await ingester.catch_up()
+    finally:
+        await ingester.stop()
+        await store.close()
 
 
-def test_journal_of_a_live_process_is_left_alone(tmp_path):
-    journal_dir = tmp_path / "journal"
-    live = Journal(journal_dir)
-    live.append([make_event(1)])
-    other = Journal(journal_dir)
-    assert other.replayable() == []
+def spool_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "spool").glob("events-*.ndjson"))
+
+
+def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(i).row() for i in range(30)])
+    dead.close()  # the process is gone: its lock is released, its segment stays
+    assert asyncio.run(_ingest(tmp_path)) == 30
+    assert count(tmp_path / "edge.sqlite3") == 30
+    assert spool_files(tmp_path) == []  # read to its end, sealed: deleted
+    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM spool_progress").fetchone()[0] == 0
+
+
+def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
+    events = [make_event(i) for i in range(30)]
+    writer = SpoolWriter(tmp_path / "spool")
+    first = writer.write([e.row() for e in events[:10]])
+    writer.write([e.row() for e in events[10:]])
+    writer.close()
+
+    async def commit_first_line_then_die() -> None:
+        store = SQLiteStore(tmp_path / "edge.sqlite3")
+        await store.open()
+        await store.insert_events(events[:10], [(writer.path.name, first)])
+        await store.close()
+
+    asyncio.run(commit_first_line_then_die())
+    assert asyncio.run(_ingest(tmp_path)) == 20  # from the committed offset on
+    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+        urls = [row[0] for row in db.execute("SELECT url FROM events ORDER BY id")]
+    assert urls == [f"u{i}" for i in range(30)]
+
+
+def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
+    live = SpoolWriter(tmp_path / "spool")
+    live.write([make_event(1).row()])
+    assert asyncio.run(_ingest(tmp_path)) == 1
+    assert spool_files(tmp_path) == [live.path]  # its writer may append more
+    live.write([make_event(2).row()])
     live.close()
-    assert other.replayable() == [live.path]
+    assert asyncio.run(_ingest(tmp_path)) == 1  # only the new line
+    assert spool_files(tmp_path) == []
+    assert count(tmp_path / "edge.sqlite3") == 2
 
 
-def test_torn_last_journal_line_is_skipped_and_the_rest_replayed(tmp_path):
-    journal_dir = tmp_path / "journal"
-    dead = Journal(journal_dir)
-    dead.append([make_event(1), make_event(2)])
-    dead._file.write(
-        '{"id": "0660f7',
-    )  # a crash in the middle of a write
-    dead._file.close()
-    dead._file = None
-    db_path = tmp_path / "edge.sqlite3"
-    asyncio.run(_record(SQLiteStore(db_path), Journal(journal_dir), []))
-    assert count(db_path) == 2
+def test_torn_last_line_of_a_sealed_segment_is_skipped_and_the_rest_ingested(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(1).row(), make_event(2).row()])
+    with open(dead.path, "a") as segment:
+        segment.write('[["0660f7", "cli')  # an operating-system crash in the middle of a write
+    dead.close()
+    assert asyncio.run(_ingest(tmp_path)) == 2
+    assert spool_files(tmp_path) == []
+
+
+def test_an_unfinished_line_of_a_live_segment_waits_for_its_end(tmp_path):
+    live = SpoolWriter(tmp_path / "spool")
+    live.write([make_event(1).row()])
+    line = (json.dumps([make_event(2).row()]) + "\n").encode()
+    with open(live.path, "ab", buffering=0) as segment:  # the writer still holds its lock
+        segment.write(line[:20])  # caught halfway through a write
+        assert asyncio.run(_ingest(tmp_path)) == 1  # the whole line before it only
+        segment.write(line[20:])
+    assert asyncio.run(_ingest(tmp_path)) == 1
+    assert count(tmp_path / "edge.sqlite3") == 2
+
+
+def test_one_ingester_per_data_dir_and_a_standby_takes_over(tmp_path):
+    async def run() -> tuple[bool, bool, int]:
+        settings = Settings(data_dir=tmp_path)
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        first = EventIngester.from_settings(settings, store)
+        second = EventIngester.from_settings(settings, store)
+        second.standby_interval = 0.01
+        await first.start()
+        await second.start()
+        await asyncio.sleep(0)  # both tried the lock
+        both = first.lock.held and second.lock.held
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(1).row()])
+        writer.close()
+        await first.stop()  # ingests the spool, then lets go of the lock
+        while not second.lock.held:
+            await asyncio.sleep(0.01)
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(2).row()])
+        writer.close()
+        await second.catch_up()
+        await second.stop()
+        await store.close()
+        return both, first.committed, second.committed
+
+    assert asyncio.run(run()) == (False, 1, 1)
 
 
 def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
@@ -180,57 +243,39 @@ def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
     for t in threads:
         t.join()
     assert answered >= 300
-    # "After restart": a new process replays anything journalled; then count.
+    # "After restart": a new process ingests anything left in the spool; then count.
     proc = start_server_process(tmp_path / "data", port)
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
     assert count(tmp_path / "data" / "edge.sqlite3") == answered
 
 
-class FailingStore:
-    """A store whose database is down: every insert is refused."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self.store = store
-        self.down = True
-
-    async def insert_events(self, events):
-        if self.down:
-            raise StoreUnavailable("disk I/O error")
-        await self.store.insert_events(events)
-
-
-def test_events_stay_queued_when_neither_database_nor_journal_takes_them(tmp_path):
-    refused = threading.Semaphore(0)
-
-    class FullDisk(Journal):
+def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
+    class FullDisk(SpoolWriter):
         full = True
 
-        def append(self, events):
+        def write(self, rows):
             if self.full:
-                refused.release()
                 raise OSError(28, "No space left on device")
-            super().append(events)
+            return super().write(rows)
 
-    async def run() -> int:
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        await store.open()
-        failing = FailingStore(store)
-        journal = FullDisk(tmp_path / "journal")
-        recorder = EventRecorder(failing, journal)
+    async def run() -> tuple[int, int]:
+        spool = FullDisk(tmp_path / "spool")
+        recorder = EventRecorder(spool)
         recorder.retry_interval = 0.01
         await recorder.start()
         for i in range(5):
             recorder.record(make_event(i))
-        for _ in range(3):  # three rounds of refused writes
-            assert await asyncio.to_thread(refused.acquire, True, 10)
-        assert recorder._task is not None and not recorder._task.done()  # the writer lives
-        journal.full = False
-        failing.down = False
+        assert recorder.flush() is False  # refused: kept, in order
+        pending = recorder.pending
+        spool.full = False
         await recorder.drain()
         await recorder.stop()
-        stored = [e.url async for e in store.iter_events()]
-        await store.close()
-        return stored
+        return pending, recorder.spooled
 
-    assert asyncio.run(run()) == [f"u{i}" for i in range(5)]
+    assert asyncio.run(run()) == (5, 5)
+    assert asyncio.run(_ingest(tmp_path)) == 5
+    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+        assert [r[0] for r in db.execute("SELECT url FROM events ORDER BY id")] == [
+            f"u{i}" for i in range(5)
+        ]

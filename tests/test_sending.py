@@ -43,7 +43,7 @@ def test_migration_6_keeps_rows_and_makes_names_unique_per_account(tmp_path):
             "INSERT INTO sending_domains (id, account_id, domain, created_at, updated_at) "
             "VALUES (7, 2, 'mail.brand.com', 100, 200)"
         )
-    assert migrate(path) == 6
+    assert migrate(path, upto=6) == 6
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO sending_domains (account_id, domain) VALUES (3, 'mail.brand.com')")
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):

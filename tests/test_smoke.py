@@ -8,9 +8,10 @@ def test_admin_health_is_served_on_the_admin_host(live_server):
     assert response.json() == {
         "status": "ok",
         "version": "0.1.0",
-        "events_spilling": False,
+        "spool_backlog_bytes": 0,
         "redirects_served": 0,
         "pixels_served": 0,
-        "events_committed": 0,
-        "events_journalled": 0,
+        "events_pending": 0,
+        "events_spooled": 0,
+        "events_ingested": 0,
     }

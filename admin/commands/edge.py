@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 
 from admin.timestamps import parse_iso_ms
 from edge.config import Settings
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
+from edge.ingester import IngesterProcess
+from edge.ingester import run_process as run_ingester
 from edge.links import LinkBuilder
-from edge.protocol import CoalescingHttpToolsProtocol
+from edge.protocol import EdgeHttpProtocol
 from edge.store import SQLiteStore, migrate
 from edge.tokens import TokenCodec, load_secret_keys
 
@@ -30,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(func=cmd_serve)
 
+    ingest = sub.add_parser(
+        "ingest", help="move recorded events from the spool into the database (serve runs one)"
+    )
+    ingest.set_defaults(func=cmd_ingest)
+
     wrap = sub.add_parser("wrap", help="print a tracked click URL (or, with --open, a pixel URL)")
     wrap.add_argument("url", nargs="?", help="the destination URL (not needed with --open)")
     wrap.add_argument("--domain", help="tracking domain (default: EDGE_DEFAULT_DOMAIN)")
@@ -43,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     events.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-01 or 2026-11-01T12:00Z")
     events.add_argument("--type", choices=("open", "click"), help="only opens or only clicks")
     events.set_defaults(func=cmd_events)
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT, once uvicorn has shut down."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -62,8 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        # httptools, with the writes of one loop iteration sent in one syscall (edge/protocol.py).
-        http=CoalescingHttpToolsProtocol,
+        # httptools, with the fast path for tracking requests (edge/protocol.py).
+        http=EdgeHttpProtocol,
         lifespan="on",
         access_log=False,
         server_header=False,
@@ -72,20 +84,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
-    if args.https_port is None:
-        uvicorn.run("admin.server:create_app", **options)
-    else:
-        from edge import listeners
-
+    if args.https_port is not None:
         if args.https_port == args.port:
             raise CLIError("--https-port must differ from --port")
         if settings.tls_mode == "external":
             raise CLIError("--https-port serves built-in TLS; EDGE_TLS=external turns it off")
-        listeners.run(
-            listeners.ListenersConfig(
-                "admin.server:create_app", https_port=args.https_port, **options
+    # The workers only append events to the spool; one process of its own stores them
+    # (edge/ingester.py), unless EDGE_INGESTER=inline asks the workers to.
+    ingester = None
+    if settings.ingester == "separate" or "EDGE_INGESTER" not in os.environ:
+        os.environ["EDGE_INGESTER"] = "separate"  # read by every worker's Settings
+        ingester = IngesterProcess()
+        ingester.start()
+    # uvicorn re-raises the signal that stopped it once it has shut down: caught here, so
+    # the ingester is stopped (and stores the rest of the spool) before the process ends.
+    caught: list[int] = []
+
+    def stop_by_signal(signum: int, frame: object) -> None:
+        caught.append(signum)
+        raise _Stopped
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop_by_signal)
+    try:
+        if args.https_port is None:
+            uvicorn.run("admin.server:create_app", **options)
+        else:
+            from edge import listeners
+
+            listeners.run(
+                listeners.ListenersConfig(
+                    "admin.server:create_app", https_port=args.https_port, **options
+                )
             )
-        )
+    except _Stopped:
+        pass
+    finally:
+        if ingester is not None:
+            ingester.stop()
+    for signum in caught:  # end as the signal would have ended us
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    migrate(settings.database_path)
+    run_ingester(settings)
     return 0
 
 
