@@ -74,6 +74,7 @@ class Event:
     prefetch: bool = False
 
     def row(self) -> tuple:
+        """The fields in order: ``Event(*event.row())`` is ``event`` (a spool line's rows)."""
         return (
             self.id,
             self.type,
@@ -87,11 +88,12 @@ class Event:
             self.client_ip,
             self.user_agent,
             self.method,
-            int(self.prefetch),
+            self.prefetch,
         )
 
     @classmethod
     def from_row(cls, row: Sequence) -> Event:
+        """From a database row (``prefetch`` stored as 0 or 1)."""
         values = list(row)
         values[12] = bool(values[12])
         return cls(*values)

@@ -35,6 +35,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import starmap
 from pathlib import Path
 
 from edge.events import Event
@@ -177,7 +178,7 @@ class SpoolReader:
         for line in data[:stop].splitlines(keepends=True):
             try:
                 rows = json.loads(line)
-                events.extend(Event.from_row(row) for row in rows)
+                events.extend(starmap(Event, rows))
             except (ValueError, TypeError, IndexError):
                 if not segment.sealed:
                     break  # caught mid-write, perhaps: read it again next time
