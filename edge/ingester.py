@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -101,6 +102,8 @@ class EventIngester:
         self.rollup_interval = rollup_interval
         self.batch_size = batch_size
         self._offsets: dict[str, int] | None = None
+        #: The next round's chunks, read while the last round committed.
+        self._ahead: list[Chunk] | None = None
         self._wakeup = asyncio.Event()
         self._round = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -156,12 +159,19 @@ class EventIngester:
         return total
 
     async def run_once(self) -> int:
-        """One round: the new lines of every segment, in one transaction."""
+        """One round: the new lines of every segment, in one transaction.
+
+        While the transaction runs (SQLite works with the GIL released), the next round's
+        lines are read and parsed, from the offsets this round is committing: a backlog is
+        stored about a fifth faster. If the commit fails, that read-ahead is dropped.
+        """
         async with self._round:
             if self._offsets is None:
                 self._offsets = await self._load_offsets()
             offsets = self._offsets
-            chunks = await asyncio.to_thread(self._read, offsets)
+            chunks, self._ahead = self._ahead, None
+            if chunks is None:
+                chunks = await asyncio.to_thread(self._read, offsets)
             events: list[Event] = [e for chunk in chunks for e in chunk.events]
             moved = [c for c in chunks if c.end > offsets.get(c.segment.name, 0)]
             if moved:
@@ -169,10 +179,19 @@ class EventIngester:
                 # behaviour rules look at what came before.
                 events.sort(key=_event_id)
                 progress = [(c.segment.name, c.end) for c in moved]
-                await self.store.insert_events(events, progress)
-                for name, end in progress:
-                    offsets[name] = end
+                ahead = asyncio.ensure_future(
+                    asyncio.to_thread(self._read, {**offsets, **dict(progress)})
+                )
+                try:
+                    await self.store.insert_events(events, progress)
+                except BaseException:
+                    ahead.cancel()
+                    raise
+                offsets.update(progress)
                 self.committed += len(events)
+                following = await ahead
+                if any(c.events for c in following):  # else a fresh look next round
+                    self._ahead = following
             for chunk in chunks:
                 segment = chunk.segment
                 if segment.sealed and offsets.get(segment.name, 0) >= segment.size:
@@ -239,9 +258,23 @@ def _event_id(event: Event) -> str:
     return event.id
 
 
+def tune_gc() -> None:
+    """Garbage collection for a process that mostly ingests.
+
+    Each round allocates tens of thousands of short-lived objects (parsed rows, events,
+    verdicts) that reference counting frees; with the default thresholds the collector runs
+    every 700 allocations and walks them all the same, a fifth of the ingester's time. Rare
+    collections are enough here, and what exists at start is frozen out of their way.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 def run_process(settings: Settings) -> None:
     """The separate ingester (``tracking-edge ingest``): runs until SIGTERM/SIGINT, or until
     the process that started it is gone, then ingests what is left and returns."""
+    tune_gc()
     if settings.ingest_nice:
         try:
             os.nice(settings.ingest_nice)
