@@ -57,14 +57,9 @@ _ENDIF = r"!\[(?i:endif)\][^>]*+>"
 # Tags the scanner stops at: link tags and the landmarks where pixels go, and conditional
 # comments (which decide whether a <body> there is a landmark).
 _STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}|{_IF}|{_ENDIF})"
-# Everything the scanner walks over without stopping, so that a match costs one Python
-# iteration per link, not one per tag. Only complete constructs: one left open at the end of
-# the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
-# CPython 3.11 mishandles captures inside a possessive repeat.
-# The commonest tags first, each settled by one look at its name: a start tag that is no
-# link, landmark or raw text element (those start with a, b, h, i, n, s, t, v or x, and are
-# looked at in full) and an end tag other than </body> and </head>. What they match is what
-# the general branch below would match.
+# The commonest tags, each settled by one look at its name: a start tag that is no link
+# (a, area, v:...), no landmark (body, html) and no raw text element, and an end tag other
+# than </body> and </head>. They match exactly what the general branches of _SKIP would.
 _PLAIN_START_TAG = (
     r"<(?=[b-uw-zB-UW-Z])(?![bB](?i:ody)_A|[hH](?i:tml)_A|[sS](?i:cript|tyle)_A"
     r"|[tT](?i:extarea|itle)_A|[xX](?i:mp)_A|[iI](?i:frame)_A|[nN](?i:oembed|oframes)_A)"
@@ -74,6 +69,10 @@ _PLAIN_END_TAG = (
     r"</(?![bB](?i:ody)_A|[hH](?i:ead)_A)"
     rf"[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
 ).replace("_A", _AFTER_NAME)
+# Everything the scanner walks over without stopping, so that a match costs one Python
+# iteration per link, not one per tag. Only complete constructs: one left open at the end of
+# the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
+# CPython 3.11 mishandles captures inside a possessive repeat.
 _SKIP = (
     rf"(?:[^<]++|{_PLAIN_START_TAG}|{_PLAIN_END_TAG}"
     # A "downlevel-revealed" conditional comment hides nothing: walked over like a comment.
@@ -298,10 +297,11 @@ _HREF_ONLY = {"dq": '"', "sq": "'", "uq": ""}
 def _token_pattern(names: frozenset[str]) -> re.Pattern[str]:
     """_TOKEN, plus the usual link tag read whole inside the engine.
 
-    Most link tags have a valued ``href`` and none of the other wanted ``names`` (a
-    ``style``, a ``target``): such a tag is matched with its ``href`` value as a group, so it
-    costs no second pass over its attributes. The attributes are split exactly as ``_ATTRS``
-    splits them; any other link tag falls through to the general ``link`` alternative.
+    Most link tags have a valued ``href`` and none of the other wanted ``names`` (any
+    number of other attributes, ``style``, ``target``...): such a tag is matched with its
+    ``href`` value as a group, so it costs no second pass over its attributes. The
+    attributes are split exactly as ``_ATTRS`` splits them; any other link tag falls
+    through to the general ``link`` alternative.
     """
     pattern = _TOKEN_PATTERNS.get(names)
     if pattern is None:
