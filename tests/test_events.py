@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sqlite3
 import threading
@@ -12,13 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from edge.config import Settings
-from edge.events import Event, EventRecorder, new_event_id
-from edge.ingester import EventIngester
+from edge.events import EventRecorder
 from edge.spool import SpoolWriter
-from edge.store import SQLiteStore
 from edge.tokens import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
+from tests.test_ingester import ingest_spool, make_event
 
 CODEC = TokenCodec([SECRET])
 
@@ -96,121 +93,6 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     assert live_server.call(runtime.spool_backlog) == 0
 
 
-def make_event(i: int) -> Event:
-    return Event(new_event_id(), "click", 1_700_000_000_000 + i, 1, "track.test", url=f"u{i}")
-
-
-async def _ingest(data_dir: Path) -> int:
-    """What the next process to take the ingester lock does: ingest the whole spool."""
-    settings = Settings(data_dir=data_dir)
-    store = SQLiteStore(settings.database_path)
-    await store.open()
-    ingester = EventIngester.from_settings(settings, store)
-    try:
-        return await ingester.catch_up()
-    finally:
-        await ingester.stop()
-        await store.close()
-
-
-def spool_files(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "spool").glob("events-*.ndjson"))
-
-
-def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
-    dead = SpoolWriter(tmp_path / "spool")
-    dead.write([make_event(i).row() for i in range(30)])
-    dead.close()  # the process is gone: its lock is released, its segment stays
-    assert asyncio.run(_ingest(tmp_path)) == 30
-    assert count(tmp_path / "edge.sqlite3") == 30
-    assert spool_files(tmp_path) == []  # read to its end, sealed: deleted
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM spool_progress").fetchone()[0] == 0
-
-
-def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
-    events = [make_event(i) for i in range(30)]
-    writer = SpoolWriter(tmp_path / "spool")
-    first = writer.write([e.row() for e in events[:10]])
-    writer.write([e.row() for e in events[10:]])
-    writer.close()
-
-    async def commit_first_line_then_die() -> None:
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        await store.open()
-        await store.insert_events(events[:10], [(writer.path.name, first)])
-        await store.close()
-
-    asyncio.run(commit_first_line_then_die())
-    assert asyncio.run(_ingest(tmp_path)) == 20  # from the committed offset on
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        urls = [row[0] for row in db.execute("SELECT url FROM events ORDER BY id")]
-    assert urls == [f"u{i}" for i in range(30)]
-
-
-def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
-    live = SpoolWriter(tmp_path / "spool")
-    live.write([make_event(1).row()])
-    assert asyncio.run(_ingest(tmp_path)) == 1
-    assert spool_files(tmp_path) == [live.path]  # its writer may append more
-    live.write([make_event(2).row()])
-    live.close()
-    assert asyncio.run(_ingest(tmp_path)) == 1  # only the new line
-    assert spool_files(tmp_path) == []
-    assert count(tmp_path / "edge.sqlite3") == 2
-
-
-def test_torn_last_line_of_a_sealed_segment_is_skipped_and_the_rest_ingested(tmp_path):
-    dead = SpoolWriter(tmp_path / "spool")
-    dead.write([make_event(1).row(), make_event(2).row()])
-    with open(dead.path, "a") as segment:
-        segment.write('[["0660f7", "cli')  # an operating-system crash in the middle of a write
-    dead.close()
-    assert asyncio.run(_ingest(tmp_path)) == 2
-    assert spool_files(tmp_path) == []
-
-
-def test_an_unfinished_line_of_a_live_segment_waits_for_its_end(tmp_path):
-    live = SpoolWriter(tmp_path / "spool")
-    live.write([make_event(1).row()])
-    line = (json.dumps([make_event(2).row()]) + "\n").encode()
-    with open(live.path, "ab", buffering=0) as segment:  # the writer still holds its lock
-        segment.write(line[:20])  # caught halfway through a write
-        assert asyncio.run(_ingest(tmp_path)) == 1  # the whole line before it only
-        segment.write(line[20:])
-    assert asyncio.run(_ingest(tmp_path)) == 1
-    assert count(tmp_path / "edge.sqlite3") == 2
-
-
-def test_one_ingester_per_data_dir_and_a_standby_takes_over(tmp_path):
-    async def run() -> tuple[bool, bool, int]:
-        settings = Settings(data_dir=tmp_path)
-        store = SQLiteStore(settings.database_path)
-        await store.open()
-        first = EventIngester.from_settings(settings, store)
-        second = EventIngester.from_settings(settings, store)
-        second.standby_interval = 0.01
-        await first.start()
-        await second.start()
-        await asyncio.sleep(0)  # both tried the lock
-        both = first.lock.held and second.lock.held
-        writer = SpoolWriter(settings.spool_dir)
-        writer.write([make_event(1).row()])
-        writer.close()
-        await first.stop()  # ingests the spool, then lets go of the lock
-        while not second.lock.held:
-            await asyncio.sleep(0.01)
-        writer = SpoolWriter(settings.spool_dir)
-        writer.write([make_event(2).row()])
-        writer.close()
-        await second.catch_up()
-        await second.stop()
-        await store.close()
-        return both, first.committed, second.committed
-
-    assert asyncio.run(run()) == (False, 1, 1)
-
-
 def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
     port = free_port()
     proc = start_server_process(tmp_path / "data", port)
@@ -274,7 +156,7 @@ def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
         return pending, recorder.spooled
 
     assert asyncio.run(run()) == (5, 5)
-    assert asyncio.run(_ingest(tmp_path)) == 5
+    assert asyncio.run(ingest_spool(tmp_path)) == 5
     with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
         assert [r[0] for r in db.execute("SELECT url FROM events ORDER BY id")] == [
             f"u{i}" for i in range(5)
