@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -108,10 +108,6 @@ class Event:
         )
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Event:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
 
 class EventRecorder:
     """Gathers events in memory and appends them to the spool every few milliseconds.
@@ -127,6 +123,8 @@ class EventRecorder:
     flush_interval = 0.01
     #: Seconds between attempts while the spool cannot be written (disk full).
     retry_interval = 0.25
+    #: Seconds ``stop`` keeps trying a spool that refuses writes.
+    stop_timeout = 10.0
 
     def __init__(self, spool: SpoolWriter) -> None:
         self.spool = spool
@@ -202,6 +200,3 @@ class EventRecorder:
             self._timer = None
         self._closed = True
         self.spool.close()
-
-    #: Seconds ``stop`` keeps trying a spool that refuses writes.
-    stop_timeout = 10.0

@@ -109,6 +109,8 @@ class EventIngester:
         self._task: asyncio.Task | None = None
         self._refused = False
         self._rolled_up_at = 0.0
+        #: Events committed since the last roll-up pass (an idle ingester passes once).
+        self._unrolled = True
         #: Events this process committed (``/healthz``, tests).
         self.committed = 0
 
@@ -224,6 +226,7 @@ class EventIngester:
     async def _roll_up(self) -> None:
         assert self.rollup is not None
         self._rolled_up_at = time.monotonic()
+        self._unrolled = False
         try:
             await self.rollup.catch_up()
         except Exception as exc:  # locked or unavailable: the next pass retries
@@ -246,8 +249,9 @@ class EventIngester:
             if self._refused:
                 log.info("database reachable again; ingesting the spool")
                 self._refused = False
+            self._unrolled = self._unrolled or moved > 0
             due = time.monotonic() - self._rolled_up_at >= self.rollup_interval
-            if self.rollup is not None and (due or not moved):
+            if self.rollup is not None and self._unrolled and (due or not moved):
                 await self._roll_up()
             if not moved:
                 with contextlib.suppress(TimeoutError):
