@@ -73,11 +73,10 @@ _PLAIN_END_TAG = (
 # iteration per link, not one per tag. Only complete constructs: one left open at the end of
 # the input stops the walk and is reported (_TOKEN's "eof"). No capturing groups in here:
 # CPython 3.11 mishandles captures inside a possessive repeat.
-_SKIP = (
-    rf"(?:[^<]++|{_PLAIN_START_TAG}|{_PLAIN_END_TAG}"
-    # A "downlevel-revealed" conditional comment hides nothing: walked over like a comment.
-    rf"|<{_IF}<!--(?:-?|[\t\n\f\r ]*+--)>"
-    r"|<(?!" + _STOP + r")(?:"
+# A "downlevel-revealed" conditional comment hides nothing: walked over like a comment.
+_REVEALED = rf"<{_IF}<!--(?:-?|[\t\n\f\r ]*+--)>"
+# What follows any other "<" that is not a stop.
+_OTHER = (
     # Raw text: the element and everything up to its end tag (a "<a" in CSS is no link).
     rf"(?=[sStTxXiInN])(?:{_RAW})"
     # Any other start or end tag (a raw text start tag without its end tag is left open).
@@ -87,8 +86,8 @@ _SKIP = (
     r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>"  # doctype and bogus comments
     r"|/>"  # "</>" is dropped by browsers
     r"|(?![a-zA-Z/!?])"  # a "<" that starts nothing is text
-    r"))*+"
 )
+_SKIP = rf"(?:[^<]++|{_PLAIN_START_TAG}|{_PLAIN_END_TAG}|{_REVEALED}|<(?!{_STOP})(?:{_OTHER}))*+"
 _TOKEN = re.compile(
     _SKIP + r"(?:"
     rf"(?P<link><(?P<name>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{_ATTRS}{_END})"

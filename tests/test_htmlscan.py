@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge import htmlscan
 from edge.htmlscan import _CHARREF, _decode_reference, decode_attribute, scan
 
 
@@ -199,3 +201,39 @@ def test_scan_stops_after_max_links_and_says_so() -> None:
 )
 def test_the_amp_only_shortcut_decodes_as_the_full_rules_do(value: str) -> None:
     assert decode_attribute(value) == _CHARREF.sub(_decode_reference, value)
+
+
+# The scanner's walk without its shortcuts (plain start and end tags, downlevel-revealed
+# comments walked over): every "<" goes through the stop check and the general branches, and
+# a revealed comment is a token of its own, as before the shortcuts existed.
+_GENERAL_WALK = re.compile(
+    rf"(?:[^<]++|<(?!{htmlscan._STOP})(?:{htmlscan._OTHER}))*+"
+    + htmlscan._TOKEN.pattern[len(htmlscan._SKIP) :].replace(
+        "(?P<if>", f"(?P<revealed>{htmlscan._REVEALED})|(?P<if>", 1
+    ),
+    re.DOTALL,
+)
+
+_PIECES = st.sampled_from(
+    ["<td>", "</td>", "<TR class=x>", "<tbody a='>'>", "<title>", "</title>", "<textarea>",
+     "<b>", "</B >", "<h2>", "<Body>", "</body>", "</HEAD>", "<html>", "<xmp>", "<iframe>",
+     "<noembed>", "<noframes/>", "<s>", "<style>", "</style>", "<script>", "</script>",
+     "<a href=x>", "<A HREF='y'>", "<area href", "<v:rect href=z>", "<abbr>", "<video>",
+     "<!--", "-->", "<!-- c -->", "<!--[if mso]>", "<![endif]-->", "<!--[if !mso]><!-->",
+     "<!--[if !mso]><!-- -->", "<!--<![endif]-->", "<!DOCTYPE html>", "<?x?>", "</>", "<",
+     ">", '"', "'", "=", " ", "\n", "/", "x", "\u017f", "<\u017fcript>", "<t\u0130tle>"]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_PIECES | st.text(max_size=4), max_size=30).map("".join))
+def test_the_walk_shortcuts_find_the_tokens_the_general_walk_finds(document: str) -> None:
+    def tokens(pattern: re.Pattern[str]) -> list[tuple[str, tuple[int, int]]]:
+        # The end of the input (no group) is no token: one walk may reach it in more matches.
+        return [
+            (m.lastgroup, m.span(m.lastgroup))
+            for m in pattern.finditer(document)
+            if m.lastgroup is not None and m.lastgroup != "revealed"
+        ]
+
+    assert tokens(htmlscan._TOKEN) == tokens(_GENERAL_WALK)
