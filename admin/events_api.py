@@ -52,7 +52,8 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True)
 class EventFilter:
-    account_id: int
+    #: The caller's account; ``None`` only for the operator's CLI, which sees every account.
+    account_id: int | None
     start_ms: int | None = None
     end_ms: int | None = None
     types: tuple[str, ...] = ()
@@ -77,7 +78,10 @@ class EventFilter:
         )
 
     def where(self) -> tuple[str, list]:
-        clauses, args = ["account_id = ?"], [self.account_id]
+        clauses: list[str] = ["1 = 1"]
+        args: list = []
+        if self.account_id is not None:
+            clauses, args = ["account_id = ?"], [self.account_id]
         if self.start_ms is not None:
             clauses.append("ts_ms >= ?")
             args.append(self.start_ms)
@@ -106,8 +110,12 @@ async def pages(
     *,
     page: int,
     after: tuple[int, str] | None = None,
+    columns: str = EVENT_FIELDS,
 ) -> AsyncIterator[list[tuple]]:
-    """Pages of event rows in (ts_ms, id) order, after the key ``after``."""
+    """Pages of event rows in (ts_ms, id) order, after the key ``after``.
+
+    ``columns`` must begin with ``id, type, ts_ms`` (the key is read from the rows).
+    """
     where, args = f.where()
     while True:
         clause, extra = where, []
@@ -115,7 +123,7 @@ async def pages(
             clause += " AND (ts_ms, id) > (?, ?)"
             extra = list(after)
         async with conn.execute(
-            f"SELECT {EVENT_FIELDS} FROM events WHERE {clause} ORDER BY ts_ms, id LIMIT ?",
+            f"SELECT {columns} FROM events WHERE {clause} ORDER BY ts_ms, id LIMIT ?",
             [*args, *extra, page],
         ) as cur:
             rows = list(await cur.fetchall())

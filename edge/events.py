@@ -16,9 +16,8 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -90,23 +89,6 @@ class Event:
             self.method,
             self.prefetch,
         )
-
-    @classmethod
-    def from_row(cls, row: Sequence) -> Event:
-        """From a database row (``prefetch`` stored as 0 or 1)."""
-        values = list(row)
-        values[12] = bool(values[12])
-        return cls(*values)
-
-    def to_dict(self) -> dict:
-        """The JSON form (``tracking-edge events``): adds an ISO time."""
-        data = asdict(self)
-        data["time"] = (
-            datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z")
-        )
-        return data
 
 
 class EventRecorder:

@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,11 +24,6 @@ import aiosqlite
 
 from edge.events import Event
 from edge.ingest import EventIngest
-
-EVENT_COLUMNS = (
-    "id, type, ts_ms, account_id, domain, message, recipient, link, url, "
-    "client_ip, user_agent, method, prefetch"
-)
 
 
 class StoreUnavailable(Exception):
@@ -81,10 +76,6 @@ class Store(Protocol):
     async def tracking_domains(self) -> list[DomainRecord]: ...
 
     async def domain_by_name(self, domain: str) -> DomainRecord | None: ...
-
-    def iter_events(
-        self, *, since_ms: int | None = None, types: Sequence[str] = ()
-    ) -> AsyncIterator[Event]: ...
 
 
 def migration_scripts() -> list[tuple[int, str, str]]:
@@ -237,35 +228,6 @@ class SQLiteStore:
         ) as cur:
             row = await cur.fetchone()
         return _domain(row) if row else None
-
-    async def iter_events(
-        self, *, since_ms: int | None = None, types: Sequence[str] = (), page: int = 1000
-    ) -> AsyncIterator[Event]:
-        # Keyset pagination on (ts_ms, id): memory stays flat however many events match.
-        where, args = ["1 = 1"], []
-        if since_ms is not None:
-            where.append("ts_ms >= ?")
-            args.append(since_ms)
-        if types:
-            where.append(f"type IN ({', '.join('?' for _ in types)})")
-            args.extend(types)
-        after: tuple[int, str] | None = None
-        while True:
-            clause = " AND ".join(where)
-            extra: list = []
-            if after is not None:
-                clause += " AND (ts_ms, id) > (?, ?)"
-                extra = list(after)
-            async with self.db.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE {clause} ORDER BY ts_ms, id LIMIT ?",
-                [*args, *extra, page],
-            ) as cur:
-                rows = await cur.fetchall()
-            for row in rows:
-                yield Event.from_row(row)
-            if len(rows) < page:
-                return
-            after = (rows[-1][2], rows[-1][0])
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:

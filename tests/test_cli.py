@@ -126,6 +126,7 @@ def test_events_prints_ndjson_filtered_by_time_and_type(env, capsys):
             "id": "d", "type": "click", "ts_ms": 1_800_000_000_002, "account_id": 1,
             "domain": "track.test", "message": None, "recipient": None, "link": None,
             "url": "https://new/", "client_ip": None, "user_agent": None, "method": "GET",
-            "prefetch": False, "time": "2027-01-15T08:00:00.002Z",
+            "prefetch": False, "time": "2027-01-15T08:00:00.002Z", "verdict": "human",
+            "rule": "default",
         }
     ]  # fmt: skip

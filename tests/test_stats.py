@@ -233,7 +233,7 @@ def _stored_events(db):
         "SELECT id, type, ts_ms, account_id, domain, message, recipient, link, url, "
         "client_ip, user_agent, method, prefetch FROM events"
     )
-    return [Event.from_row(r) for r in rows]
+    return [Event(*r[:12], bool(r[12])) for r in rows]
 
 
 def test_burst_caught_after_the_first_click_was_counted_moves_it(engagement_db):

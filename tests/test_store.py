@@ -42,18 +42,18 @@ def test_database_made_by_the_first_schema_version_is_upgraded_in_place(tmp_path
             return (
                 await store.tracking_domains(),
                 await store.domain_table_version(),
-                [e async for e in store.iter_events()],
             )
         finally:
             await store.close()
 
-    domains, version, events = asyncio.run(upgrade_and_read())
+    domains, version = asyncio.run(upgrade_and_read())
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == migration_scripts()[-1][0]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        events = db.execute("SELECT id, domain, url, verdict FROM events").fetchall()
     assert [(d.domain, d.account_id, d.served) for d in domains] == [("go.acme.com", 2, True)]
     assert version == 0  # the counter starts at the upgrade; later changes move it
-    assert [(e.id, e.domain, e.url) for e in events] == [("e1", "go.acme.com", "https://acme.com/")]
+    assert events == [("e1", "go.acme.com", "https://acme.com/", "human")]
 
 
 def test_migrating_twice_changes_nothing(tmp_path):
@@ -87,26 +87,11 @@ def test_inserting_an_event_id_twice_stores_it_once(tmp_path):
         await store.open()
         await store.insert_events([make_event(1), make_event(2)])
         await store.insert_events([make_event(2), make_event(3)])
-        ids = [e.id async for e in store.iter_events()]
         await store.close()
-        return ids
+        with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+            return [row[0] for row in db.execute("SELECT id FROM events ORDER BY id")]
 
     assert asyncio.run(run()) == [f"{i:030x}" for i in (1, 2, 3)]
-
-
-def test_iter_events_filters_by_time_and_type_across_pages(tmp_path):
-    async def run():
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        await store.open()
-        await store.insert_events([make_event(i, "click" if i % 2 else "open") for i in range(25)])
-        got = [
-            e.ts_ms - 1_700_000_000_000
-            async for e in store.iter_events(since_ms=1_700_000_000_010, types=("click",), page=4)
-        ]
-        await store.close()
-        return got
-
-    assert asyncio.run(run()) == [11, 13, 15, 17, 19, 21, 23]
 
 
 def test_insert_into_a_locked_database_raises_store_unavailable(tmp_path):

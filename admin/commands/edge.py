@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 
+import aiosqlite
+
 from admin.timestamps import parse_iso_ms
 from edge.config import Settings
 from edge.domains import TrackingHost
@@ -208,13 +210,20 @@ def cmd_events(args: argparse.Namespace) -> int:
     types = {"open": ("open", "initial_open"), "click": ("click",)}.get(args.type, ())
 
     async def dump() -> None:
-        store = SQLiteStore(settings.database_path)
-        await store.open()
+        # The events API's pages and JSON (admin/events_api.py), across every account.
+        from admin.events_api import EventFilter, pages
+        from admin.webhooks import EVENT_FIELDS, event_json
+
+        migrate(settings.database_path)
+        conn = await aiosqlite.connect(settings.database_path)
         try:
-            async for event in store.iter_events(since_ms=since, types=types):
-                sys.stdout.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+            query = EventFilter(None, start_ms=since, types=types)
+            async for rows in pages(conn, query, page=1000, columns=f"{EVENT_FIELDS}, account_id"):
+                for row in rows:
+                    line = {**event_json(row[:-1]), "account_id": row[-1]}
+                    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
         finally:
-            await store.close()
+            await conn.close()
 
     asyncio.run(dump())
     return 0
