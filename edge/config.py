@@ -129,9 +129,9 @@ class Settings:
     #: serving process that holds the ingester lock, as a background task; ``separate``: a
     #: process of its own (``tracking-edge serve`` starts one and sets this for its workers).
     ingester: str = "inline"
-    #: Niceness the separate ingester process adds to itself: under full load the CPU goes to
-    #: answering requests first, and the spool absorbs the difference until the load drops.
-    ingest_nice: int = 10
+    #: Niceness the separate ingester process adds to itself: when the CPU is saturated it
+    #: goes to answering requests, and the spool absorbs the events until the load drops.
+    ingest_nice: int = 19
     #: The host name customers point their tracking domain's CNAME at; empty means
     #: ``default_domain`` (filled in by ``__post_init__``).
     cname_target: str = ""
@@ -222,7 +222,7 @@ class Settings:
             db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 1.0),
             event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
             ingester=_choice(env, "EDGE_INGESTER", ("inline", "separate")),
-            ingest_nice=_int(env, "EDGE_INGEST_NICE", 10),
+            ingest_nice=_int(env, "EDGE_INGEST_NICE", 19),
             cname_target=_host(env, "EDGE_CNAME_TARGET") or default_domain,
             dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),
             dns_timeout=_float(env, "EDGE_DNS_TIMEOUT", 3.0),

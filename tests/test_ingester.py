@@ -151,6 +151,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def niceness(pid: int) -> int:
+    """proc(5): field 19 of /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])
+
+
 def wait_for(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
@@ -165,6 +171,8 @@ def test_serve_stores_events_through_a_separate_ingester_it_restarts(tmp_path):
     db = tmp_path / "data" / "edge.sqlite3"
     try:
         (ingester,) = wait_for(lambda: children(proc.pid))
+        # Niced (EDGE_INGEST_NICE, 19): under full load the CPU answers requests first.
+        assert wait_for(lambda: niceness(ingester) == 19)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             for i in range(3):
                 token = CODEC.sign_click(1, f"https://example.com/{i}")
