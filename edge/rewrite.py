@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from itertools import islice
@@ -161,6 +161,8 @@ class _Job:
     message: str | None
     recipient: str | None
     track_clicks: bool
+    #: ``LinkBuilder.click_urls`` for this message: ``click_url(url, link_name)``.
+    click_url: Callable[[str, str | None], str]
     links: list[LinkReport] = field(default_factory=list)
     warnings: list[RewriteWarning] = field(default_factory=list)
     placeholders: int = 0
@@ -299,7 +301,10 @@ class Rewriter:
         out; ``initial_open`` adds the pixel after ``<body>``; ``honeypot`` adds the
         scanner-detecting link (only when clicks are tracked).
         """
-        job = _Job(message, recipient, track_clicks)
+        click_url = self.links.click_urls(
+            self.host, self.account_id, message=message, recipient=recipient
+        )
+        job = _Job(message, recipient, track_clicks, click_url)
         insertions: list[Insertion] = []
         new_html = new_text = None
         if html is not None:
@@ -399,10 +404,7 @@ class Rewriter:
     ) -> tuple[LinkReport, str | None]:
         """Classify, and sign when it is to be wrapped: the report and the new value."""
         if job.track_clicks and _plain(url):
-            tracked = self.links.click_url(
-                self.host, self.account_id, url, message=job.message, recipient=job.recipient,
-                link=name,
-            )  # fmt: skip
+            tracked = job.click_url(url, name)
             return LinkReport(
                 part, name, url, True, None, unsubscribe, tracked, tag, raw, offset
             ), tracked
@@ -421,14 +423,7 @@ class Rewriter:
             try:
                 # Reported exactly as signed: the token holds safe_url()'s form of the URL.
                 url = safe_url(url)
-                tracked = self.links.click_url(
-                    self.host,
-                    self.account_id,
-                    url,
-                    message=job.message,
-                    recipient=job.recipient,
-                    link=name,
-                )
+                tracked = job.click_url(url, name)
             except ValueError as exc:  # UnsafeURL, or urlsplit on a broken IPv6 literal
                 reason = SkipReason.UNPARSEABLE
                 job.warnings.append(
@@ -475,8 +470,7 @@ class Rewriter:
             raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
         edits: list[tuple[int, int, str]] = []
         position = 0
-        click_url, host, account = self.links.click_url, self.host, self.account_id
-        message, recipient, reports = job.message, job.recipient, job.links
+        click_url, reports = job.click_url, job.links
         for tag in scanned.links:
             attrs = tag.attributes
             href = attrs.get("href")
@@ -489,9 +483,7 @@ class Rewriter:
                 url = decode_attribute(raw) if "&" in raw else raw
                 if _plain(url):
                     name = f"link-{position}"
-                    new = click_url(
-                        host, account, url, message=message, recipient=recipient, link=name
-                    )
+                    new = click_url(url, name)
                     reports.append(
                         LinkReport(
                             "html", name, url, True, None, False, new, tag.name, raw, href.start

@@ -215,7 +215,16 @@ ABBREVIATIONS = (
     ".com/",
     "link-",
 )
+#: Compact JSON of the items of a flat payload, by type.
 _FLAT_JSON = {str: _encode_string, int: int.__repr__, type(None): lambda _: "null"}
+
+
+def json_value(value: Any) -> str:
+    """The compact JSON of one payload item, as :meth:`CompactSerializer.dumps` writes it."""
+    encode = _FLAT_JSON.get(type(value))
+    return _CompactJSON.dumps(value) if encode is None else encode(value)
+
+
 _ABBREVIATE = [(text, chr(code)) for code, text in enumerate(ABBREVIATIONS, 1)]
 _EXPAND = [(chr(code), text) for code, text in enumerate(ABBREVIATIONS, 1)]
 
@@ -268,6 +277,10 @@ class CompactSerializer:
             text = "[" + ",".join([_FLAT_JSON[type(item)](item) for item in payload]) + "]"
         except KeyError:
             text = _CompactJSON.dumps(payload)
+        return self.sign_json(text)
+
+    def sign_json(self, text: str) -> str:
+        """Sign a payload given as its compact JSON (what :meth:`dumps` makes of a list)."""
         for long, short in _ABBREVIATE:  # abbreviate(), inline: this runs once per link
             text = text.replace(long, short)
         data = text.encode("utf-8")

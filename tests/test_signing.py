@@ -245,3 +245,16 @@ def test_format_2_newest_key_signs_every_key_verifies_salts_apart() -> None:
 def test_format_2_refuses_malformed_tokens(token: str) -> None:
     with pytest.raises(BadSignature):
         CompactSerializer(["k"], SALT).loads(token)
+
+
+@pytest.mark.parametrize("secure", [True, False])
+@pytest.mark.parametrize("ports", [(80, 443), (8080, 8443)])
+def test_click_urls_for_one_message_are_the_click_urls_made_one_by_one(secure, ports) -> None:
+    links = LinkBuilder(TokenCodec(["k"]), http_port=ports[0], https_port=ports[1])
+    host = TrackingHost("t.example", 3, secure, True)
+    click_url = links.click_urls(host, 3, message="m", recipient="ada@example.com")
+    for target in ("https://a.b/", "http://a.b/x", " HTTPS://a.b/?q=1", "http://a.b/é"):
+        for name in ("hero", None):
+            assert click_url(target, name) == links.click_url(
+                host, 3, target, message="m", recipient="ada@example.com", link=name
+            )

@@ -7,6 +7,8 @@ import re
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itsdangerous import BadData, URLSafeSerializer
 
 from edge.signing import CompactSerializer, expand
@@ -259,3 +261,21 @@ def test_format_1_tokens_stay_bound_to_their_kind_and_key():
         TokenCodec(["k1"]).read_click(FROZEN_V1_OPENS[1][0])
     with pytest.raises(BadToken):
         TokenCodec(["k2"]).read_click(FROZEN_V1_CLICKS[1][0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["https://a.example/x?y=1", "HTTP://b.example", " https://c.example/ä "]),
+    st.none() | st.text(max_size=20),
+    st.none() | st.text(max_size=20) | st.just("Jane@Example.com"),
+    st.none() | st.text(max_size=20),
+    st.integers(0, 10**12),
+)
+def test_the_click_signer_makes_the_tokens_sign_click_makes(url, message, recipient, link, account):
+    try:
+        expected = CODEC.sign_click(account, url, message=message, recipient=recipient, link=link)
+    except UnicodeEncodeError:  # a lone surrogate: refused by both
+        with pytest.raises(UnicodeEncodeError):
+            CODEC.click_signer(account, message=message, recipient=recipient)(url, link)
+        return
+    assert CODEC.click_signer(account, message=message, recipient=recipient)(url, link) == expected
