@@ -38,7 +38,8 @@ from datetime import UTC, datetime  # noqa: E402
 
 from admin.stats import StatsQuery, run_stats  # noqa: E402
 from edge.events import Event, EventRecorder, new_event_id  # noqa: E402
-from edge.ingester import EventIngester, IngesterLock, tune_gc  # noqa: E402
+from edge.ingester import EventIngester, IngesterLock  # noqa: E402
+from edge.ingester_process import tune_gc  # noqa: E402
 from edge.rollup import DAY_MS, Rollup  # noqa: E402
 from edge.spool import SpoolReader, SpoolWriter  # noqa: E402
 from edge.store import SQLiteStore, migrate  # noqa: E402
@@ -277,7 +278,7 @@ async def ingest(directory: Path, n: int) -> tuple[float, float, float]:
     await recorder.stop()
     assert recorder.spooled == n, "events not spooled"
     # What the ingester does with them: read, classify, apply privacy, commit in batches;
-    # with the garbage collector tuned as in its own process (edge.ingester.run_process).
+    # with the garbage collector tuned as in its own process (edge.ingester_process).
     tune_gc()
     ingester = EventIngester(
         store, SpoolReader(directory / "spool"), IngesterLock(directory / "ingester.lock")

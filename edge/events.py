@@ -107,6 +107,8 @@ class EventRecorder:
     retry_interval = 0.25
     #: Seconds ``stop`` keeps trying a spool that refuses writes.
     stop_timeout = 10.0
+    #: Most rows in one spool line.
+    rows_per_write = 5000
 
     def __init__(self, spool: SpoolWriter) -> None:
         self.spool = spool
@@ -137,26 +139,32 @@ class EventRecorder:
     def flush(self) -> bool:
         """Write what is pending to the spool now; returns False if the disk refused it.
 
-        Refused rows stay pending, in order, and are tried again after ``retry_interval``.
+        Refused rows stay pending, in order, and are tried again after ``retry_interval``,
+        at most ``rows_per_write`` at a time: a backlog gathered while the disk was full is
+        not encoded again whole on every attempt.
         """
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()  # harmless when the timer itself called
+            self._timer = None
         rows = self._rows
-        if not rows:
-            return True
-        try:
-            self.spool.write(rows)
-        except OSError as exc:
-            if not self._failing:
-                log.error("event spool unavailable (%s); %d events kept in memory", exc, len(rows))
-                self._failing = True
-            if self._loop is not None and not self._closed:
-                self._timer = self._loop.call_later(self.retry_interval, self.flush)
-            return False
+        while rows:
+            part = rows[: self.rows_per_write]
+            try:
+                self.spool.write(part)
+            except OSError as exc:
+                if not self._failing:
+                    log.error(
+                        "event spool unavailable (%s); %d events kept in memory", exc, len(rows)
+                    )
+                    self._failing = True
+                if self._loop is not None and not self._closed:
+                    self._timer = self._loop.call_later(self.retry_interval, self.flush)
+                return False
+            del rows[: len(part)]
+            self.spooled += len(part)
         if self._failing:
             log.warning("event spool writable again")
             self._failing = False
-        self._rows = []
-        self.spooled += len(rows)
         if self.on_flush is not None:
             self.on_flush()
         return True

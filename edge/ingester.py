@@ -1,8 +1,8 @@
 """The ingester: moves events from the spool (:mod:`edge.spool`) into the store.
 
 One ingester runs per data directory, whoever holds ``<data_dir>/ingester.lock``: under
-``tracking-edge serve`` a process of its own (:func:`run_process`), niced so that answering
-requests comes first; otherwise (``EDGE_INGESTER=inline``: tests, ``uvicorn --factory``) a
+``tracking-edge serve`` a process of its own (:mod:`edge.ingester_process`), niced so that
+answering requests comes first; otherwise (``EDGE_INGESTER=inline``: tests, ``uvicorn --factory``) a
 background task of the serving process that takes the lock. Either way the serving processes
 only append to the spool, and every event goes through one classifier, so the behaviour
 rules (a burst of clicks, a click too fast after the open) see the clicks of all workers.
@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
-import gc
+import json
 import logging
 import os
-import signal
-import subprocess
-import sys
-import threading
+import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from edge.config import Settings
 from edge.events import Event
-from edge.ingest import EventIngest
 from edge.rollup import Rollup
 from edge.spool import Chunk, SpoolReader
-from edge.store import SQLiteStore, Store, StoreUnavailable
+from edge.store import Store, StoreUnavailable
 
 log = logging.getLogger("edge.ingester")
 
@@ -82,8 +78,8 @@ class EventIngester:
     standby_interval = 1.0
     #: Seconds between attempts while the database refuses writes.
     retry_interval = 0.25
-    #: Bytes read from one segment in one round (about 250 bytes an event).
-    read_bytes = 2 * 1024 * 1024
+    #: About what an event takes in the spool: ``batch_size`` events are read per round.
+    bytes_per_event = 256
 
     def __init__(
         self,
@@ -94,6 +90,7 @@ class EventIngester:
         rollup: Rollup | None = None,
         rollup_interval: float = 1.0,
         batch_size: int = 5000,
+        journal_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -101,6 +98,8 @@ class EventIngester:
         self.rollup = rollup
         self.rollup_interval = rollup_interval
         self.batch_size = batch_size
+        #: Where an earlier version journalled events (replayed once, see _replay_journal).
+        self.journal_dir = journal_dir
         self._offsets: dict[str, int] | None = None
         #: The next round's chunks, read while the last round committed.
         self._ahead: list[Chunk] | None = None
@@ -108,6 +107,9 @@ class EventIngester:
         self._round = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._refused = False
+        self._stopping = False
+        #: Segments deleted by the last round (the read-ahead may still list them).
+        self._discarded: set[str] = set()
         self._rolled_up_at = 0.0
         #: Events committed since the last roll-up pass (an idle ingester passes once).
         self._unrolled = True
@@ -123,6 +125,7 @@ class EventIngester:
             rollup=Rollup(settings.database_path),
             rollup_interval=settings.rollup_interval,
             batch_size=settings.event_batch_size,
+            journal_dir=settings.data_dir / "journal",
         )
 
     def wake(self) -> None:
@@ -133,32 +136,38 @@ class EventIngester:
         self._task = asyncio.create_task(self._run(), name="ingester")
 
     async def stop(self) -> None:
-        """Stop the rounds; a holder of the lock first ingests what the spool holds."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+        """Stop the rounds; a holder of the lock first ingests what the spool holds.
+
+        A round under way is let finish, never cancelled: cancelled halfway, it could leave
+        a transaction open or a classification running in its thread.
+        """
+        self._stopping = True
+        self.wake()
+        try:
+            if self._task is not None:
                 await self._task
-            self._task = None
-        if self.lock.held:
-            try:
-                await self.catch_up()
-            except StoreUnavailable as exc:  # the spool keeps them for the next ingester
-                log.warning("events left in the spool at shutdown: %s", exc)
+                self._task = None
+            if self.lock.held:
+                try:
+                    await self.catch_up()
+                except (StoreUnavailable, sqlite3.Error) as exc:  # kept for the next ingester
+                    log.warning("events left in the spool at shutdown: %s", exc)
+        finally:
             self.lock.release()
-        if self.rollup is not None:
-            await self.rollup.close()
+            if self.rollup is not None:
+                await self.rollup.close()
 
     async def catch_up(self) -> int:
         """Ingest until the spool holds nothing new; returns the events committed.
 
         Only the process holding the lock ingests; elsewhere this returns 0.
         """
-        total = 0
-        while self.lock.acquire() and (moved := await self.run_once()):
-            total += moved
+        before = self.committed
+        while self.lock.acquire() and await self.run_once():
+            pass
         if self.rollup is not None and self.lock.held:
             await self._roll_up()
-        return total
+        return self.committed - before
 
     async def run_once(self) -> int:
         """One round: the new lines of every segment, in one transaction.
@@ -169,11 +178,15 @@ class EventIngester:
         """
         async with self._round:
             if self._offsets is None:
+                await self._replay_journal()
                 self._offsets = await self._load_offsets()
             offsets = self._offsets
             chunks, self._ahead = self._ahead, None
             if chunks is None:
                 chunks = await asyncio.to_thread(self._read, offsets)
+            else:  # read before the last round deleted what it had read to the end
+                chunks = [c for c in chunks if c.segment.name not in self._discarded]
+            self._discarded = set()
             events: list[Event] = [e for chunk in chunks for e in chunk.events]
             moved = [c for c in chunks if c.end > offsets.get(c.segment.name, 0)]
             if moved:
@@ -198,21 +211,24 @@ class EventIngester:
                 segment = chunk.segment
                 if segment.sealed and offsets.get(segment.name, 0) >= segment.size:
                     self.reader.discard(segment)
+                    self._discarded.add(segment.name)
                     await self.store.forget_spool_segment(segment.name)
                     offsets.pop(segment.name, None)
             return len(events) or len(moved)
 
     def _read(self, offsets: dict[str, int]) -> list[Chunk]:
+        """The next lines of every segment, about ``batch_size`` events in all, shared
+        evenly: a worker with a long backlog must not keep the others' events waiting."""
+        segments = self.reader.segments()
+        unread = [s for s in segments if s.size > offsets.get(s.name, 0)]
+        share = max(self.batch_size * self.bytes_per_event // max(len(unread), 1), 64 * 1024)
         chunks: list[Chunk] = []
-        count = 0
-        for segment in self.reader.segments():
+        for segment in segments:
             offset = offsets.get(segment.name, 0)
-            if count >= self.batch_size or offset >= segment.size:
+            if offset >= segment.size:
                 chunks.append(Chunk(segment, [], offset))
-                continue
-            chunk = self.reader.read(segment, offset, self.read_bytes)
-            chunks.append(chunk)
-            count += len(chunk.events)
+            else:
+                chunks.append(self.reader.read(segment, offset, share))
         return chunks
 
     async def _load_offsets(self) -> dict[str, int]:
@@ -222,6 +238,25 @@ class EventIngester:
             await self.store.forget_spool_segment(name)
             del offsets[name]
         return offsets
+
+    async def _replay_journal(self) -> None:
+        """Store what an earlier version left in its journal (``<data dir>/journal``, one
+        JSON event per line, written while its database was locked), then delete it.
+
+        Replays are idempotent (event ids are primary keys); a file still locked belongs
+        to an earlier version's process that is still running, and waits for the next start.
+        """
+        if self.journal_dir is None or not self.journal_dir.is_dir():
+            return
+        for path in sorted(self.journal_dir.glob("events-*.ndjson")):
+            events = await asyncio.to_thread(_read_journal, path)
+            if events is None:
+                continue
+            for start in range(0, len(events), self.batch_size):
+                await self.store.insert_events(events[start : start + self.batch_size])
+            path.unlink(missing_ok=True)
+            self.committed += len(events)
+            log.info("stored %d events from %s", len(events), path)
 
     async def _roll_up(self) -> None:
         assert self.rollup is not None
@@ -234,9 +269,11 @@ class EventIngester:
 
     async def _run(self) -> None:
         while not self.lock.acquire():
-            await asyncio.sleep(self.standby_interval)
+            if self._stopping:
+                return
+            await self._wait(self.standby_interval)
         log.info("ingesting events from %s", self.reader.directory)
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             try:
                 moved = await self.run_once()
@@ -244,7 +281,7 @@ class EventIngester:
                 if not self._refused:
                     log.warning("events wait in the spool: %s", exc)
                     self._refused = True
-                await asyncio.sleep(self.retry_interval)
+                await self._wait(self.retry_interval)
                 continue
             if self._refused:
                 log.info("database reachable again; ingesting the spool")
@@ -254,116 +291,37 @@ class EventIngester:
             if self.rollup is not None and self._unrolled and (due or not moved):
                 await self._roll_up()
             if not moved:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                await self._wait(self.poll_interval)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if woken (new lines, or ``stop``)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
 
 
 def _event_id(event: Event) -> str:
     return event.id
 
 
-def tune_gc() -> None:
-    """Garbage collection for a process that mostly ingests.
-
-    Each round allocates tens of thousands of short-lived objects (parsed rows, events,
-    verdicts) that reference counting frees; with the default thresholds the collector runs
-    every 700 allocations and walks them all the same, a fifth of the ingester's time. Rare
-    collections are enough here, and what exists at start is frozen out of their way.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
 
 
-def run_process(settings: Settings) -> None:
-    """The separate ingester (``tracking-edge ingest``): runs until SIGTERM/SIGINT, or until
-    the process that started it is gone, then ingests what is left and returns."""
-    tune_gc()
-    if settings.ingest_nice:
-        try:
-            os.nice(settings.ingest_nice)
-        except OSError as exc:  # a negative niceness needs privileges
-            log.warning("could not change niceness by %d: %s", settings.ingest_nice, exc)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: Settings) -> None:
-    store = SQLiteStore(
-        settings.database_path,
-        event_busy_timeout=settings.db_busy_timeout,
-        ingest=EventIngest.from_settings(settings),
-    )
-    await store.open()
-    ingester = EventIngester.from_settings(settings, store)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    parent = os.getppid()
+def _read_journal(path: Path) -> list[Event] | None:
+    """The events of an earlier version's journal file; ``None`` while its writer lives."""
     try:
-        await ingester.start()  # stands by while another ingester holds the lock
-        while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
-            if os.getppid() != parent:  # orphaned: the server is gone
-                break
-    finally:
-        await ingester.stop()
-        await store.close()
-
-
-class IngesterProcess:
-    """Runs the separate ingester as a child process for ``tracking-edge serve``, starting it
-    again if it dies (after ``restart_delay``), and stops it after the server.
-
-    A child that is gone for a moment loses nothing: the workers keep appending to the spool,
-    and the next ingester starts from the committed offsets.
-    """
-
-    #: Seconds before a child that exited unexpectedly is started again.
-    restart_delay = 1.0
-    #: Seconds ``stop`` waits for the child to ingest what is left; past that it is left to
-    #: finish on its own (it exits once done, its parent being gone).
-    stop_timeout = 30.0
-
-    def __init__(self, command: Sequence[str] | None = None) -> None:
-        self.command = list(command or [sys.executable, "-m", "admin.cli", "ingest"])
-        self._proc: subprocess.Popen | None = None
-        self._stopping = threading.Event()
-        self._watcher: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def _spawn(self) -> subprocess.Popen:
-        # A process group of its own: a Ctrl-C in the terminal reaches the server, which then
-        # stops the ingester once the workers have written their last events to the spool.
-        # Not a session of its own: with the kernel's autogroup scheduling each session gets
-        # an equal share of the CPU, and the ingester's niceness would count for nothing.
-        return subprocess.Popen(self.command, process_group=0)
-
-    def start(self) -> None:
-        self._proc = self._spawn()
-        self._watcher = threading.Thread(target=self._watch, name="ingester-watch", daemon=True)
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        while not self._stopping.is_set():
-            assert self._proc is not None
-            code = self._proc.wait()
-            if self._stopping.wait(self.restart_delay):
-                return
-            log.error("the ingester exited with status %s; starting it again", code)
-            self._proc = self._spawn()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with handle:
         try:
-            proc.wait(self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("the ingester is still storing the spool; leaving it to finish")
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        events = []
+        for line in handle:
+            try:
+                data = json.loads(line)
+                events.append(Event(**{k: data[k] for k in _EVENT_FIELDS if k in data}))
+            except (ValueError, TypeError):  # a torn last line: never acknowledged
+                log.warning("skipping an unreadable line in %s", path)
+        return events

@@ -126,6 +126,9 @@ class EdgeHttpProtocol(CoalescingHttpToolsProtocol):
             or not url.startswith(b"/")
             or b"%" in url
             or b"?" in url
+            or b"#" in url  # uvicorn drops a fragment; so does the ASGI path
+            or not url.isascii()
+            or self.root_path
             or self.flow.write_paused
             or self.access_log
             or self.limit_concurrency is not None

@@ -204,7 +204,10 @@ class SQLiteStore:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
     async def forget_spool_segment(self, segment: str) -> None:
-        await self.db.execute("DELETE FROM spool_progress WHERE segment = ?", (segment,))
+        try:
+            await self.db.execute("DELETE FROM spool_progress WHERE segment = ?", (segment,))
+        except sqlite3.OperationalError as exc:  # the row stays; forgotten at the next start
+            raise StoreUnavailable(str(exc)) from exc
 
     async def domain_table_version(self) -> int:
         async with self.db.execute(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import httpx
 from edge.config import Settings
 from edge.events import Event, new_event_id
 from edge.ingester import EventIngester
+from edge.ingester_process import IngesterProcess
 from edge.spool import SpoolWriter
 from edge.store import SQLiteStore
 from edge.tokens import TokenCodec
@@ -190,3 +194,104 @@ def test_serve_stores_events_through_a_separate_ingester_it_restarts(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     assert not os.path.exists(f"/proc/{restarted}")  # stopped with the server
+
+
+def test_events_an_earlier_version_journalled_are_stored_once_and_the_journal_removed(tmp_path):
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    old = journal / "events-123-abcd.ndjson"  # one JSON event per line, as version 6 wrote
+    lines = [
+        json.dumps(
+            {f.name: getattr(make_event(i), f.name) for f in dataclasses.fields(Event)}
+            | {"time": "2023-11-14T22:13:20.000Z"}
+        )
+        for i in range(3)
+    ]
+    old.write_text("\n".join(lines) + '\n{"id": "torn')
+    assert asyncio.run(ingest_spool(tmp_path)) == 3
+    assert count(tmp_path / "edge.sqlite3") == 3
+    assert list(journal.iterdir()) == []
+
+
+def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
+    class SlowStore(SQLiteStore):
+        entered: asyncio.Event
+        release: asyncio.Event
+
+        async def insert_events(self, events, progress=()):
+            self.entered.set()
+            await self.release.wait()
+            await super().insert_events(events, progress)
+
+    async def run() -> int:
+        settings = Settings(data_dir=tmp_path)
+        store = SlowStore(settings.database_path)
+        store.entered, store.release = asyncio.Event(), asyncio.Event()
+        await store.open()
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(i).row() for i in range(5)])
+        writer.close()
+        ingester = EventIngester.from_settings(settings, store)
+        await ingester.start()
+        await store.entered.wait()  # a round is inside insert_events
+        stopping = asyncio.ensure_future(ingester.stop())
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # waits for the round rather than cancel it
+        store.release.set()
+        await stopping
+        assert not ingester.lock.held
+        await store.close()
+        return ingester.committed
+
+    assert asyncio.run(run()) == 5
+    assert count(tmp_path / "edge.sqlite3") == 5
+
+
+def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path):
+    busy, quiet = SpoolWriter(tmp_path / "spool"), SpoolWriter(tmp_path / "spool")
+    for start in range(0, 20_000, 1000):
+        busy.write([make_event(i).row() for i in range(start, start + 1000)])
+    quiet.write([make_event(30_000 + i).row() for i in range(3)])
+
+    async def one_round() -> list[str]:
+        settings = Settings(data_dir=tmp_path, event_batch_size=5000)
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        ingester = EventIngester.from_settings(settings, store)
+        assert ingester.lock.acquire()
+        await ingester.run_once()
+        ingester.lock.release()
+        await store.close()
+        with sqlite3.connect(settings.database_path) as db:
+            return [row[0] for row in db.execute("SELECT url FROM events")]
+
+    stored = asyncio.run(one_round())
+    assert {"u30000", "u30001", "u30002"} <= set(stored)  # the quiet worker's, in round one
+    assert len(stored) < 20_000  # and the busy one's backlog is spread over rounds
+
+
+def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(i).row() for i in range(3)])
+    dead.close()
+    env = {**os.environ, "EDGE_DATA_DIR": str(tmp_path), "EDGE_SECRET_KEYS": SECRET}
+    # Its parent, as far as it knows, is a process that is not its parent: gone.
+    env["EDGE_INGESTER_PARENT"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "admin.cli", "ingest"], env=env, timeout=30, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert count(tmp_path / "edge.sqlite3") == 3
+
+
+def test_an_ingester_that_exits_cleanly_is_not_restarted_and_stop_stores_the_rest(tmp_path):
+    marker = tmp_path / "runs"
+    script = f"import sys; open({str(marker)!r}, 'a').write(' '.join(sys.argv[1:]) + ';')"
+    supervisor = IngesterProcess([sys.executable, "-c", script])
+    supervisor.restart_delay = 0.01
+    supervisor.start()
+    wait_for(lambda: marker.exists() and marker.read_text() == ";")
+    time.sleep(0.2)  # would have been restarted by now
+    assert marker.read_text() == ";"
+    supervisor.stop()  # the child is gone: one more runs, to store what is left
+    assert marker.read_text() == ";--once;"

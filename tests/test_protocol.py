@@ -167,6 +167,14 @@ def test_tracking_requests_are_answered_without_an_asgi_task(live_server, monkey
     assert started == ["/healthz"]
 
 
+def test_a_fragment_in_the_request_target_is_ignored_on_both_paths(live_server):
+    plain = f"GET /e/{CLICK} HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
+    fragment = f"GET /e/{CLICK}#top HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
+    (expected,) = exchange(live_server.port, plain)
+    (got,) = exchange(live_server.port, fragment)
+    assert without_date(got) == without_date(expected)
+
+
 def test_fast_path_head_has_the_get_headers_and_no_body(live_server):
     request = f"HEAD /e/{CLICK} HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
     (head,) = exchange(live_server.port, request, head_only=True)

@@ -15,8 +15,8 @@ from admin.timestamps import parse_iso_ms
 from edge.config import Settings
 from edge.domains import TrackingHost
 from edge.hosts import normalise_host
-from edge.ingester import IngesterProcess
-from edge.ingester import run_process as run_ingester
+from edge.ingester_process import IngesterProcess
+from edge.ingester_process import run_process as run_ingester
 from edge.links import LinkBuilder
 from edge.protocol import EdgeHttpProtocol
 from edge.store import SQLiteStore, migrate
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest = sub.add_parser(
         "ingest", help="move recorded events from the spool into the database (serve runs one)"
     )
+    ingest.add_argument("--once", action="store_true", help="exit once the spool is stored")
     ingest.set_defaults(func=cmd_ingest)
 
     wrap = sub.add_parser("wrap", help="print a tracked click URL (or, with --open, a pixel URL)")
@@ -123,6 +124,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         if ingester is not None:
+            # A second signal must not cut short the ingester storing the last events.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
             ingester.stop()
     for signum in caught:  # end as the signal would have ended us
         signal.signal(signum, signal.SIG_DFL)
@@ -131,9 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    migrate(settings.database_path)
-    run_ingester(settings)
+    run_ingester(Settings.from_env(), once=args.once)
     return 0
 
 
