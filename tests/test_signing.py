@@ -24,6 +24,7 @@ from edge.signing import (
     ABBREVIATIONS,
     CachedURLSafeSerializer,
     CompactSerializer,
+    Format2Serializer,
     abbreviate,
     expand,
 )
@@ -190,6 +191,31 @@ def test_format_2_round_trips_any_payload(payload) -> None:
     token = serializer.dumps(payload)
     assert re.fullmatch(r"2[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{22}", token)
     assert serializer.loads(token) == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(format_2_payloads)
+def test_format_2_is_byte_identical_to_plain_itsdangerous(payload) -> None:
+    if not utf8_encodable(payload):
+        return
+    fast, reference = (
+        CompactSerializer(["new", "old"], SALT),
+        Format2Serializer(["new", "old"], SALT),
+    )
+    token = fast.dumps(payload)
+    assert token == reference.dumps(payload)
+    assert reference.loads(token) == payload
+
+
+def test_format_2_tokens_of_plain_itsdangerous_and_of_old_keys_verify_on_the_fast_path() -> None:
+    long_url = "https://shop.example.com/p/1?" + "&".join(f"k{i}=v{i}" for i in range(40))
+    for payload in ([2, 7, "https://example.com/"], [2, 7, long_url, "m", None, "l"]):
+        old_token = Format2Serializer(["old"], SALT).dumps(payload)
+        assert CompactSerializer(["new", "old"], SALT).loads(old_token) == payload
+        with pytest.raises(BadSignature):
+            CompactSerializer(["new"], SALT).loads(old_token)
+        with pytest.raises(BadSignature):  # another salt is another key
+            CompactSerializer(["old"], b"tracking-edge.open").loads(old_token)
 
 
 @settings(max_examples=300, deadline=None)
