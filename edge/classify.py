@@ -147,6 +147,17 @@ class AddressMatcher:
             ]
             for version, lens in tables.items()
         }
+        # The first byte of every listed range, when all are /8 or longer: most addresses
+        # (people's) are in none of the ranges, and one set probe tells so.
+        self._first_bytes: dict[int, frozenset[int] | None] = {}
+        for version, lens in tables.items():
+            width = 32 if version == 4 else 128
+            if any(bits < 8 for bits in lens):
+                self._first_bytes[version] = None
+            else:
+                self._first_bytes[version] = frozenset(
+                    value >> (width - 8) for table in lens.values() for value in table
+                )
 
     def match(self, address: str | None) -> str | None:
         if not address:
@@ -162,6 +173,9 @@ class AddressMatcher:
             else:
                 packed, version = socket.inet_pton(socket.AF_INET, address), 4
         except (OSError, ValueError):
+            return None
+        first = self._first_bytes[version]
+        if first is not None and packed[0] not in first:
             return None
         value = int.from_bytes(packed, "big")
         for _bits, mask, table in self._tables[version]:

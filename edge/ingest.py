@@ -1,6 +1,6 @@
 """What the event writer does with a batch, inside the transaction that stores it.
 
-:meth:`EventIngest.write` is called by :meth:`edge.store.SQLiteStore.insert_events` with the
+:meth:`EventIngest.write` is called by :meth:`edge.store.SQLiteStore.write_events` with the
 writer connection and an open transaction. For each batch it
 
 1. drops events of a type the account does not track (:mod:`edge.privacy`);
@@ -172,11 +172,10 @@ class EventIngest:
     async def prepare(self, conn: aiosqlite.Connection, events: Sequence[Event]) -> Batch:
         """Classify ``events`` and apply privacy, before the write transaction starts."""
         await self._refresh_settings(conn)
-        # Off the event loop: a batch can hold thousands of events when the writer falls
-        # behind, and classifying them in one loop step stalled every request for hundreds
-        # of milliseconds. In a thread the loop gets the GIL back every switch interval.
-        # Batches are classified one at a time (the writer awaits each), so the behaviour
-        # window is never touched from two threads at once.
+        # Off the event loop: a batch holds thousands of events, and classifying them in one
+        # loop step stalled everything else on the loop for hundreds of milliseconds.
+        # Batches are classified one at a time (the ingester awaits each before the next),
+        # so the behaviour window is never touched from two threads at once.
         return Batch(*await asyncio.to_thread(self.classify, events))
 
     async def write(self, conn: aiosqlite.Connection, batch: Batch) -> None:

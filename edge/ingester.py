@@ -24,10 +24,12 @@ import logging
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import Settings
 from edge.events import Event
+from edge.ingest import Batch
 from edge.rollup import Rollup
 from edge.spool import Chunk, SpoolReader
 from edge.store import Store, StoreUnavailable
@@ -101,8 +103,8 @@ class EventIngester:
         #: Where an earlier version journalled events (replayed once, see _replay_journal).
         self.journal_dir = journal_dir
         self._offsets: dict[str, int] | None = None
-        #: The next round's chunks, read while the last round committed.
-        self._ahead: list[Chunk] | None = None
+        #: The next round, read and classified while the last one committed.
+        self._ahead: _Round | None = None
         self._wakeup = asyncio.Event()
         self._round = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -172,49 +174,53 @@ class EventIngester:
     async def run_once(self) -> int:
         """One round: the new lines of every segment, in one transaction.
 
-        While the transaction runs (SQLite works with the GIL released), the next round's
-        lines are read and parsed, from the offsets this round is committing: a backlog is
-        stored about a fifth faster. If the commit fails, that read-ahead is dropped.
+        While the transaction runs (SQLite works with the GIL released), the next round is
+        read, parsed and classified, from the offsets this round is committing: the Python
+        work of one round overlaps the database work of the other. If the commit fails, the
+        next round is dropped and read again from the committed offsets.
         """
         async with self._round:
             if self._offsets is None:
                 await self._replay_journal()
                 self._offsets = await self._load_offsets()
             offsets = self._offsets
-            chunks, self._ahead = self._ahead, None
-            if chunks is None:
-                chunks = await asyncio.to_thread(self._read, offsets)
+            this, self._ahead = self._ahead, None
+            if this is None:
+                this = await self._prepare(offsets)
             else:  # read before the last round deleted what it had read to the end
-                chunks = [c for c in chunks if c.segment.name not in self._discarded]
+                this.chunks = [c for c in this.chunks if c.segment.name not in self._discarded]
             self._discarded = set()
-            events: list[Event] = [e for chunk in chunks for e in chunk.events]
-            moved = [c for c in chunks if c.end > offsets.get(c.segment.name, 0)]
-            if moved:
-                # Time order (ids are time-ordered) across the workers' segments: the
-                # behaviour rules look at what came before.
-                events.sort(key=_event_id)
-                progress = [(c.segment.name, c.end) for c in moved]
-                ahead = asyncio.ensure_future(
-                    asyncio.to_thread(self._read, {**offsets, **dict(progress)})
-                )
+            if this.progress:
+                assert this.batch is not None  # prepared whenever lines were read
+                writing = asyncio.ensure_future(self.store.write_events(this.batch, this.progress))
                 try:
-                    await self.store.insert_events(events, progress)
-                except BaseException:
-                    ahead.cancel()
-                    raise
-                offsets.update(progress)
-                self.committed += len(events)
-                following = await ahead
-                if any(c.events for c in following):  # else a fresh look next round
+                    following = await self._prepare({**offsets, **dict(this.progress)})
+                except Exception:  # read again next round, after this one
+                    following = None
+                await writing
+                offsets.update(this.progress)
+                self.committed += this.events
+                if following is not None and following.events:
                     self._ahead = following
-            for chunk in chunks:
+            for chunk in this.chunks:
                 segment = chunk.segment
                 if segment.sealed and offsets.get(segment.name, 0) >= segment.size:
                     self.reader.discard(segment)
                     self._discarded.add(segment.name)
                     await self.store.forget_spool_segment(segment.name)
                     offsets.pop(segment.name, None)
-            return len(events) or len(moved)
+            return this.events or len(this.progress)
+
+    async def _prepare(self, offsets: dict[str, int]) -> _Round:
+        """Read the next lines from ``offsets`` and classify them."""
+        chunks = await asyncio.to_thread(self._read, offsets)
+        moved = [c for c in chunks if c.end > offsets.get(c.segment.name, 0)]
+        events: list[Event] = [e for c in chunks for e in c.events]
+        # Time order (ids are time-ordered) across the workers' segments: the behaviour
+        # rules look at what came before.
+        events.sort(key=_event_id)
+        batch = await self.store.prepare_events(events) if moved else None
+        return _Round(chunks, [(c.segment.name, c.end) for c in moved], batch, len(events))
 
     def _read(self, offsets: dict[str, int]) -> list[Chunk]:
         """The next lines of every segment, about ``batch_size`` events in all, shared
@@ -297,6 +303,16 @@ class EventIngester:
         """Sleep ``seconds``, or less if woken (new lines, or ``stop``)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
+
+
+@dataclass(slots=True)
+class _Round:
+    """What one round read (its chunks and the offsets reached) and made of it."""
+
+    chunks: list[Chunk]
+    progress: list[tuple[str, int]]
+    batch: Batch | None
+    events: int
 
 
 def _event_id(event: Event) -> str:

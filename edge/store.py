@@ -23,7 +23,7 @@ from typing import Protocol
 import aiosqlite
 
 from edge.events import Event
-from edge.ingest import EventIngest
+from edge.ingest import Batch, EventIngest
 
 
 class StoreUnavailable(Exception):
@@ -54,15 +54,22 @@ class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def insert_events(
-        self, events: Sequence[Event], progress: Sequence[tuple[str, int]] = ()
-    ) -> None:
-        """Commit ``events`` in one transaction; an id already stored is skipped.
+    async def prepare_events(self, events: Sequence[Event]) -> Batch:
+        """Classify ``events`` and apply the accounts' privacy switches, taking no write lock
+        (:mod:`edge.ingest`): the ingester prepares a batch while the last one is written."""
+
+    async def write_events(self, batch: Batch, progress: Sequence[tuple[str, int]] = ()) -> None:
+        """Commit a prepared batch in one transaction; an id already stored is skipped.
 
         ``progress`` holds ``(spool segment, offset)`` pairs stored in the same transaction:
         what the ingester has read. Raises :class:`StoreUnavailable` when the database cannot
         take the write.
         """
+
+    async def insert_events(
+        self, events: Sequence[Event], progress: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        """``prepare_events`` then ``write_events``."""
 
     async def spool_offsets(self) -> dict[str, int]:
         """How far the ingester has read each spool segment (see ``insert_events``)."""
@@ -173,15 +180,24 @@ class SQLiteStore:
                 await conn.close()
         self._db = self._writer = None
 
+    async def prepare_events(self, events: Sequence[Event]) -> Batch:
+        # On the other connection: the writer's may be busy writing the previous batch.
+        if self._db is None:
+            raise StoreUnavailable("store is not open")
+        try:
+            return await self.ingest.prepare(self._db, events)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     async def insert_events(
         self, events: Sequence[Event], progress: Sequence[tuple[str, int]] = ()
     ) -> None:
+        await self.write_events(await self.prepare_events(events), progress)
+
+    async def write_events(self, batch: Batch, progress: Sequence[tuple[str, int]] = ()) -> None:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
         try:
-            # Classified (and the account's privacy switches applied) before the write lock
-            # is taken: see edge/ingest.py.
-            batch = await self.ingest.prepare(self._writer, events)
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 await self.ingest.write(self._writer, batch)

@@ -272,3 +272,24 @@ def test_a_replayed_click_is_not_a_burst_with_itself_or_with_later_clicks():
     observe(rules, "c1", "click", 5_000_000, link="a")
     observe(rules, "c2", "click", 5_060_000, link="b")
     assert observe(rules, "c1", "click", 5_000_000, link="a") == (HUMAN, [])
+
+
+def test_address_ranges_match_by_longest_prefix_whatever_their_first_byte():
+    import ipaddress
+
+    from edge.classify import AddressMatcher
+
+    nets = [("10.0.0.0/8", "a"), ("10.1.0.0/16", "b"), ("2001:db8::/32", "c"), ("224.0.0.0/4", "d")]
+    matcher = AddressMatcher((ipaddress.ip_network(n), label) for n, label in nets)
+    assert [
+        matcher.match(a)
+        for a in ("10.9.9.9", "10.1.2.3", "11.0.0.1", "239.1.2.3", "2001:db8::1", "2001:db9::1")
+    ] == ["a", "b", None, "d", "c", None]
+    assert matcher.match("::ffff:10.1.2.3") == "b"  # an IPv4-mapped address is the IPv4 one
+    without_short = AddressMatcher((ipaddress.ip_network(n), label) for n, label in nets[:3])
+    assert [without_short.match(a) for a in ("10.1.2.3", "11.0.0.1", "239.1.2.3")] == [
+        "b",
+        None,
+        None,
+    ]
+    assert matcher.match("not an address") is None

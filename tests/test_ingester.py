@@ -218,10 +218,10 @@ def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
         entered: asyncio.Event
         release: asyncio.Event
 
-        async def insert_events(self, events, progress=()):
+        async def write_events(self, batch, progress=()):
             self.entered.set()
             await self.release.wait()
-            await super().insert_events(events, progress)
+            await super().write_events(batch, progress)
 
     async def run() -> int:
         settings = Settings(data_dir=tmp_path)
@@ -233,7 +233,7 @@ def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
         writer.close()
         ingester = EventIngester.from_settings(settings, store)
         await ingester.start()
-        await store.entered.wait()  # a round is inside insert_events
+        await store.entered.wait()  # a round is writing
         stopping = asyncio.ensure_future(ingester.stop())
         await asyncio.sleep(0.05)
         assert not stopping.done()  # waits for the round rather than cancel it
