@@ -130,7 +130,6 @@ class EdgeHttpProtocol(CoalescingHttpToolsProtocol):
             or not url.isascii()
             or self.root_path
             or self.flow.write_paused
-            or self.access_log
             or self.limit_concurrency is not None
             or self.parser.should_upgrade()
         ):
@@ -147,7 +146,17 @@ class EdgeHttpProtocol(CoalescingHttpToolsProtocol):
             return True
         if reply is None:
             return False
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        version = self.parser.get_http_version()
+        if self.access_log:  # the line uvicorn's ASGI path logs
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{self.client[0]}:{self.client[1]}" if self.client else "-",
+                method_str,
+                url.decode("ascii"),
+                version,
+                reply.status,
+            )
+        keep_alive = version != "1.0" and self.parser.should_keep_alive()
         content = [STATUS_LINE[reply.status]]
         for name, value in self.server_state.default_headers:  # date (and server, if on)
             content += (name, b": ", value, b"\r\n")

@@ -4,6 +4,7 @@ transport (what one loop iteration writes leaves in one write)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import time
@@ -241,3 +242,28 @@ def test_an_error_in_the_fast_path_is_a_500_and_the_connection_closes(live_serve
         response = read_response(sock, bytearray())
         assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
         assert sock.recv(1) == b""
+
+
+def test_the_fast_path_writes_uvicorns_access_log_line_when_it_is_on(live_server):
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    logger = logging.getLogger("uvicorn.access")
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)  # what makes uvicorn's access log "on" for new connections
+    logger.setLevel(logging.INFO)
+    try:
+        (response,) = exchange(
+            live_server.port, f"GET /e/{CLICK} HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert response.startswith(b"HTTP/1.1 302")
+    (line,) = handler.lines
+    assert re.fullmatch(rf'127\.0\.0\.1:\d+ - "GET /e/{re.escape(CLICK)} HTTP/1\.1" 302', line)
