@@ -32,7 +32,7 @@ Two kinds of rules:
 The window lives in each worker process; with several workers, events of one burst that
 land on different workers are judged separately (each still sees its own share, and the
 static rules do not depend on the window). A rule that relabels events already written
-returns their ids so the writer can update them (see :mod:`edge.ingest`).
+returns their ids so the ingester can update them (see :mod:`edge.ingest`).
 """
 
 from __future__ import annotations
@@ -364,7 +364,7 @@ class BehaviourRules:
                 for c in reversed(recent):  # newest first: stop at the window's edge
                     if ts_ms - c.ts_ms > self.burst_ms:
                         break
-                    # abs(): events of several workers reach the writer slightly out of
+                    # abs(): events of several workers reach the ingester slightly out of
                     # order; a replayed event (same id) is not a burst with itself.
                     close = abs(ts_ms - c.ts_ms) <= self.burst_ms
                     if close and c.recipient == recipient and c.id != id:

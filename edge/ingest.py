@@ -1,4 +1,4 @@
-"""What the event writer does with a batch, inside the transaction that stores it.
+"""What the ingester does with a batch: classify it, then store it inside one transaction.
 
 :meth:`EventIngest.write` is called by :meth:`edge.store.SQLiteStore.write_events` with the
 writer connection and an open transaction. For each batch it
@@ -11,7 +11,7 @@ writer connection and an open transaction. For each batch it
 4. relabels earlier events a behaviour rule caught late (:func:`reclassify`).
 
 Unique keys, roll-ups and the webhook queue are kept by :mod:`edge.rollup`, which reads the
-events table behind the writer in set-based passes: the writer's cost per event stays one
+events table behind the ingester in set-based passes: its cost per event stays one
 classification and one row insert, and a redirect never waits for either.
 """
 

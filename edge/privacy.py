@@ -3,9 +3,11 @@
 An account chooses whether client addresses are stored in full, truncated to their network
 (/24 for IPv4, /48 for IPv6: enough for rough geography, not for one household) or not at
 all; whether user agents are stored; and whether opens and clicks are tracked at all. The
-switches are applied by the event writer *after* classification, which needs the address and
-user agent, and *before* anything is written, so a dropped value never reaches the database,
-the spool or a webhook.
+switches are applied by the ingester *after* classification, which needs the address and
+user agent, and *before* the event is stored, so a dropped value never reaches the database
+or a webhook. Until then it exists only on its way there: in the serving process's memory and
+in the spool (owner-only files, deleted once ingested, seconds later unless the ingester is
+behind).
 
 With open (or click) tracking off, the rewriter leaves the pixel (or the links) out, and
 events of that type still arriving from messages sent earlier are not recorded.

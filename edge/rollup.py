@@ -167,7 +167,7 @@ class Rollup:
         assert self._conn is not None
         async with self._lock:
             # Look before taking the write lock: an idle pass must not contend with the
-            # event writer (reads never wait in WAL mode).
+            # ingester (reads never wait in WAL mode).
             async with self._conn.execute("SELECT max(rowid) FROM events") as cur:
                 top = (await cur.fetchone())[0] or 0
             if top <= await rolled_up_to(self._conn):

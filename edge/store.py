@@ -1,7 +1,7 @@
 """The data layer: one small interface, and its embedded SQLite implementation.
 
 :class:`Store` is what the edge needs from a database. :class:`SQLiteStore` implements it with
-aiosqlite in WAL mode, so readers never wait on the event writer; a shared database for many
+aiosqlite in WAL mode, so readers never wait on the ingester; a shared database for many
 edge nodes implements the same protocol.
 
 The schema is versioned with ``PRAGMA user_version``; the numbered scripts in
@@ -150,7 +150,7 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self.event_busy_timeout = event_busy_timeout
-        #: What the writer does with each batch: classify, privacy, insert (edge/ingest.py).
+        #: What the ingester does with each batch: classify, privacy, insert (edge/ingest.py).
         self.ingest = ingest or EventIngest()
         self._db: aiosqlite.Connection | None = None
         self._writer: aiosqlite.Connection | None = None
