@@ -1,4 +1,18 @@
-"""Management side of the tracking edge: the admin API, the CLI and the process entry point.
+"""Management side of the tracking edge: the admin API, the console, the CLI.
 
-``admin`` may import ``edge``; ``edge`` never imports ``admin``.
+Packages, each a capability, and what each may import (``tests/test_layering.py``)::
+
+    admin.api         API plumbing: errors, routing, contracts, OpenAPI     edge
+    admin.accounts    accounts, API keys, authentication                    edge, api
+    admin.domains     validation, the domain service, DNS, reachability,    edge, api, accounts
+                      sending domains, both dialects
+    admin.ssl         certificate lifecycle, ACME, local CA, HTTPS proof,   edge, api, accounts,
+                      challenges, TLS wiring                                domains
+    admin.engagement  stats, events API, webhooks, retention                edge, api, accounts
+    admin.rewrite     the rewrite API                                       edge, api, accounts,
+                                                                            domains
+    admin.cli         the command line                                      everything
+
+``app`` and ``server`` at the top are the composition root: they build every capability and
+wire it into one ASGI app. ``admin`` may import ``edge``; ``edge`` never imports ``admin``.
 """

@@ -8,15 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from admin import (
-    api_customer,
-    api_sparkpost,
-    engagement_api,
-    engagement_openapi,
-    events_api,
-    rewrite_api,
-)
-from admin.errors import (
+from admin.api.errors import (
     AdminError,
     HttpError,
     MalformedBody,
@@ -25,11 +17,17 @@ from admin.errors import (
     PayloadTooLarge,
     render,
 )
-from admin.openapi import openapi_json
+from admin.api.openapi import openapi_json
+from admin.domains import customer as api_customer
+from admin.domains import sparkpost as api_sparkpost
+from admin.engagement import api as engagement_api
+from admin.engagement import events_api
+from admin.engagement import openapi as engagement_openapi
+from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
-from admin.tls import tls_allowed
+from admin.ssl.wiring import tls_allowed
 from edge import __version__
-from edge.server import Runtime
+from edge.serving.server import Runtime
 
 
 async def health(request: Request) -> JSONResponse:

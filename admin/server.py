@@ -7,16 +7,16 @@
 from __future__ import annotations
 
 from admin.app import create_admin_app
-from admin.database import AdminDatabase
-from admin.dns import CnameVerifier
-from admin.domains import CnameChecker, ReachChecker
-from admin.engagement import Engagement
-from admin.provisioning import CertificateProvisioner
-from admin.reachability import ReachabilityChecker
+from admin.domains.dns import CnameVerifier
+from admin.domains.provisioning import CertificateProvisioner
+from admin.domains.reachability import ReachabilityChecker
+from admin.domains.service import CnameChecker, ReachChecker
+from admin.engagement.service import Engagement
 from admin.services import AdminServices
-from admin.tls import build_tls
+from admin.ssl.wiring import build_tls
 from edge.config import Settings
-from edge.server import EdgeServer, Runtime
+from edge.db.admin import AdminDatabase
+from edge.serving.server import EdgeServer, Runtime
 
 
 def create_app(

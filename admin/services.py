@@ -11,13 +11,13 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from admin.accounts import Accounts
-from admin.database import AdminDatabase
-from admin.domains import CnameChecker, DomainService, ReachChecker
-from admin.provisioning import CertificateProvisioner
-from admin.sending import SendingDomains
-from admin.validation import DomainRules
+from admin.accounts.service import Accounts
+from admin.domains.provisioning import CertificateProvisioner
+from admin.domains.sending import SendingDomains
+from admin.domains.service import CnameChecker, DomainService, ReachChecker
+from admin.domains.validation import DomainRules
 from edge.config import Settings
+from edge.db.admin import AdminDatabase
 
 log = logging.getLogger("admin.services")
 

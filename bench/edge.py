@@ -36,7 +36,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 
-from edge.tokens import TokenCodec  # noqa: E402
+from edge.tokens.codec import TokenCodec  # noqa: E402
 
 SECRET = "bench-secret"
 HOST = "track.bench"

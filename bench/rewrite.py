@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bs4 import BeautifulSoup, Comment
 
-from edge.domains import TrackingHost
-from edge.links import LinkBuilder
-from edge.rewrite import Rewriter
-from edge.tokens import TokenCodec
+from edge.rewrite.rewriter import Rewriter
+from edge.serving.domains import TrackingHost
+from edge.tokens.codec import TokenCodec
+from edge.tokens.links import LinkBuilder
 
 TARGET_RATIO = 20.0
 ACCOUNT = 7

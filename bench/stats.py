@@ -36,13 +36,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
-from admin.stats import StatsQuery, run_stats  # noqa: E402
-from edge.events import Event, EventRecorder, new_event_id  # noqa: E402
-from edge.ingester import EventIngester, IngesterLock  # noqa: E402
-from edge.ingester_process import tune_gc  # noqa: E402
-from edge.rollup import DAY_MS, Rollup  # noqa: E402
-from edge.spool import SpoolReader, SpoolWriter  # noqa: E402
-from edge.store import SQLiteStore, migrate  # noqa: E402
+from admin.engagement.stats import StatsQuery, run_stats  # noqa: E402
+from edge.db.store import SQLiteStore, migrate  # noqa: E402
+from edge.events.ingester import EventIngester, IngesterLock  # noqa: E402
+from edge.events.ingester_process import tune_gc  # noqa: E402
+from edge.events.recorder import EventRecorder  # noqa: E402
+from edge.events.rollup import DAY_MS, Rollup  # noqa: E402
+from edge.events.spool import SpoolReader, SpoolWriter  # noqa: E402
+from edge.model.events import Event, new_event_id  # noqa: E402
 
 DAYS = 60
 DOMAINS = [f"track{i}.brand{i}.example" for i in range(10)]

@@ -1,8 +1,19 @@
-"""Tracking edge: the hot path that serves branded click redirects and open pixels.
+"""Tracking edge: everything a node needs to serve branded click redirects and open pixels.
 
-``edge`` holds what both sides of the server share (configuration, host names, tokens, the
-store, the in-memory domain table, event recording) and the tracking app itself. The
-management API lives in ``admin``, which may import ``edge``; ``edge`` never imports ``admin``.
+Packages, each a capability, and what each may import (``tests/test_layering.py`` holds
+the code to this table; ``admin`` may import ``edge``, ``edge`` never imports ``admin``)::
+
+    edge.model     the vocabulary: events, verdicts, domain states,      nothing of ours
+                   certificates, privacy switches
+    edge.config    settings from the environment (a module)               edge.hosts
+    edge.hosts     the one host-name (IDNA) rule (a module)               nothing of ours
+    edge.db        the data layer: connections, migrations,               model, config
+                   repositories; the only SQL
+    edge.tokens    signing, token formats, link building                  model, hosts
+    edge.events    recorder, spool, ingester, classification, roll-up     model, config, db
+    edge.rewrite   HTML and text rewriting                                model, hosts, tokens
+    edge.serving   hosts, the tracking app, the HTTP protocol and         everything above
+                   listeners (the only code that touches uvicorn)
 """
 
 __version__ = "0.1.0"

@@ -24,8 +24,8 @@ import uvicorn
 
 from admin.server import create_app
 from edge.config import Settings
-from edge.protocol import EdgeHttpProtocol
-from edge.server import EdgeServer
+from edge.serving.protocol import EdgeHttpProtocol
+from edge.serving.server import EdgeServer
 
 SECRET = "test-secret-key"
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 import httpx
 import pytest
 
-from admin.dns import CnameCheck
-from admin.provisioning import SslInfo
-from admin.reachability import ReachCheck
+from admin.domains.dns import CnameCheck
+from admin.domains.provisioning import SslInfo
+from admin.domains.reachability import ReachCheck
 from admin.server import create_app
 from edge.config import Settings
 from tests.conftest import LiveServer, start_server

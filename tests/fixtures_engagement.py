@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import Event, new_event_id
-from edge.rollup import Rollup
-from edge.store import SQLiteStore
+from edge.db.store import SQLiteStore
+from edge.events.rollup import Rollup
+from edge.model.events import Event, new_event_id
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

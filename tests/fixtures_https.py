@@ -19,14 +19,14 @@ import httpx
 import pytest
 from cryptography import x509
 
-from admin.certificates import CertificateManager
-from admin.database import AdminDatabase
-from admin.tls import TlsParts, build_tls
-from edge.certs import CertificateRecord
+from admin.ssl.lifecycle import CertificateManager
+from admin.ssl.wiring import TlsParts, build_tls
 from edge.config import Settings
-from edge.listeners import EdgeListeners
-from edge.server import EdgeServer, Runtime
-from edge.store import migrate
+from edge.db.admin import AdminDatabase
+from edge.db.store import migrate
+from edge.model.certificates import CertificateRecord
+from edge.serving.listeners import EdgeListeners
+from edge.serving.server import EdgeServer, Runtime
 from tests.conftest import free_port, serve_in_thread, server_config
 
 

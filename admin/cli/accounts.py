@@ -1,0 +1,149 @@
+"""``keys`` and ``domains``: API keys for accounts, and the operator's compliance switch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from admin.accounts.service import Accounts, UnknownKey
+from admin.api.timestamps import iso_utc
+from admin.cli.errors import CLIError
+from edge.config import Settings
+from edge.db.admin import AdminDatabase
+
+T = TypeVar("T")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key (and the account if needed)")
+    create.add_argument("--account", required=True, help="account name")
+    create.add_argument("--label", help="a note to tell the key apart in lists")
+    create.set_defaults(func=cmd_keys_create)
+    listing = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--account", help="only this account's keys")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_keys_revoke)
+
+    domains = sub.add_parser("domains", help="operator actions on tracking domains")
+    domains_sub = domains.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
+    listing = domains_sub.add_parser("list", help="list tracking domains of every account")
+    listing.add_argument("--account", help="only this account's domains")
+    listing.set_defaults(func=cmd_domains_list)
+    for name, blocked in (("block", True), ("unblock", False)):
+        action = domains_sub.add_parser(
+            name, help=f"set compliance_status {'blocked' if blocked else 'back'}"
+        )
+        action.add_argument("domain")
+        action.set_defaults(func=cmd_domains_compliance, blocked=blocked)
+
+
+def _run(work: Callable[[AdminDatabase], Awaitable[T]]) -> T:
+    settings = Settings.from_env()
+
+    async def go() -> T:
+        async with AdminDatabase(settings.database_path) as db:
+            return await work(db)
+
+    return asyncio.run(go())
+
+
+def _when(ts: int | None) -> str:
+    return iso_utc(ts) or "-"
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    if not args.account.strip():
+        raise CLIError("--account needs a name")
+
+    async def work(db: AdminDatabase):
+        accounts = Accounts(db)
+        return await accounts.create_key(await accounts.ensure(args.account), args.label)
+
+    new = _run(work)
+    # The key goes to stdout alone (scripts capture it); the rest is a note on stderr.
+    print(new.secret)
+    print(
+        f"key {new.key.id} for account {new.key.account.name!r} (id {new.key.account.id}); "
+        "it is shown only this once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    async def work(db: AdminDatabase):
+        accounts = Accounts(db)
+        account = None
+        if args.account:
+            account = await accounts.by_name(args.account)
+            if account is None:
+                raise CLIError(f"no account named {args.account!r}")
+        return await accounts.list_keys(account)
+
+    print("id\taccount\tprefix\tcreated\trevoked\tlabel")
+    for key in _run(work):
+        print(
+            f"{key.id}\t{key.account.name}\t{key.prefix}…\t{_when(key.created_at)}\t"
+            f"{_when(key.revoked_at)}\t{key.label or ''}"
+        )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    async def work(db: AdminDatabase):
+        try:
+            return await Accounts(db).revoke(args.id)
+        except UnknownKey:
+            raise CLIError(f"no key with id {args.id}") from None
+
+    key = _run(work)
+    print(f"key {key.id} of account {key.account.name!r} revoked at {_when(key.revoked_at)}")
+    return 0
+
+
+def cmd_domains_compliance(args: argparse.Namespace) -> int:
+    from admin.domains.service import DomainNotFound, set_compliance
+    from edge.hosts import normalise_host
+
+    name = normalise_host(args.domain)
+    if not name:
+        raise CLIError(f"invalid domain: {args.domain!r}")
+
+    async def work(db: AdminDatabase):
+        try:
+            return await set_compliance(db, name, blocked=args.blocked)
+        except DomainNotFound:
+            raise CLIError(f"no tracking domain {name}") from None
+
+    status = _run(work)
+    print(f"{name}: compliance_status {status}")
+    return 0
+
+
+def cmd_domains_list(args: argparse.Namespace) -> int:
+    async def work(db: AdminDatabase):
+        sql = (
+            "SELECT t.id, a.name, t.domain, t.secure, t.is_default, t.cname_status, "
+            "t.compliance_status, t.ssl_status, t.cname_reason "
+            "FROM tracking_domains t JOIN accounts a ON a.id = t.account_id"
+        )
+        params: tuple = ()
+        if args.account:
+            if await Accounts(db).by_name(args.account) is None:
+                raise CLIError(f"no account named {args.account!r}")
+            sql += " WHERE a.name = ?"
+            params = (args.account,)
+        return await db.fetchall(sql + " ORDER BY t.id", params)
+
+    print("id\taccount\tdomain\tsecure\tdefault\tcname\tcompliance\tssl\treason")
+    for row in _run(work):
+        flags = ["yes" if row[3] else "no", "yes" if row[4] else "no"]
+        print("\t".join([str(row[0]), row[1], row[2], *flags, *row[5:8], row[8] or ""]))
+    return 0

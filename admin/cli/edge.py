@@ -1,0 +1,224 @@
+"""``serve``, ``wrap`` and ``events``: running the edge and looking at what it records."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+
+import aiosqlite
+
+from admin.api.timestamps import parse_iso_ms
+from admin.cli.errors import CLIError
+from edge.config import Settings
+from edge.db.store import SQLiteStore, migrate
+from edge.events.ingester_process import IngesterProcess
+from edge.events.ingester_process import run_process as run_ingester
+from edge.hosts import normalise_host
+from edge.serving.domains import TrackingHost
+from edge.serving.protocol import EdgeHttpProtocol
+from edge.tokens.codec import TokenCodec, load_secret_keys
+from edge.tokens.links import LinkBuilder
+
+BUILTIN_ACCOUNT_ID = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the server (edge and admin API)")
+    serve.add_argument("--host", default=os.environ.get("EDGE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--https-port", type=int, help="also serve HTTPS (certificates per SNI name) on this port"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    ingest = sub.add_parser(
+        "ingest", help="move recorded events from the spool into the database (serve runs one)"
+    )
+    ingest.add_argument("--once", action="store_true", help="exit once the spool is stored")
+    ingest.set_defaults(func=cmd_ingest)
+
+    wrap = sub.add_parser("wrap", help="print a tracked click URL (or, with --open, a pixel URL)")
+    wrap.add_argument("url", nargs="?", help="the destination URL (not needed with --open)")
+    wrap.add_argument("--domain", help="tracking domain (default: EDGE_DEFAULT_DOMAIN)")
+    wrap.add_argument("--message", help="message reference recorded with each event")
+    wrap.add_argument("--recipient", help="recipient reference (an address is hashed)")
+    wrap.add_argument("--link", help="link name recorded with each click")
+    wrap.add_argument("--open", action="store_true", help="print the open pixel URL instead")
+    wrap.set_defaults(func=cmd_wrap)
+
+    events = sub.add_parser("events", help="print recorded events as NDJSON")
+    events.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-01 or 2026-11-01T12:00Z")
+    events.add_argument("--type", choices=("open", "click"), help="only opens or only clicks")
+    events.set_defaults(func=cmd_events)
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT, once uvicorn has shut down."""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
+    settings = Settings.from_env()
+    # Prepare shared state once, before workers start: schema and signing secret.
+    migrate(settings.database_path)
+    load_secret_keys(settings.secret_keys, settings.data_dir)
+    options = dict(
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        # httptools, with the fast path for tracking requests (edge/protocol.py).
+        http=EdgeHttpProtocol,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        # The client address is ours to take from X-Forwarded-For, and only from proxies
+        # the operator trusts; uvicorn's default would trust any loopback peer.
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    if args.https_port is not None:
+        if args.https_port == args.port:
+            raise CLIError("--https-port must differ from --port")
+        if settings.tls_mode == "external":
+            raise CLIError("--https-port serves built-in TLS; EDGE_TLS=external turns it off")
+    # The workers only append events to the spool; one process of its own stores them
+    # (edge/ingester.py), unless EDGE_INGESTER=inline asks the workers to.
+    ingester = None
+    if settings.ingester == "separate" or "EDGE_INGESTER" not in os.environ:
+        os.environ["EDGE_INGESTER"] = "separate"  # read by every worker's Settings
+        ingester = IngesterProcess()
+        ingester.start()
+    # uvicorn re-raises the signal that stopped it once it has shut down: caught here, so
+    # the ingester is stopped (and stores the rest of the spool) before the process ends.
+    caught: list[int] = []
+
+    def stop_by_signal(signum: int, frame: object) -> None:
+        caught.append(signum)
+        raise _Stopped
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop_by_signal)
+    try:
+        if args.https_port is None:
+            uvicorn.run("admin.server:create_app", **options)
+        else:
+            from edge.serving import listeners
+
+            listeners.run(
+                listeners.ListenersConfig(
+                    "admin.server:create_app", https_port=args.https_port, **options
+                )
+            )
+    except _Stopped:
+        pass
+    finally:
+        if ingester is not None:
+            # A second signal must not cut short the ingester storing the last events.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
+            ingester.stop()
+    for signum in caught:  # end as the signal would have ended us
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    run_ingester(Settings.from_env(), once=args.once)
+    return 0
+
+
+async def _host_for(
+    settings: Settings, domain: str | None, store: SQLiteStore | None = None
+) -> tuple[TrackingHost, int]:
+    """The tracking host to link to and the account to sign for (``store``: one already
+    open, for a caller with more to read)."""
+    name = normalise_host(domain) if domain else settings.default_domain
+    if not name:
+        raise CLIError(f"invalid domain: {domain!r}")
+    if name == settings.default_domain:
+        host = TrackingHost(name, None, settings.default_secure, True)
+        return host, BUILTIN_ACCOUNT_ID
+    if store is not None:
+        record = await store.domain_by_name(name)
+    else:
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        try:
+            record = await store.domain_by_name(name)
+        finally:
+            await store.close()
+    if record is None:
+        raise CLIError(f"unknown tracking domain: {name}")
+    if not record.served:
+        raise CLIError(f"tracking domain {name} is not verified or is blocked")
+    return TrackingHost(name, record.account_id, record.secure, True, record.id), record.account_id
+
+
+def cmd_wrap(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if not args.open and not args.url:
+        raise CLIError("a URL is needed (or --open for the pixel URL)")
+    host, account = asyncio.run(_host_for(settings, args.domain))
+    links = LinkBuilder(
+        TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
+        settings.public_http_port,
+        settings.public_https_port,
+    )
+    if args.open:
+        print(links.open_url(host, account, message=args.message, recipient=args.recipient))
+    else:
+        print(
+            links.click_url(
+                host,
+                account,
+                args.url,
+                message=args.message,
+                recipient=args.recipient,
+                link=args.link,
+            )
+        )
+    return 0
+
+
+def parse_since(value: str) -> int:
+    """Milliseconds since the epoch for an ISO 8601 date or time (UTC when no zone is given)."""
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        raise CLIError(f"--since: not an ISO 8601 time: {value!r}") from None
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    since = parse_since(args.since) if args.since else None
+    types = {"open": ("open", "initial_open"), "click": ("click",)}.get(args.type, ())
+
+    async def dump() -> None:
+        # The events API's pages and JSON (admin/events_api.py), across every account.
+        from admin.engagement.events_api import EventFilter, pages
+        from admin.engagement.webhooks import EVENT_FIELDS, event_json
+
+        migrate(settings.database_path)
+        conn = await aiosqlite.connect(settings.database_path)
+        try:
+            query = EventFilter(None, start_ms=since, types=types)
+            async for rows in pages(conn, query, page=1000, columns=f"{EVENT_FIELDS}, account_id"):
+                for row in rows:
+                    line = {**event_json(row[:-1]), "account_id": row[-1]}
+                    sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+        finally:
+            await conn.close()
+
+    asyncio.run(dump())
+    return 0

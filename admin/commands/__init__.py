@@ -1,1 +1,0 @@
-"""Subcommands of ``tracking-edge``, one module per area."""

@@ -1,0 +1,106 @@
+"""Putting TLS together from the settings: issuer, proof, provisioner, challenge responder.
+
+``EDGE_TLS=builtin`` (the default): certificates from ``EDGE_ACME_DIRECTORY`` when set, else
+from the local CA in the data directory; the edge answers HTTP-01 challenges itself.
+``EDGE_TLS=external``: no certificates are issued here (Caddy or a balancer terminates TLS and
+asks ``GET /internal/tls-allowed?domain=...`` before getting one on demand); a verified domain
+becomes ``active`` once an HTTPS request through the terminator verifies and reaches this edge.
+
+Also the ``ask`` endpoint itself, answered from the in-memory domain table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from ipaddress import ip_address
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+
+from admin.domains.dns import make_resolver
+from admin.domains.reachability import AddressPolicy
+from admin.ssl.challenges import ChallengeBoard, ChallengeResponder
+from admin.ssl.https_proof import HttpsProof
+from admin.ssl.issuance import CertificateIssuer
+from admin.ssl.lifecycle import CertificateManager
+from admin.ssl.local_ca import LocalCA
+from edge.config import Settings
+from edge.db.admin import AdminDatabase
+from edge.hosts import normalise_host
+from edge.serving.server import Runtime
+
+
+@dataclass
+class TlsParts:
+    manager: CertificateManager
+    responder: ChallengeResponder
+
+
+def build_issuer(runtime: Runtime, board: ChallengeBoard) -> CertificateIssuer:
+    settings = runtime.settings
+    if settings.acme_directory:
+        from admin.ssl.acme import AcmeAccountConfig, AcmeIssuer
+
+        config = AcmeAccountConfig(
+            directory=settings.acme_directory,
+            email=settings.acme_email,
+            eab_kid=settings.acme_eab_kid,
+            eab_hmac=settings.acme_eab_hmac,
+            ca_bundle=settings.acme_ca_bundle,
+        )
+        return AcmeIssuer(config, settings.data_dir / "acme", board)
+    return LocalCA(settings.data_dir / "local-ca")
+
+
+def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
+    settings = runtime.settings
+    board = ChallengeBoard(db)
+    responder = ChallengeResponder(settings.database_path, runtime.domains)
+    issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
+    proof = HttpsProof(
+        make_resolver(settings.dns_nameservers, settings.dns_timeout),
+        runtime.codec.domain_proof,
+        port=settings.https_verify_port,
+        policy=AddressPolicy(settings.verify_allow_networks),
+    )
+    manager = CertificateManager(
+        db,
+        issuer,
+        proof,
+        default_domain=_default_certificate_name(settings),
+        renew_before=timedelta(days=settings.ssl_renew_days),
+        retry_base=settings.ssl_retry_base,
+        retry_max=settings.ssl_retry_max,
+        check_interval=settings.ssl_check_interval,
+    )
+    return TlsParts(manager, responder)
+
+
+def _default_certificate_name(settings: Settings) -> str | None:
+    """The default domain, when the configured CA can certify it.
+
+    ACME CAs issue for DNS names over HTTP-01 (an IP literal, the development default, is
+    left out); the local CA certifies IP addresses too.
+    """
+    name = settings.default_domain
+    if settings.acme_directory:
+        try:
+            ip_address(name)
+            return None
+        except ValueError:
+            pass
+    return name
+
+
+async def tls_allowed(request: Request) -> PlainTextResponse:
+    """``GET /internal/tls-allowed?domain=...``: may a TLS terminator get a certificate?
+
+    Caddy's on-demand TLS ``ask``: 200 for a verified, unblocked tracking domain (or the
+    default domain), 404 for anything else. One dict lookup, no database read.
+    """
+    runtime: Runtime = request.app.state.runtime
+    host = normalise_host(request.query_params.get("domain", ""))
+    if host and runtime.domains.served(host) is not None:
+        return PlainTextResponse("allowed\n", headers={"cache-control": "no-store"})
+    return PlainTextResponse("not a served tracking domain\n", status_code=404)

@@ -1,0 +1,236 @@
+"""The certificate store the TLS listener serves from: one ``SSLContext`` per SNI name.
+
+Certificates live in the database (issued by any process: the admin API, the renewal job of
+another worker). Each worker keeps the rows in memory and polls the ``certificates`` change
+counter, like the domain table does, so a new or renewed certificate is served within a poll
+interval without a restart. Contexts are built on first use and cached per serial.
+
+Isolation rules (issue 4): the SNI name picks *that* name's certificate; a name without one gets
+the default domain's certificate, or the handshake fails. A row whose certificate does not
+cover its own name is never loaded, so one customer's certificate cannot be served for another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+from cryptography import x509
+
+from edge.model.certificates import CertificateRecord, certificate_covers
+from edge.serving.mirror import Mirror
+
+log = logging.getLogger("edge.certs")
+
+#: TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are all fine already).
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def server_context() -> ssl.SSLContext:
+    """A server context with the edge's TLS policy: TLS 1.2+, AEAD suites, HTTP/1.1 only."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(CIPHERS)
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return ctx
+
+
+def context_for(record: CertificateRecord) -> ssl.SSLContext:
+    """Build a server context holding ``record``'s chain and key.
+
+    ``load_cert_chain`` only reads files, so the PEM goes through a private temporary file
+    that is removed at once.
+    """
+    ctx = server_context()
+    fd, path = tempfile.mkstemp(prefix="edge-cert-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as fh:  # mkstemp creates the file 0600
+            fh.write(record.chain_pem)
+            fh.write(record.key_pem)
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+    return ctx
+
+
+class CertificateSource(Protocol):
+    """Where certificates come from (the SQLite file, or a shared database)."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def version(self) -> int: ...
+    async def certificates(self) -> Sequence[CertificateRecord]: ...
+
+
+class SQLiteCertificates:
+    """Reads the ``certificates`` table on a connection of its own (the listener's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        from edge.db.store import migrate
+
+        migrate(self.path)
+        self._db = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def version(self) -> int:
+        assert self._db is not None, "certificate source is not open"
+        async with self._db.execute(
+            "SELECT value FROM change_counters WHERE name = 'certificates'"
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def certificates(self) -> list[CertificateRecord]:
+        assert self._db is not None, "certificate source is not open"
+        async with self._db.execute(
+            "SELECT domain, chain_pem, key_pem, serial, issuer, not_before, not_after "
+            "FROM certificates"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            CertificateRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                datetime.fromtimestamp(r[5], UTC),
+                datetime.fromtimestamp(r[6], UTC),
+            )
+            for r in rows
+        ]
+
+
+class CertificateStore(Mirror):
+    """Per-SNI ``SSLContext`` cache, refreshed when the stored certificates change.
+
+    :meth:`listener_context` is the context the TLS socket is created with; it holds no
+    certificate of its own, and its SNI callback switches every handshake to the right one.
+    """
+
+    mirror_name = "certificate-store"
+
+    #: Seconds between looks at the change counter.
+    poll_interval = 0.25
+
+    def __init__(
+        self,
+        source: CertificateSource,
+        *,
+        default_domain: str,
+        poll_interval: float | None = None,
+    ) -> None:
+        self.source = source
+        self.default_domain = default_domain
+        if poll_interval is not None:
+            self.poll_interval = poll_interval
+        self._records: dict[str, CertificateRecord] = {}
+        self._contexts: dict[str, tuple[str, ssl.SSLContext]] = {}
+        self._version: int | None = None
+        self._listener: ssl.SSLContext | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.source.open()
+        await self.start_polling()
+
+    async def stop(self) -> None:
+        await self.stop_polling()
+        await self.source.close()
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reload the rows when the change counter moved; return whether it did."""
+        version = await self.source.version()
+        if not force and version == self._version:
+            return False
+        records: dict[str, CertificateRecord] = {}
+        for record in await self.source.certificates():
+            known = self._records.get(record.domain)
+            if known is not None and known.chain_pem == record.chain_pem:
+                records[record.domain] = known  # checked when it was first loaded
+                continue
+            try:
+                leaf = x509.load_pem_x509_certificate(record.chain_pem.encode())
+            except ValueError as exc:
+                # One bad row must not fail start-up and every later poll for all the others.
+                log.error(
+                    "certificate stored for %s does not parse; ignored: %s", record.domain, exc
+                )
+                continue
+            if not certificate_covers(leaf, record.domain):
+                log.error("certificate stored for %s does not cover it; ignored", record.domain)
+                continue
+            records[record.domain] = record
+        self._records = records
+        # Contexts whose certificate was replaced or removed are rebuilt on next use.
+        self._contexts = {
+            name: entry
+            for name, entry in self._contexts.items()
+            if name in records and records[name].serial == entry[0]
+        }
+        self._version = version
+        self._reloaded()
+        return True
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> CertificateRecord | None:
+        return self._records.get(name)
+
+    def context(self, name: str | None) -> ssl.SSLContext | None:
+        """The context for SNI ``name``; the default domain's for no or unknown names."""
+        if name is not None:
+            name = name.rstrip(".").lower()
+        ctx = self._context_exact(name) if name else None
+        if ctx is None:
+            ctx = self._context_exact(self.default_domain)
+        return ctx
+
+    def _context_exact(self, name: str) -> ssl.SSLContext | None:
+        record = self._records.get(name)
+        if record is None:
+            return None
+        cached = self._contexts.get(name)
+        if cached is not None and cached[0] == record.serial:
+            return cached[1]
+        try:
+            ctx = context_for(record)
+        except (ssl.SSLError, OSError) as exc:
+            log.error("certificate for %s cannot be loaded: %s", name, exc)
+            return None
+        self._contexts[name] = (record.serial, ctx)
+        return ctx
+
+    def listener_context(self) -> ssl.SSLContext:
+        """The context to create the TLS socket with (one per store)."""
+        if self._listener is None:
+            ctx = server_context()
+            ctx.sni_callback = self._sni
+            self._listener = ctx
+        return self._listener
+
+    def _sni(self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext):
+        ctx = self.context(server_name)
+        if ctx is None:
+            # No certificate for this name and none for the default domain: refuse rather
+            # than present any other certificate.
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        sslobj.context = ctx
+        return None

@@ -1,0 +1,91 @@
+"""The in-memory domain table: which hosts the edge serves, and for which account.
+
+Every worker keeps the whole table in a dict, so a request costs one dict lookup and no
+database read. A background task polls the store's change counter (one tiny query every
+``poll_interval``) and reloads the table when it moved, so a domain verified, blocked or
+deleted by any process is served, or refused, within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edge.db.store import Store
+from edge.model.domains import DomainRecord
+from edge.serving.mirror import Mirror
+
+log = logging.getLogger("edge.domains")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingHost:
+    """A host the edge knows, as the hot path needs it."""
+
+    domain: str
+    #: The owning account; ``None`` for the default domain, which serves every account.
+    account_id: int | None
+    secure: bool
+    #: False for a known domain that is not (or no longer) verified, or is blocked.
+    served: bool
+    id: int | None = None
+
+    def accepts(self, account_id: int) -> bool:
+        """A customer domain serves its own account's tokens only."""
+        return self.account_id is None or self.account_id == account_id
+
+
+class DomainTable(Mirror):
+    mirror_name = "domain-table"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_domain: str,
+        default_secure: bool = False,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self.default = TrackingHost(default_domain, None, default_secure, True)
+        self._hosts: dict[str, TrackingHost] = {default_domain: self.default}
+        self._version: int | None = None
+
+    def served(self, host: str | None) -> TrackingHost | None:
+        """The entry for ``host`` if tracking paths are served there, else ``None``."""
+        entry = self._hosts.get(host)  # type: ignore[arg-type]
+        return entry if entry is not None and entry.served else None
+
+    def get(self, host: str | None) -> TrackingHost | None:
+        """The entry for ``host`` whatever its state (verification needs unverified ones)."""
+        return self._hosts.get(host)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(self._hosts.values())
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reload when the store's change counter moved; return whether it did."""
+        version = await self.store.domain_table_version()
+        if not force and version == self._version:
+            return False
+        records = await self.store.tracking_domains()
+        self._hosts = self._build(records)
+        self._version = version
+        self._reloaded()
+        return True
+
+    def _build(self, records: list[DomainRecord]) -> dict[str, TrackingHost]:
+        hosts = {
+            r.domain: TrackingHost(r.domain, r.account_id, r.secure, r.served, r.id)
+            for r in records
+        }
+        # The configured default always wins: no customer row can take it over.
+        hosts[self.default.domain] = self.default
+        return hosts
+
+    async def start(self) -> None:
+        await self.start_polling()
+
+    async def stop(self) -> None:
+        await self.stop_polling()

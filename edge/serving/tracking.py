@@ -1,0 +1,233 @@
+"""The tracking app: click redirects, open pixels and robots.txt on tracking hosts.
+
+Written by hand rather than with Starlette's router because it is the hot path: one path
+check, one token verification, one list append. Each request becomes a :class:`Reply` made
+at once, which the ASGI entry sends and the HTTP protocol's fast path (``edge/protocol.py``)
+writes straight to the socket. It never reads the database and never redirects to a URL it
+did not sign.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from edge.events.recorder import EventRecorder
+from edge.model.events import Event, new_event_id
+from edge.serving.clientaddr import ClientResolver
+from edge.serving.domains import TrackingHost
+from edge.tokens.codec import BadToken, TokenCodec
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# The smallest transparent 1x1 GIF (43 bytes).
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+ROBOTS_TXT = b"User-agent: *\nDisallow: /\n"
+NOT_FOUND_PAGE = (
+    b"<!doctype html><title>Link not found</title>"
+    b"<p>This link is not valid. Please check that it was copied completely.</p>\n"
+)
+
+# Never 301: browsers cache it and later clicks never reach the edge. ``no-store`` keeps
+# proxies and browsers from replaying the redirect without us seeing the click.
+_REDIRECT_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"content-type", b"text/html; charset=utf-8"),
+]
+# Image caches (and Gmail's proxy) must fetch the pixel again for every open.
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL_GIF)).encode()),
+    (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
+    (b"cache-control", b"no-store"),
+]
+_ROBOTS_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(ROBOTS_TXT)).encode()),
+]
+_ALLOW_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+
+
+@dataclass
+class ServedCounters:
+    """What this process has served since it started (``/healthz``, the benchmark)."""
+
+    redirects: int = 0
+    pixels: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole response, made at once: every tracking response is small and needs no I/O.
+
+    The ASGI path sends it as two messages (:meth:`send`); the HTTP protocol's fast path
+    (``edge/protocol.py``) writes it to the socket itself. Both answer with the same bytes.
+    """
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    async def send(self, send: Send, method: str) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self.body})
+
+
+NOT_FOUND = Reply(404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE)
+_ROBOTS = Reply(200, _ROBOTS_HEADERS, ROBOTS_TXT)
+_PIXEL = Reply(200, _PIXEL_HEADERS, PIXEL_GIF)
+_NOT_ALLOWED = Reply(405, _ALLOW_HEADERS, b"")
+
+
+class TrackingApp:
+    """Serves tracking paths for hosts already resolved to a served :class:`TrackingHost`."""
+
+    def __init__(
+        self,
+        codec: TokenCodec,
+        recorder: EventRecorder,
+        served: ServedCounters | None = None,
+        client: ClientResolver | None = None,
+    ) -> None:
+        self.codec = codec
+        #: Reads the client address (X-Forwarded-For from trusted proxies only), user agent
+        #: and prefetch hints (issue 6).
+        self.client = client or ClientResolver()
+        self.recorder = recorder
+        self.served = served if served is not None else ServedCounters()
+
+    async def handle(self, scope: Scope, send: Send, host: TrackingHost) -> None:
+        """The ASGI entry: ``scope`` is an HTTP request for ``host``."""
+        method: str = scope["method"]
+        reply = self.reply(method, scope["path"], scope["headers"], scope.get("client"), host)
+        await reply.send(send, method)
+
+    def reply(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
+        """The response to a request on a served tracking host; records its event, if any.
+
+        The event is queued before the response exists: once a client has its redirect, a
+        shutdown right after cannot miss the click.
+        """
+        if method != "GET" and method != "HEAD":
+            return _NOT_ALLOWED
+        if path.startswith("/e/"):
+            return self._click(method, path[3:], headers, client, host)
+        if path.startswith("/o/"):
+            return self._open(method, path[3:], headers, client, host)
+        if path == "/robots.txt":
+            return _ROBOTS
+        return NOT_FOUND
+
+    def _click(
+        self,
+        method: str,
+        token: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
+        try:
+            click = self.codec.read_click(token)
+        except BadToken:
+            return NOT_FOUND
+        if not host.accepts(click.account_id):
+            return NOT_FOUND
+        self._record(
+            headers, client, host, method, "click", click.account_id, click.message,
+            click.recipient, click.link, click.url,
+        )  # fmt: skip
+        self.served.redirects += 1
+        body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
+        return Reply(
+            302,
+            [
+                # Signed only after safe_url(): ASCII, no CR or LF.
+                (b"location", click.url.encode("ascii")),
+                (b"content-length", b"%d" % len(body)),
+                *_REDIRECT_HEADERS,
+            ],
+            body,
+        )
+
+    def _open(
+        self,
+        method: str,
+        token: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+    ) -> Reply:
+        # The GIF is sent whatever the token: a broken image in the email is worse than a
+        # lost open, and a bad token records nothing.
+        try:
+            opened = self.codec.read_open(token)
+        except BadToken:
+            opened = None
+        if opened is not None and host.accepts(opened.account_id):
+            self._record(
+                headers, client, host, method, opened.kind, opened.account_id, opened.message,
+                opened.recipient, None, None,
+            )  # fmt: skip
+        self.served.pixels += 1
+        return _PIXEL
+
+    def _record(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+        host: TrackingHost,
+        method: str,
+        type_: str,
+        account_id: int,
+        message: str | None,
+        recipient: str | None,
+        link: str | None,
+        url: str | None,
+    ) -> None:
+        """Queue the event of a served click or open (one clock read, HEAD is a prefetch)."""
+        ip, ua, prefetch = self.client.resolve(headers, client)
+        now = time.time_ns()
+        self.recorder.record(
+            Event(
+                new_event_id(now),
+                type_,
+                now // 1_000_000,
+                account_id,
+                host.domain,
+                message,
+                recipient,
+                link,
+                url,
+                ip,
+                ua,
+                method,
+                prefetch or method == "HEAD",
+            )
+        )
+
+
+async def not_found(send: Send, method: str = "GET") -> None:
+    """The small 404 page every unknown host, path or token gets."""
+    await NOT_FOUND.send(send, method)

@@ -1,0 +1,240 @@
+"""Webhooks against a real HTTP receiver on loopback: signatures, outages, restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+
+from admin.engagement.webhooks import WebhookDelivery, sign, verify_signature
+from tests.fixtures_engagement import T0, api_client, event, record_live
+
+MIN = 60_000
+
+
+@pytest.fixture
+def fast(monkeypatch, other_settings):
+    """Settings with quick roll-up passes, retries and polling, so tests take seconds."""
+    monkeypatch.setattr(WebhookDelivery, "poll_interval", 0.05)
+    monkeypatch.setattr(WebhookDelivery, "batch_size", 10)
+    return other_settings(rollup_interval=0.05, webhook_backoff_base=0.05, webhook_timeout=2.0)
+
+
+@pytest.fixture
+def live(fast, make_server):
+    return make_server(fast)
+
+
+def account(live, name: str = "acme") -> tuple[str, int]:
+    services = live.app.admin_app.state.services
+
+    async def create():
+        acct = await services.accounts.ensure(name)
+        return (await services.accounts.create_key(acct)).secret, acct.id
+
+    return live.call(create)
+
+
+def register(live, key: str, url: str, **body) -> dict:
+    with api_client(live, key) as c:
+        r = c.post("/api/v1/webhooks", json={"url": url, **body})
+    assert r.status_code == 201, r.text
+    return r.json()["results"]
+
+
+def clicks(account_id: int, n: int, start: int = T0) -> list:
+    # Ten minutes apart, one recipient each: no behaviour rule fires, nothing is relabelled.
+    return [
+        event("click", start + i * 10 * MIN, recipient=f"r{i}", link="buy", account=account_id)
+        for i in range(n)
+    ]
+
+
+def stored_ids(live) -> list[str]:
+    async def ids():
+        async with live.app.runtime.store.db.execute("SELECT id FROM events ORDER BY id") as c:
+            return [r[0] for r in await c.fetchall()]
+
+    return live.call(ids)
+
+
+def status(live, key: str, endpoint_id: int) -> dict:
+    with api_client(live, key) as c:
+        return c.get(f"/api/v1/webhooks/{endpoint_id}").json()["results"]["status"]
+
+
+def test_signature_verifies_with_the_endpoint_secret(live, webhook_receiver):
+    key, acct = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+    record_live(live, clicks(acct, 3))
+    webhook_receiver.wait_for(3)
+    request = webhook_receiver.requests[0]
+    timestamp = request.headers["x-webhook-timestamp"]
+    signature = request.headers["x-webhook-signature"]
+    assert signature == sign(endpoint["secret"], int(timestamp), request.body)
+    assert verify_signature(endpoint["secret"], timestamp, signature, request.body)
+    assert not verify_signature("another-secret", timestamp, signature, request.body)
+    assert not verify_signature(endpoint["secret"], timestamp, signature, request.body + b" ")
+
+
+def test_events_arrive_with_their_stored_ids_and_fields(live, webhook_receiver):
+    key, acct = account(live)
+    register(live, key, webhook_receiver.url)
+    record_live(live, clicks(acct, 2))
+    assert sorted(webhook_receiver.wait_for(2)) == stored_ids(live)
+    first = webhook_receiver.requests[0]
+    assert first.headers["content-type"] == "application/json"
+    event0 = json.loads(first.body)["events"][0]
+    assert {k: event0[k] for k in ("type", "link", "domain", "verdict", "rule", "recipient")} == {
+        "type": "click",
+        "link": "buy",
+        "domain": "a.test",
+        "verdict": "human",
+        "rule": "default",
+        "recipient": "r0",
+    }
+
+
+def test_only_the_registered_event_types_are_sent(live, webhook_receiver):
+    key, acct = account(live)
+    register(live, key, webhook_receiver.url, event_types=["open"])
+    record_live(live, [*clicks(acct, 2), event("open", T0 + 5 * MIN, account=acct)])
+    ids = webhook_receiver.wait_for(1)
+    time.sleep(0.3)  # any click would have been sent by now
+    assert len(webhook_receiver.delivered_ids()) == 1
+    assert ids[0] in stored_ids(live)
+
+
+def test_other_accounts_events_are_not_sent(live, webhook_receiver):
+    key, acct = account(live)
+    _, other = account(live, "other")
+    register(live, key, webhook_receiver.url)
+    record_live(live, [*clicks(other, 2), *clicks(acct, 1, start=T0 + 5 * MIN)])
+    webhook_receiver.wait_for(1)
+    time.sleep(0.3)
+    assert len(webhook_receiver.delivered_ids()) == 1
+
+
+def test_receiver_down_for_a_while_then_up_gets_every_event(live, webhook_receiver):
+    key, acct = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+    webhook_receiver.mode = "down"
+    record_live(live, clicks(acct, 25))
+    webhook_receiver.wait_for_requests(3)  # several failed attempts, backing off
+    down = status(live, key, endpoint["id"])
+    assert down["backlog"] == 25
+    assert down["last_error"] == "HTTP 503"
+    assert down["consecutive_failures"] >= 1
+    webhook_receiver.stop()  # now not even listening: connection refused
+    record_live(live, clicks(acct, 5, start=T0 + 300 * MIN))
+    time.sleep(0.3)
+    webhook_receiver.mode = "up"
+    webhook_receiver.start()
+    ids = webhook_receiver.wait_for(30)
+    assert sorted(set(ids)) == stored_ids(live)
+    deadline = time.monotonic() + 10
+    while status(live, key, endpoint["id"])["backlog"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    up = status(live, key, endpoint["id"])
+    assert (up["backlog"], up["delivered"], up["consecutive_failures"]) == (0, 30, 0)
+    assert up["last_success_ms"] is not None
+
+
+def test_server_restarted_mid_delivery_loses_nothing_and_repeats_ids(
+    fast, make_server, webhook_receiver
+):
+    live = make_server(fast)
+    key, acct = account(live)
+    register(live, key, webhook_receiver.url)
+    webhook_receiver.mode = "hold"
+    record_live(live, clicks(acct, 15))
+    webhook_receiver.wait_for_requests(1)  # a batch is in flight, unanswered
+    held = webhook_receiver.requests[0].event_ids
+    live.stop()
+    # A new process on the same data directory picks the queue up.
+    webhook_receiver.mode = "up"
+    again = make_server(fast)
+    ids = webhook_receiver.wait_for(15)
+    assert sorted(set(ids)) == stored_ids(again)
+    # The batch that was in flight was sent again, with the same event ids; the others once.
+    all_sent = [i for r in webhook_receiver.requests for i in r.event_ids]
+    assert len(held) == 10
+    assert {i: all_sent.count(i) for i in held} == dict.fromkeys(held, 2)
+    assert sorted(i for i in all_sent if i not in held) == sorted(set(ids) - set(held))
+
+
+def test_events_undelivered_past_the_maximum_age_expire(fast, make_server, webhook_receiver):
+    live = make_server(replace(fast, webhook_max_age=0.3))
+    key, acct = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+    webhook_receiver.mode = "down"
+    record_live(live, clicks(acct, 4))
+    deadline = time.monotonic() + 10
+    while status(live, key, endpoint["id"])["expired"] < 4:
+        assert time.monotonic() < deadline, status(live, key, endpoint["id"])
+        time.sleep(0.05)
+    assert status(live, key, endpoint["id"])["backlog"] == 0
+
+
+def test_bad_endpoint_url_is_refused(live):
+    key, _ = account(live)
+    with api_client(live, key) as c:
+        r = c.post("/api/v1/webhooks", json={"url": "ftp://example.com/x"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["description"] == "url must be an absolute http or https URL"
+
+
+def test_unknown_event_type_is_refused(live):
+    key, _ = account(live)
+    with api_client(live, key) as c:
+        r = c.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/", "event_types": ["x"]})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["description"] == "unknown event types: x"
+
+
+def test_endpoints_of_another_account_are_not_found(live, webhook_receiver):
+    key, _ = account(live)
+    other_key, _ = account(live, "other")
+    endpoint = register(live, key, webhook_receiver.url)
+    with api_client(live, other_key) as c:
+        assert c.get(f"/api/v1/webhooks/{endpoint['id']}").status_code == 404
+        assert c.delete(f"/api/v1/webhooks/{endpoint['id']}").status_code == 404
+        assert c.get("/api/v1/webhooks").json() == {"results": []}
+
+
+def test_secret_is_shown_only_at_creation(live, webhook_receiver):
+    key, _ = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+    assert len(endpoint["secret"]) == 64
+    with api_client(live, key) as c:
+        listed = c.get("/api/v1/webhooks").json()["results"]
+    assert "secret" not in listed[0]
+
+
+def test_deactivated_endpoint_gets_nothing(live, webhook_receiver):
+    key, acct = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+    with api_client(live, key) as c:
+        r = c.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"active": False})
+    assert r.json()["results"]["active"] is False
+    record_live(live, clicks(acct, 2))
+    time.sleep(0.4)
+    assert webhook_receiver.requests == []
+
+
+def test_endpoint_on_a_private_address_is_refused_at_delivery(live):
+    key, acct = account(live)
+    endpoint = register(live, key, "http://10.1.2.3:8080/hooks")
+    record_live(live, clicks(acct, 1))
+    deadline = time.monotonic() + 10
+    while status(live, key, endpoint["id"])["last_error"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    got = status(live, key, endpoint["id"])
+    assert got["last_error"] == (
+        "refusing to connect to 10.1.2.3: not a public address "
+        "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
+    )
+    assert (got["backlog"], got["delivered"]) == (1, 0)

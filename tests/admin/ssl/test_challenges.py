@@ -1,0 +1,110 @@
+"""HTTP-01 answers: from the database, on the domain being validated, on any worker."""
+
+from __future__ import annotations
+
+import time
+
+from admin.ssl.challenges import ChallengeBoard
+from edge.db.admin import AdminDatabase
+from tests.fixtures_https import add_domain
+
+TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+
+
+def _publish(live, settings, domain: str, token: str = TOKEN, answer: str = "ka") -> None:
+    """Publish a challenge for ``domain``, a tracking domain (unverified) the edge knows."""
+    if live.app.runtime.domains.get(domain) is None and domain != "admin.test":
+        add_domain(settings, domain, verified=False)
+        live.call(lambda: live.app.runtime.domains.refresh(force=True))
+
+    async def publish() -> None:
+        async with AdminDatabase(settings.database_path) as db:
+            await ChallengeBoard(db).publish(domain, token, answer)
+
+    live.call(publish)
+
+
+def test_published_challenge_is_answered_on_its_domain(settings, live_server):
+    _publish(live_server, settings, "track.brand.test", answer=f"{TOKEN}.thumb")
+    with live_server.client("track.brand.test") as client:
+        response = client.get(f"/.well-known/acme-challenge/{TOKEN}")
+    assert response.status_code == 200
+    assert response.text == f"{TOKEN}.thumb"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_challenge_is_not_answered_on_another_domain(settings, live_server):
+    _publish(live_server, settings, "track.brand.test")
+    with live_server.client("other.brand.test") as client:
+        assert client.get(f"/.well-known/acme-challenge/{TOKEN}").status_code == 404
+
+
+def test_unknown_token_is_404(live_server):
+    with live_server.client("track.brand.test") as client:
+        assert client.get(f"/.well-known/acme-challenge/{TOKEN}").status_code == 404
+
+
+def test_malformed_token_is_404(settings, live_server):
+    _publish(live_server, settings, "track.brand.test", token="a.b")
+    with live_server.client("track.brand.test") as client:
+        assert client.get("/.well-known/acme-challenge/a.b").status_code == 404
+
+
+def test_challenge_is_not_answered_on_the_admin_host(settings, live_server):
+    _publish(live_server, settings, "admin.test")
+    with live_server.client("admin.test") as client:
+        assert client.get(f"/.well-known/acme-challenge/{TOKEN}").status_code == 404
+
+
+def test_withdrawn_challenge_is_404(settings, live_server):
+    _publish(live_server, settings, "track.brand.test")
+
+    async def withdraw() -> None:
+        async with AdminDatabase(settings.database_path) as db:
+            await ChallengeBoard(db).withdraw(TOKEN)
+
+    live_server.call(withdraw)
+    with live_server.client("track.brand.test") as client:
+        assert client.get(f"/.well-known/acme-challenge/{TOKEN}").status_code == 404
+
+
+def test_challenge_is_answered_while_an_admin_transaction_holds_the_lock(settings, live_server):
+    _publish(live_server, settings, "track.brand.test", answer="ka")
+    lock = live_server.app.admin_app.state.services.db._lock
+    live_server.call(lock.acquire)  # an admin transaction in progress, for as long as it likes
+    try:
+        with live_server.client("track.brand.test") as client:
+            started = time.monotonic()
+            response = client.get(f"/.well-known/acme-challenge/{TOKEN}", timeout=5.0)
+            elapsed = time.monotonic() - started
+    finally:
+        live_server.loop.call_soon_threadsafe(lock.release)
+    assert (response.status_code, response.text) == (200, "ka")
+    assert elapsed < 2.0
+
+
+def test_a_host_the_edge_does_not_know_is_404_without_a_query(settings, live_server):
+    _publish(live_server, settings, "track.brand.test")
+    responder = live_server.app.well_known["acme-challenge"]
+    queried: list[tuple[str, str]] = []
+    real = responder.lookup
+
+    async def spy(domain: str, token: str) -> str | None:
+        queried.append((domain, token))
+        return await real(domain, token)
+
+    responder.lookup = spy
+    with live_server.client("unknown.brand.test") as client:
+        unknown = client.get(f"/.well-known/acme-challenge/{TOKEN}")
+    with live_server.client("track.brand.test") as client:
+        known = client.get(f"/.well-known/acme-challenge/{TOKEN}")
+    assert (unknown.status_code, known.status_code) == (404, 200)
+    assert queried == [("track.brand.test", TOKEN)]
+
+
+def test_the_default_domain_is_answered(settings, live_server):
+    default = settings.default_domain
+    _publish(live_server, settings, default, answer="for-the-default")
+    with live_server.client(default) as client:
+        response = client.get(f"/.well-known/acme-challenge/{TOKEN}")
+    assert (response.status_code, response.text) == (200, "for-the-default")

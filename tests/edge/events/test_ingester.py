@@ -1,0 +1,297 @@
+"""The ingester: the spool into the store, exactly once, one ingester per data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from edge.config import Settings
+from edge.db.store import SQLiteStore
+from edge.events.ingester import EventIngester
+from edge.events.ingester_process import IngesterProcess
+from edge.events.spool import SpoolWriter
+from edge.model.events import Event, new_event_id
+from edge.tokens.codec import TokenCodec
+from tests.conftest import SECRET, free_port, start_server_process
+
+CODEC = TokenCodec([SECRET])
+
+
+def count(db_path: Path, where: str = "1 = 1") -> int:
+    with sqlite3.connect(db_path) as db:
+        return db.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0]
+
+
+def make_event(i: int) -> Event:
+    return Event(new_event_id(), "click", 1_700_000_000_000 + i, 1, "track.test", url=f"u{i}")
+
+
+async def ingest_spool(data_dir: Path) -> int:
+    """What the next process to take the ingester lock does: ingest the whole spool."""
+    settings = Settings(data_dir=data_dir)
+    store = SQLiteStore(settings.database_path)
+    await store.open()
+    ingester = EventIngester.from_settings(settings, store)
+    try:
+        return await ingester.catch_up()
+    finally:
+        await ingester.stop()
+        await store.close()
+
+
+def spool_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "spool").glob("events-*.ndjson"))
+
+
+def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(i).row() for i in range(30)])
+    dead.close()  # the process is gone: its lock is released, its segment stays
+    assert asyncio.run(ingest_spool(tmp_path)) == 30
+    assert count(tmp_path / "edge.sqlite3") == 30
+    assert spool_files(tmp_path) == []  # read to its end, sealed: deleted
+    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM spool_progress").fetchone()[0] == 0
+
+
+def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
+    events = [make_event(i) for i in range(30)]
+    writer = SpoolWriter(tmp_path / "spool")
+    first = writer.write([e.row() for e in events[:10]])
+    writer.write([e.row() for e in events[10:]])
+    writer.close()
+
+    async def commit_first_line_then_die() -> None:
+        store = SQLiteStore(tmp_path / "edge.sqlite3")
+        await store.open()
+        await store.insert_events(events[:10], [(writer.path.name, first)])
+        await store.close()
+
+    asyncio.run(commit_first_line_then_die())
+    assert asyncio.run(ingest_spool(tmp_path)) == 20  # from the committed offset on
+    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
+        urls = [row[0] for row in db.execute("SELECT url FROM events ORDER BY id")]
+    assert urls == [f"u{i}" for i in range(30)]
+
+
+def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
+    live = SpoolWriter(tmp_path / "spool")
+    live.write([make_event(1).row()])
+    assert asyncio.run(ingest_spool(tmp_path)) == 1
+    assert spool_files(tmp_path) == [live.path]  # its writer may append more
+    live.write([make_event(2).row()])
+    live.close()
+    assert asyncio.run(ingest_spool(tmp_path)) == 1  # only the new line
+    assert spool_files(tmp_path) == []
+    assert count(tmp_path / "edge.sqlite3") == 2
+
+
+def test_torn_last_line_of_a_sealed_segment_is_skipped_and_the_rest_ingested(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(1).row(), make_event(2).row()])
+    with open(dead.path, "a") as segment:
+        segment.write('[["0660f7", "cli')  # an operating-system crash in the middle of a write
+    dead.close()
+    assert asyncio.run(ingest_spool(tmp_path)) == 2
+    assert spool_files(tmp_path) == []
+
+
+def test_an_unfinished_line_of_a_live_segment_waits_for_its_end(tmp_path):
+    live = SpoolWriter(tmp_path / "spool")
+    live.write([make_event(1).row()])
+    line = (json.dumps([make_event(2).row()]) + "\n").encode()
+    with open(live.path, "ab", buffering=0) as segment:  # the writer still holds its lock
+        segment.write(line[:20])  # caught halfway through a write
+        assert asyncio.run(ingest_spool(tmp_path)) == 1  # the whole line before it only
+        segment.write(line[20:])
+    assert asyncio.run(ingest_spool(tmp_path)) == 1
+    assert count(tmp_path / "edge.sqlite3") == 2
+
+
+def test_one_ingester_per_data_dir_and_a_standby_takes_over(tmp_path):
+    async def run() -> tuple[bool, bool, int]:
+        settings = Settings(data_dir=tmp_path)
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        first = EventIngester.from_settings(settings, store)
+        second = EventIngester.from_settings(settings, store)
+        second.standby_interval = 0.01
+        await first.start()
+        await second.start()
+        await asyncio.sleep(0)  # both tried the lock
+        both = first.lock.held and second.lock.held
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(1).row()])
+        writer.close()
+        await first.stop()  # ingests the spool, then lets go of the lock
+        while not second.lock.held:
+            await asyncio.sleep(0.01)
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(2).row()])
+        writer.close()
+        await second.catch_up()
+        await second.stop()
+        await store.close()
+        return both, first.committed, second.committed
+
+    assert asyncio.run(run()) == (False, 1, 1)
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def niceness(pid: int) -> int:
+    """proc(5): field 19 of /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+    return value
+
+
+def test_serve_stores_events_through_a_separate_ingester_it_restarts(tmp_path):
+    port = free_port()
+    proc = start_server_process(tmp_path / "data", port)
+    db = tmp_path / "data" / "edge.sqlite3"
+    try:
+        (ingester,) = wait_for(lambda: children(proc.pid))
+        # Niced (EDGE_INGEST_NICE, 19): under full load the CPU answers requests first.
+        assert wait_for(lambda: niceness(ingester) == 19)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for i in range(3):
+                token = CODEC.sign_click(1, f"https://example.com/{i}")
+                assert client.get(f"/e/{token}", headers={"host": "track.test"}).status_code == 302
+            wait_for(lambda: count(db) == 3)
+            health = client.get("/healthz", headers={"host": "admin.test"}).json()
+            # The worker only spooled them; the ingester process stored them.
+            assert (health["events_spooled"], health["events_ingested"]) == (3, 0)
+            os.kill(ingester, signal.SIGKILL)
+            (restarted,) = wait_for(lambda: [p for p in children(proc.pid) if p != ingester])
+            token = CODEC.sign_click(1, "https://example.com/after")
+            assert client.get(f"/e/{token}", headers={"host": "track.test"}).status_code == 302
+            wait_for(lambda: count(db) == 4)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert not os.path.exists(f"/proc/{restarted}")  # stopped with the server
+
+
+def test_events_an_earlier_version_journalled_are_stored_once_and_the_journal_removed(tmp_path):
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    old = journal / "events-123-abcd.ndjson"  # one JSON event per line, as version 6 wrote
+    lines = [
+        json.dumps(
+            {f.name: getattr(make_event(i), f.name) for f in dataclasses.fields(Event)}
+            | {"time": "2023-11-14T22:13:20.000Z"}
+        )
+        for i in range(3)
+    ]
+    old.write_text("\n".join(lines) + '\n{"id": "torn')
+    assert asyncio.run(ingest_spool(tmp_path)) == 3
+    assert count(tmp_path / "edge.sqlite3") == 3
+    assert list(journal.iterdir()) == []
+
+
+def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
+    class SlowStore(SQLiteStore):
+        entered: asyncio.Event
+        release: asyncio.Event
+
+        async def write_events(self, batch, progress=()):
+            self.entered.set()
+            await self.release.wait()
+            await super().write_events(batch, progress)
+
+    async def run() -> int:
+        settings = Settings(data_dir=tmp_path)
+        store = SlowStore(settings.database_path)
+        store.entered, store.release = asyncio.Event(), asyncio.Event()
+        await store.open()
+        writer = SpoolWriter(settings.spool_dir)
+        writer.write([make_event(i).row() for i in range(5)])
+        writer.close()
+        ingester = EventIngester.from_settings(settings, store)
+        await ingester.start()
+        await store.entered.wait()  # a round is writing
+        stopping = asyncio.ensure_future(ingester.stop())
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # waits for the round rather than cancel it
+        store.release.set()
+        await stopping
+        assert not ingester.lock.held
+        await store.close()
+        return ingester.committed
+
+    assert asyncio.run(run()) == 5
+    assert count(tmp_path / "edge.sqlite3") == 5
+
+
+def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path):
+    busy, quiet = SpoolWriter(tmp_path / "spool"), SpoolWriter(tmp_path / "spool")
+    for start in range(0, 20_000, 1000):
+        busy.write([make_event(i).row() for i in range(start, start + 1000)])
+    quiet.write([make_event(30_000 + i).row() for i in range(3)])
+
+    async def one_round() -> list[str]:
+        settings = Settings(data_dir=tmp_path, event_batch_size=5000)
+        store = SQLiteStore(settings.database_path)
+        await store.open()
+        ingester = EventIngester.from_settings(settings, store)
+        assert ingester.lock.acquire()
+        await ingester.run_once()
+        ingester.lock.release()
+        await store.close()
+        with sqlite3.connect(settings.database_path) as db:
+            return [row[0] for row in db.execute("SELECT url FROM events")]
+
+    stored = asyncio.run(one_round())
+    assert {"u30000", "u30001", "u30002"} <= set(stored)  # the quiet worker's, in round one
+    assert len(stored) < 20_000  # and the busy one's backlog is spread over rounds
+
+
+def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(i).row() for i in range(3)])
+    dead.close()
+    env = {**os.environ, "EDGE_DATA_DIR": str(tmp_path), "EDGE_SECRET_KEYS": SECRET}
+    # Its parent, as far as it knows, is a process that is not its parent: gone.
+    env["EDGE_INGESTER_PARENT"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "admin.cli", "ingest"], env=env, timeout=30, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert count(tmp_path / "edge.sqlite3") == 3
+
+
+def test_an_ingester_that_exits_cleanly_is_not_restarted_and_stop_stores_the_rest(tmp_path):
+    marker = tmp_path / "runs"
+    script = f"import sys; open({str(marker)!r}, 'a').write(' '.join(sys.argv[1:]) + ';')"
+    supervisor = IngesterProcess([sys.executable, "-c", script])
+    supervisor.restart_delay = 0.01
+    supervisor.start()
+    wait_for(lambda: marker.exists() and marker.read_text() == ";")
+    time.sleep(0.2)  # would have been restarted by now
+    assert marker.read_text() == ";"
+    supervisor.stop()  # the child is gone: one more runs, to store what is left
+    assert marker.read_text() == ";--once;"

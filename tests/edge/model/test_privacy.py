@@ -1,0 +1,80 @@
+"""Per-account privacy switches, applied by the event writer at record time."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.model.privacy import PrivacySettings, truncate_address
+from tests.fixtures_engagement import EOP_IP, T0, event
+
+
+def settings(db, account: int, **values) -> None:
+    columns = ", ".join(["account_id", *values])
+    marks = ", ".join("?" * (len(values) + 1))
+    db.execute(f"INSERT INTO accounts (id, name) VALUES ({account}, 'acct{account}')")
+    db.execute(
+        f"INSERT INTO account_settings ({columns}) VALUES ({marks})", (account, *values.values())
+    )
+    db.store.ingest.settings_changed()
+
+
+def test_ipv4_address_is_truncated_to_its_24():
+    assert truncate_address("203.0.113.77") == "203.0.113.0"
+
+
+def test_ipv6_address_is_truncated_to_its_48():
+    assert truncate_address("2001:db8:1234:5678::1") == "2001:db8:1234::"
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError):
+        PrivacySettings(client_ip="hashed")
+
+
+def test_default_keeps_address_and_user_agent(engagement_db):
+    engagement_db.record([event("open", T0)])
+    assert engagement_db.query("SELECT client_ip, user_agent FROM events") == [
+        ("203.0.113.77", event("open", T0).user_agent)
+    ]
+
+
+def test_truncated_addresses_are_stored_as_their_network(engagement_db):
+    settings(engagement_db, 2, client_ip="truncated")
+    engagement_db.record([event("open", T0, account=2)])
+    assert engagement_db.query("SELECT client_ip FROM events") == [("203.0.113.0",)]
+
+
+def test_dropped_address_and_agent_are_never_stored(engagement_db):
+    settings(engagement_db, 2, client_ip="none", user_agent="none")
+    engagement_db.record([event("open", T0, account=2)])
+    assert engagement_db.query("SELECT client_ip, user_agent FROM events") == [(None, None)]
+
+
+def test_classification_uses_the_address_before_it_is_dropped(engagement_db):
+    settings(engagement_db, 2, client_ip="none")
+    engagement_db.record([event("click", T0, link="a", ip=EOP_IP, account=2)])
+    assert engagement_db.query("SELECT client_ip, verdict, rule FROM events") == [
+        (None, "scanner", "microsoft_eop_ip")
+    ]
+
+
+def test_open_tracking_off_records_no_opens_but_clicks(engagement_db):
+    settings(engagement_db, 2, track_opens=0)
+    engagement_db.record(
+        [event("open", T0, account=2), event("click", T0 + 60_000, link="a", account=2)]
+    )
+    assert engagement_db.query("SELECT type FROM events") == [("click",)]
+
+
+def test_click_tracking_off_records_no_clicks(engagement_db):
+    settings(engagement_db, 2, track_clicks=0)
+    engagement_db.record(
+        [event("open", T0, account=2), event("click", T0 + 60_000, link="a", account=2)]
+    )
+    assert engagement_db.query("SELECT type FROM events") == [("open",)]
+
+
+def test_settings_of_one_account_leave_others_alone(engagement_db):
+    settings(engagement_db, 2, client_ip="none")
+    engagement_db.record([event("open", T0, account=1)])
+    assert engagement_db.query("SELECT client_ip FROM events") == [("203.0.113.77",)]

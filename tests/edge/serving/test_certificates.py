@@ -1,0 +1,158 @@
+"""The TLS listener's certificate store: per-SNI certificates, isolation, live refresh."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import ssl
+import warnings
+from dataclasses import replace
+
+import pytest
+
+from admin.ssl.local_ca import LocalCA
+from tests.fixtures_https import put_certificate, served_certificate
+
+
+@pytest.fixture
+def ca(settings) -> LocalCA:
+    return LocalCA(settings.data_dir / "local-ca")
+
+
+def _put(settings, ca: LocalCA, name: str) -> str:
+    issued = ca.issue_now(name)
+    return put_certificate(settings, name, issued.chain_pem, issued.key_pem)
+
+
+def _serial(cert) -> str:
+    return format(cert.serial_number, "x")
+
+
+def test_sni_name_gets_its_own_certificate(settings, ca, make_https_server):
+    a = _put(settings, ca, "a.brand.test")
+    b = _put(settings, ca, "b.brand.test")
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == a
+    assert _serial(served_certificate(live.https_port, "b.brand.test")) == b
+
+
+def test_unknown_name_gets_the_default_domains_certificate(settings, ca, make_https_server):
+    default = _put(settings, ca, settings.default_domain)
+    _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, "c.brand.test")) == default
+
+
+def test_no_sni_gets_the_default_domains_certificate(settings, ca, make_https_server):
+    default = _put(settings, ca, settings.default_domain)
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, None)) == default
+
+
+def test_unknown_name_without_default_certificate_fails_the_handshake(
+    settings, ca, make_https_server
+):
+    _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "b.brand.test")
+
+
+def test_certificate_not_covering_its_row_is_never_served(settings, ca, make_https_server):
+    # A row for b whose certificate is a's (a bug or a bad restore) must not leak a's cert.
+    _put(settings, ca, "a.brand.test")
+    issued = ca.issue_now("a.brand.test")
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(
+            "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, not_before, "
+            "not_after) VALUES ('b.brand.test', ?, ?, 'ff', 'x', 0, 4102444800)",
+            (issued.chain_pem, issued.key_pem),
+        )
+    live = make_https_server(settings)
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "b.brand.test")
+
+
+def test_a_row_whose_pem_does_not_parse_is_skipped_and_the_others_served(
+    settings, ca, make_https_server, caplog
+):
+    a = _put(settings, ca, "a.brand.test")
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(
+            "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, not_before, "
+            "not_after) VALUES ('b.brand.test', 'not a pem', 'nor this', 'ff', 'x', 0, 4102444800)"
+        )
+    live = make_https_server(settings)  # starts: refresh does not raise
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == a
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "b.brand.test")
+    assert any(
+        r.name == "edge.certs"
+        and r.getMessage().startswith("certificate stored for b.brand.test does not parse")
+        for r in caplog.records
+    )
+
+
+def test_replaced_certificate_is_served_without_restart(settings, ca, make_https_server):
+    old = _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == old
+    new = _put(settings, ca, "a.brand.test")
+    live.refresh_certificates()
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == new
+
+
+def test_new_certificate_is_picked_up_by_polling(settings, ca, make_https_server):
+    live = make_https_server(replace(settings, domain_poll_interval=0.02))
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "a.brand.test")
+    serial = _put(settings, ca, "a.brand.test")
+    live.call(live.server.certificates.wait_changed)
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == serial
+
+
+def test_names_are_matched_case_insensitively(settings, ca, make_https_server):
+    serial = _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, "A.Brand.TEST")) == serial
+
+
+def test_tls_below_1_2_is_refused(settings, ca, make_https_server):
+    _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with (
+        socket.create_connection(("127.0.0.1", live.https_port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError) as failure,
+    ):
+        ctx.wrap_socket(raw, server_hostname="a.brand.test")
+    # The client did offer TLS 1.1 (it got as far as reading the server's answer).
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(failure.value)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the control: 1.2 is accepted
+    with (
+        socket.create_connection(("127.0.0.1", live.https_port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="a.brand.test") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+
+
+def test_alpn_offers_http_1_1_only(settings, ca, make_https_server):
+    _put(settings, ca, "a.brand.test")
+    live = make_https_server(settings)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", live.https_port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="a.brand.test") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "http/1.1"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
