@@ -15,7 +15,6 @@ from admin.engagement.service import Engagement
 from admin.services import AdminServices
 from admin.ssl.wiring import build_tls
 from edge.config import Settings
-from edge.db.admin import AdminDatabase
 from edge.serving.server import EdgeServer, Runtime
 
 
@@ -29,29 +28,27 @@ def create_app(
     """The whole app; ``cname``, ``reach`` and ``provisioner`` replace the real ones (tests)."""
     runtime = Runtime.build(settings or Settings.from_env())
     settings = runtime.settings
-    db = AdminDatabase(settings.database_path)
-    tls = build_tls(runtime, db)
+    tls = build_tls(runtime)
     manager = tls.manager if provisioner is None else None
     services = AdminServices.build(
         settings,
-        db=db,
+        store=runtime.store,
         cname=cname or CnameVerifier.from_settings(settings),
         reach=reach or ReachabilityChecker.from_settings(settings, runtime.codec),
-        # Certificates (issue 4, admin.tls) share ``db``. With EDGE_TLS=external nothing is
+        # Certificates (admin.ssl). With EDGE_TLS=external nothing is
         # issued: a verified domain is only proven over HTTPS through the terminator.
         provisioner=provisioner or manager,
     )
     server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
     server.well_known["acme-challenge"] = tls.responder
-    server.on_shutdown.append(tls.responder.close)
     server.on_startup.append(services.start)
     server.on_shutdown.append(services.stop)
-    # Engagement data (issue 6): roll-up, webhook delivery, retention; needs db open.
-    engagement = Engagement(settings, db, getattr(runtime.store, "ingest", None))
+    # Engagement data: roll-up, webhook delivery, retention.
+    engagement = Engagement(runtime)
     server.admin_app.state.engagement = engagement  # type: ignore[union-attr]
     server.on_startup.append(engagement.start)
     server.on_shutdown.append(engagement.stop)
-    if manager is not None:  # issuance, retries and renewals (issue 4); needs db open
+    if manager is not None:  # issuance, retries and renewals
         server.on_startup.append(manager.start)
         server.on_shutdown.append(manager.stop)
     return server

@@ -17,7 +17,7 @@ from admin.domains.sending import SendingDomains
 from admin.domains.service import CnameChecker, DomainService, ReachChecker
 from admin.domains.validation import DomainRules
 from edge.config import Settings
-from edge.db.admin import AdminDatabase
+from edge.db.store import Store
 
 log = logging.getLogger("admin.services")
 
@@ -25,7 +25,7 @@ log = logging.getLogger("admin.services")
 @dataclass
 class AdminServices:
     settings: Settings
-    db: AdminDatabase
+    store: Store
     accounts: Accounts
     domains: DomainService
     sending: SendingDomains
@@ -39,17 +39,15 @@ class AdminServices:
         cname: CnameChecker,
         reach: ReachChecker,
         provisioner: CertificateProvisioner | None,
-        db: AdminDatabase | None = None,
+        store: Store,
     ) -> AdminServices:
-        db = db or AdminDatabase(settings.database_path)
         rules = DomainRules.from_settings(settings)
         domains = DomainService(
-            db, rules, cname, reach, provisioner, cname_target=settings.cname_target
+            store, rules, cname, reach, provisioner, cname_target=settings.cname_target
         )
-        return cls(settings, db, Accounts(db), domains, SendingDomains(db, rules))
+        return cls(settings, store, Accounts(store), domains, SendingDomains(store, rules))
 
     async def start(self) -> None:
-        await self.db.open()
         self._recheck = asyncio.create_task(self._recheck_loop(), name="domain-recheck")
 
     async def stop(self) -> None:
@@ -58,7 +56,6 @@ class AdminServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recheck
             self._recheck = None
-        await self.db.close()
 
     async def _recheck_loop(self) -> None:
         """Re-check verified domains every ``EDGE_RECHECK_INTERVAL`` seconds.

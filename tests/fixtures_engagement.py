@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.db.store import SQLiteStore
+from edge.db.sqlite.store import SQLiteStore
+from edge.events.ingester import write_batch
+from edge.events.prepare import EventPreparer
 from edge.events.rollup import Rollup
 from edge.model.events import Event, new_event_id
 
@@ -75,33 +77,41 @@ class EngagementDB:
         self.path = path
         self.loop = asyncio.new_event_loop()
         self.store = SQLiteStore(path)
-        self.rollup = Rollup(path)
+        self.preparer = EventPreparer()
+        self.rollup = Rollup(self.store)
         self.run(self.store.open())
-        self.run(self.rollup.open())
 
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 
     def record(self, events: list[Event], *, roll_up: bool = True) -> None:
-        self.run(self.store.insert_events(sorted(events, key=lambda e: e.id)))
+        """Store ``events`` as the ingester does (classified, one transaction)."""
+
+        async def go() -> None:
+            ordered = sorted(events, key=lambda e: e.id)
+            await write_batch(self.store, await self.preparer.prepare(self.store, ordered))
+
+        self.run(go())
         if roll_up:
             self.run(self.rollup.catch_up())
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Raw rows, for what no repository reads (roll-up rows, unique keys, bits)."""
+
         async def fetch():
-            async with self.store.db.execute(sql, args) as cur:
-                return list(await cur.fetchall())
+            async with self.store.reading() as db:
+                return [tuple(r) for r in await db.conn.fetchall(sql, args)]
 
         return self.run(fetch())
 
     def execute(self, sql: str, args: tuple = ()) -> None:
         async def go():
-            await self.store.db.execute(sql, args)
+            async with self.store.transaction() as tx:
+                await tx.conn.execute(sql, args)
 
         self.run(go())
 
     def close(self) -> None:
-        self.run(self.rollup.close())
         self.run(self.store.close())
         self.loop.close()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -22,12 +22,12 @@ from cryptography import x509
 from admin.ssl.lifecycle import CertificateManager
 from admin.ssl.wiring import TlsParts, build_tls
 from edge.config import Settings
-from edge.db.admin import AdminDatabase
-from edge.db.store import migrate
+from edge.db.repositories import Repositories
 from edge.model.certificates import CertificateRecord
 from edge.serving.listeners import EdgeListeners
 from edge.serving.server import EdgeServer, Runtime
 from tests.conftest import free_port, serve_in_thread, server_config
+from tests.stores import in_store
 
 
 @dataclass
@@ -71,12 +71,9 @@ def start_https_server(app: EdgeServer, settings: Settings, **ports: int) -> Htt
 def edge_with_tls(settings: Settings) -> tuple[EdgeServer, TlsParts]:
     """The edge alone (no admin API) with the TLS parts wired as ``create_app`` wires them."""
     runtime = Runtime.build(settings)
-    db = AdminDatabase(settings.database_path)
-    tls = build_tls(runtime, db)
+    tls = build_tls(runtime)
     app = EdgeServer(runtime)
     app.well_known["acme-challenge"] = tls.responder
-    app.on_startup.append(db.open)
-    app.on_shutdown.append(db.close)
     if tls.manager is not None:
         # Not started: tests run the renewal pass themselves (run_due) when they mean to.
         app.on_shutdown.append(tls.manager.stop)
@@ -141,32 +138,17 @@ def served_certificate(port: int, name: str | None) -> x509.Certificate:
 def put_certificate(settings: Settings, domain: str, chain_pem: str, key_pem: str) -> str:
     """Store a certificate for ``domain`` as the provisioner would; return its serial."""
     record = CertificateRecord.from_pem(domain, chain_pem, key_pem)
-    migrate(settings.database_path)
-    with sqlite3.connect(settings.database_path) as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO certificates "
-            "(domain, chain_pem, key_pem, serial, issuer, not_before, not_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                domain,
-                chain_pem,
-                key_pem,
-                record.serial,
-                record.issuer,
-                int(record.not_before.timestamp()),
-                int(record.not_after.timestamp()),
-            ),
-        )
+    in_store(settings, lambda tx: tx.certificates.save(record, now=int(time.time())))
     return record.serial
 
 
 def add_domain(settings: Settings, domain: str, *, verified: bool = True) -> int:
-    """Insert a tracking domain of the built-in account; return its id."""
-    migrate(settings.database_path)
-    with sqlite3.connect(settings.database_path) as conn:
-        cur = conn.execute(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (1, ?, ?, 'valid')",
-            (domain, "valid" if verified else "unverified"),
-        )
-        return cur.lastrowid
+    """Add a tracking domain of the built-in account, verified unless told; return its id."""
+
+    async def add(tx: Repositories) -> int:
+        domain_id = await tx.domains.insert(1, domain, secure=False, now=int(time.time()))
+        if verified:
+            await tx.domains.mark_valid(domain_id, "", checked=time.time(), now=int(time.time()))
+        return domain_id
+
+    return in_store(settings, add)

@@ -12,7 +12,8 @@ from admin.accounts.service import Accounts, UnknownKey
 from admin.api.timestamps import iso_utc
 from admin.cli.errors import CLIError
 from edge.config import Settings
-from edge.db.admin import AdminDatabase
+from edge.db.factory import store_for
+from edge.db.store import Store
 
 T = TypeVar("T")
 
@@ -44,12 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action.set_defaults(func=cmd_domains_compliance, blocked=blocked)
 
 
-def _run(work: Callable[[AdminDatabase], Awaitable[T]]) -> T:
+def _run(work: Callable[[Store], Awaitable[T]]) -> T:
     settings = Settings.from_env()
 
     async def go() -> T:
-        async with AdminDatabase(settings.database_path) as db:
-            return await work(db)
+        async with store_for(settings) as store:
+            return await work(store)
 
     return asyncio.run(go())
 
@@ -62,8 +63,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     if not args.account.strip():
         raise CLIError("--account needs a name")
 
-    async def work(db: AdminDatabase):
-        accounts = Accounts(db)
+    async def work(store: Store):
+        accounts = Accounts(store)
         return await accounts.create_key(await accounts.ensure(args.account), args.label)
 
     new = _run(work)
@@ -78,8 +79,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    async def work(db: AdminDatabase):
-        accounts = Accounts(db)
+    async def work(store: Store):
+        accounts = Accounts(store)
         account = None
         if args.account:
             account = await accounts.by_name(args.account)
@@ -97,9 +98,9 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    async def work(db: AdminDatabase):
+    async def work(store: Store):
         try:
-            return await Accounts(db).revoke(args.id)
+            return await Accounts(store).revoke(args.id)
         except UnknownKey:
             raise CLIError(f"no key with id {args.id}") from None
 
@@ -116,9 +117,9 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
     if not name:
         raise CLIError(f"invalid domain: {args.domain!r}")
 
-    async def work(db: AdminDatabase):
+    async def work(store: Store):
         try:
-            return await set_compliance(db, name, blocked=args.blocked)
+            return await set_compliance(store, name, blocked=args.blocked)
         except DomainNotFound:
             raise CLIError(f"no tracking domain {name}") from None
 
@@ -128,22 +129,15 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
 
 
 def cmd_domains_list(args: argparse.Namespace) -> int:
-    async def work(db: AdminDatabase):
-        sql = (
-            "SELECT t.id, a.name, t.domain, t.secure, t.is_default, t.cname_status, "
-            "t.compliance_status, t.ssl_status, t.cname_reason "
-            "FROM tracking_domains t JOIN accounts a ON a.id = t.account_id"
-        )
-        params: tuple = ()
-        if args.account:
-            if await Accounts(db).by_name(args.account) is None:
-                raise CLIError(f"no account named {args.account!r}")
-            sql += " WHERE a.name = ?"
-            params = (args.account,)
-        return await db.fetchall(sql + " ORDER BY t.id", params)
+    async def work(store: Store):
+        if args.account and await Accounts(store).by_name(args.account) is None:
+            raise CLIError(f"no account named {args.account!r}")
+        async with store.reading() as db:
+            return await db.domains.with_account_names(args.account or None)
 
     print("id\taccount\tdomain\tsecure\tdefault\tcname\tcompliance\tssl\treason")
-    for row in _run(work):
-        flags = ["yes" if row[3] else "no", "yes" if row[4] else "no"]
-        print("\t".join([str(row[0]), row[1], row[2], *flags, *row[5:8], row[8] or ""]))
+    for account, d in _run(work):
+        flags = ["yes" if d.secure else "no", "yes" if d.is_default else "no"]
+        states = [d.cname_status, d.compliance_status, d.ssl_status]
+        print("\t".join([str(d.id), account, d.domain, *flags, *states, d.cname_reason or ""]))
     return 0

@@ -9,12 +9,12 @@ import os
 import signal
 import sys
 
-import aiosqlite
-
 from admin.api.timestamps import parse_iso_ms
 from admin.cli.errors import CLIError
 from edge.config import Settings
-from edge.db.store import SQLiteStore, migrate
+from edge.db.factory import store_for
+from edge.db.repositories import Repositories
+from edge.db.repositories.events import EventFilter
 from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CLIError("--workers must be at least 1")
     settings = Settings.from_env()
     # Prepare shared state once, before workers start: schema and signing secret.
-    migrate(settings.database_path)
+    asyncio.run(_migrate(settings))
     load_secret_keys(settings.secret_keys, settings.data_dir)
     options = dict(
         factory=True,
@@ -138,38 +138,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _host_for(
-    settings: Settings, domain: str | None, store: SQLiteStore | None = None
+async def _migrate(settings: Settings) -> None:
+    async with store_for(settings):
+        pass
+
+
+async def host_for(
+    settings: Settings, domain: str | None, db: Repositories
 ) -> tuple[TrackingHost, int]:
-    """The tracking host to link to and the account to sign for (``store``: one already
-    open, for a caller with more to read)."""
+    """The tracking host to link to and the account to sign for."""
     name = normalise_host(domain) if domain else settings.default_domain
     if not name:
         raise CLIError(f"invalid domain: {domain!r}")
     if name == settings.default_domain:
         host = TrackingHost(name, None, settings.default_secure, True)
         return host, BUILTIN_ACCOUNT_ID
-    if store is not None:
-        record = await store.domain_by_name(name)
-    else:
-        store = SQLiteStore(settings.database_path)
-        await store.open()
-        try:
-            record = await store.domain_by_name(name)
-        finally:
-            await store.close()
-    if record is None:
+    found = await db.domains.by_name(name)
+    if found is None:
         raise CLIError(f"unknown tracking domain: {name}")
-    if not record.served:
+    if not found.served:
         raise CLIError(f"tracking domain {name} is not verified or is blocked")
-    return TrackingHost(name, record.account_id, record.secure, True, record.id), record.account_id
+    return TrackingHost(name, found.account_id, found.secure, True, found.id), found.account_id
+
+
+async def _wrap_host(settings: Settings, domain: str | None) -> tuple[TrackingHost, int]:
+    async with store_for(settings) as store, store.reading() as db:
+        return await host_for(settings, domain, db)
 
 
 def cmd_wrap(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not args.open and not args.url:
         raise CLIError("a URL is needed (or --open for the pixel URL)")
-    host, account = asyncio.run(_host_for(settings, args.domain))
+    host, account = asyncio.run(_wrap_host(settings, args.domain))
     links = LinkBuilder(
         TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
         settings.public_http_port,
@@ -205,20 +206,15 @@ def cmd_events(args: argparse.Namespace) -> int:
     types = {"open": ("open", "initial_open"), "click": ("click",)}.get(args.type, ())
 
     async def dump() -> None:
-        # The events API's pages and JSON (admin/events_api.py), across every account.
-        from admin.engagement.events_api import EventFilter, pages
-        from admin.engagement.webhooks import EVENT_FIELDS, event_json
+        # The events API's pages and JSON (admin/engagement/events_api.py), every account's.
+        from admin.engagement.webhooks import event_json
 
-        migrate(settings.database_path)
-        conn = await aiosqlite.connect(settings.database_path)
-        try:
-            query = EventFilter(None, start_ms=since, types=types)
-            async for rows in pages(conn, query, page=1000, columns=f"{EVENT_FIELDS}, account_id"):
-                for row in rows:
-                    line = {**event_json(row[:-1]), "account_id": row[-1]}
+        query = EventFilter(None, start_ms=since, types=types)
+        async with store_for(settings) as store, store.reading() as db:
+            async for events in db.events.pages(query, page=1000):
+                for event in events:
+                    line = {**event_json(event), "account_id": event.account_id}
                     sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-        finally:
-            await conn.close()
 
     asyncio.run(dump())
     return 0

@@ -19,10 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from admin.cli.edge import _host_for
+from admin.cli.edge import host_for
 from admin.cli.errors import CLIError
 from edge.config import Settings
-from edge.db.store import SQLiteStore
+from edge.db.factory import store_for
 from edge.rewrite.rewriter import Rewriter, TooManyLinks, is_unicode_text, served_hosts
 from edge.serving.domains import TrackingHost
 from edge.tokens.codec import TokenCodec, load_secret_keys
@@ -110,11 +110,7 @@ async def _hosts(
 ) -> tuple[TrackingHost, int, frozenset[str]]:
     """The tracking host and account to sign for, and the hosts whose links are already
     wrapped (the default and every served domain), read in one store session."""
-    store = SQLiteStore(settings.database_path)
-    await store.open()
-    try:
-        host, account = await _host_for(settings, domain, store)
-        known = served_hosts(await store.tracking_domains())
-    finally:
-        await store.close()
+    async with store_for(settings) as store, store.reading() as db:
+        host, account = await host_for(settings, domain, db)
+        known = served_hosts(await db.domains.all())
     return host, account, known | {settings.default_domain}

@@ -7,6 +7,7 @@ and export are in :mod:`admin.events_api`.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.requests import Request
@@ -19,10 +20,13 @@ from admin.api.payloads import json_object
 from admin.api.routing import resource
 from admin.engagement.service import Engagement
 from admin.engagement.stats import StatsError, StatsQuery, run_stats
-from admin.engagement.webhooks import WebhookError
-from edge.model.privacy import IP_MODES, UA_MODES
+from admin.engagement.webhooks import WebhookError, endpoint_json
+from edge.db.store import StoreUnavailable
+from edge.model.labels import MessageLabels
+from edge.model.privacy import IP_MODES, UA_MODES, PrivacySettings
 
 PREFIX = "/api/v1/engagement"
+log = logging.getLogger("admin.engagement")
 
 
 def _engagement(request: Request) -> Engagement:
@@ -51,39 +55,38 @@ async def stats(request: Request) -> JSONResponse:
     except StatsError as exc:
         raise InvalidData(str(exc), field=exc.field) from None
     engagement = _engagement(request)
-    await engagement.rollup.catch_up()  # count everything stored before this request
-    return JSONResponse({"results": await run_stats(engagement.reader, query)})
+    try:
+        await engagement.rollup.catch_up()  # count everything stored before this request
+    except StoreUnavailable as exc:  # the ingester holds the lock: answer from what is counted
+        log.warning("stats answered without catching the roll-ups up: %s", exc)
+    return JSONResponse({"results": await run_stats(engagement.store, query)})
 
 
 # -- privacy and tracking switches ----------------------------------------------------------
 
-_SETTINGS_FIELDS = ("client_ip", "user_agent", "track_opens", "track_clicks")
 
-
-async def _settings(engagement: Engagement, account_id: int) -> dict:
-    row = await engagement.admin_db.fetchone(
-        f"SELECT {', '.join(_SETTINGS_FIELDS)} FROM account_settings WHERE account_id = ?",
-        (account_id,),
-    )
-    row = row or ("full", "full", 1, 1)
+def _settings_json(settings: PrivacySettings) -> dict:
     return {
-        "client_ip": row[0],
-        "user_agent": row[1],
-        "track_opens": bool(row[2]),
-        "track_clicks": bool(row[3]),
+        "client_ip": settings.client_ip,
+        "user_agent": settings.user_agent,
+        "track_opens": settings.track_opens,
+        "track_clicks": settings.track_clicks,
     }
 
 
 async def get_settings(request: Request) -> JSONResponse:
     account = await authenticate(request)
-    return JSONResponse({"results": await _settings(_engagement(request), account.id)})
+    async with _engagement(request).store.reading() as db:
+        settings = await db.privacy.get(account.id)
+    return JSONResponse({"results": _settings_json(settings)})
 
 
 async def put_settings(request: Request) -> JSONResponse:
     account = await authenticate(request)
     body = await json_object(request)
     engagement = _engagement(request)
-    current = await _settings(engagement, account.id)
+    async with engagement.store.reading() as db:
+        current = _settings_json(await db.privacy.get(account.id))
     for field, allowed in (("client_ip", IP_MODES), ("user_agent", UA_MODES)):
         if field in body:
             if body[field] not in allowed:
@@ -94,47 +97,26 @@ async def put_settings(request: Request) -> JSONResponse:
             if not isinstance(body[field], bool):
                 raise InvalidData(f"'{field}' must be true or false", field=field)
             current[field] = body[field]
-    async with engagement.admin_db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO account_settings (account_id, client_ip, user_agent, track_opens, "
-            "track_clicks) VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET "
-            "client_ip = excluded.client_ip, user_agent = excluded.user_agent, "
-            "track_opens = excluded.track_opens, track_clicks = excluded.track_clicks, "
-            "updated_at = CAST(strftime('%s', 'now') AS INTEGER)",
-            (
-                account.id,
-                current["client_ip"],
-                current["user_agent"],
-                int(current["track_opens"]),
-                int(current["track_clicks"]),
-            ),
-        )
-    if engagement.ingest is not None:
-        engagement.ingest.settings_changed()  # this worker at once; others within a second
-    return JSONResponse({"results": current})
+    settings = PrivacySettings(**current)
+    async with engagement.store.transaction() as tx:
+        await tx.privacy.put(account.id, settings, now=int(time.time()))
+    engagement.runtime.settings_changed()  # this worker at once; others within a second
+    return JSONResponse({"results": _settings_json(settings)})
 
 
 # -- campaign and tags of a message ---------------------------------------------------------
 
 
-async def _labels(engagement: Engagement, account_id: int, message: str) -> dict:
-    rows = await engagement.admin_db.fetchall(
-        "SELECT kind, label FROM message_labels WHERE account_id = ? AND message = ? "
-        "ORDER BY kind, label",
-        (account_id, message),
-    )
-    campaign = next((label for kind, label in rows if kind == "campaign"), None)
-    return {
-        "message": message,
-        "campaign": campaign,
-        "tags": [label for kind, label in rows if kind == "tag"],
-    }
+def _labels_json(labels: MessageLabels) -> dict:
+    return {"message": labels.message, "campaign": labels.campaign, "tags": list(labels.tags)}
 
 
 async def get_labels(request: Request) -> JSONResponse:
     account = await authenticate(request)
     message = request.path_params["message"]
-    return JSONResponse({"results": await _labels(_engagement(request), account.id, message)})
+    async with _engagement(request).store.reading() as db:
+        labels = await db.labels.get(account.id, message)
+    return JSONResponse({"results": _labels_json(labels)})
 
 
 async def put_labels(request: Request) -> JSONResponse:
@@ -148,19 +130,10 @@ async def put_labels(request: Request) -> JSONResponse:
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
         raise InvalidData("'tags' must be a list of non-empty strings", field="tags")
     engagement = _engagement(request)
-    async with engagement.admin_db.transaction() as conn:
-        await conn.execute(
-            "DELETE FROM message_labels WHERE account_id = ? AND message = ?",
-            (account.id, message),
-        )
-        labels = [("tag", t) for t in dict.fromkeys(tags)]
-        if campaign is not None:
-            labels.append(("campaign", campaign))
-        await conn.executemany(
-            "INSERT INTO message_labels (account_id, kind, label, message) VALUES (?, ?, ?, ?)",
-            [(account.id, kind, label, message) for kind, label in labels],
-        )
-    return JSONResponse({"results": await _labels(engagement, account.id, message)})
+    async with engagement.store.transaction() as tx:
+        await tx.labels.replace(account.id, MessageLabels(message, campaign, tuple(tags)))
+        labels = await tx.labels.get(account.id, message)
+    return JSONResponse({"results": _labels_json(labels)})
 
 
 # -- webhooks -------------------------------------------------------------------------------
@@ -176,7 +149,7 @@ def _endpoint_id(request: Request) -> int:
 async def list_webhooks(request: Request) -> JSONResponse:
     account = await authenticate(request)
     endpoints = await _engagement(request).endpoints.list(account.id)
-    return JSONResponse({"results": [e.to_json() for e in endpoints]})
+    return JSONResponse({"results": [endpoint_json(e) for e in endpoints]})
 
 
 async def create_webhook(request: Request) -> JSONResponse:
@@ -189,7 +162,7 @@ async def create_webhook(request: Request) -> JSONResponse:
     except WebhookError as exc:
         raise InvalidData(str(exc), field=exc.field) from None
     # The secret is shown here only: receivers verify signatures with it.
-    return JSONResponse({"results": {**endpoint.to_json(), "secret": secret}}, status_code=201)
+    return JSONResponse({"results": {**endpoint_json(endpoint), "secret": secret}}, status_code=201)
 
 
 async def get_webhook(request: Request) -> JSONResponse:
@@ -197,7 +170,7 @@ async def get_webhook(request: Request) -> JSONResponse:
     endpoint = await _engagement(request).endpoints.get(account.id, _endpoint_id(request))
     if endpoint is None:
         raise NotFound(request.path_params["id"])
-    return JSONResponse({"results": endpoint.to_json()})
+    return JSONResponse({"results": endpoint_json(endpoint)})
 
 
 async def update_webhook(request: Request) -> JSONResponse:
@@ -215,7 +188,7 @@ async def update_webhook(request: Request) -> JSONResponse:
         raise InvalidData(str(exc), field=exc.field) from None
     if endpoint is None:
         raise NotFound(request.path_params["id"])
-    return JSONResponse({"results": endpoint.to_json()})
+    return JSONResponse({"results": endpoint_json(endpoint)})
 
 
 async def delete_webhook(request: Request) -> Response:

@@ -5,8 +5,8 @@
 stable while events are added: keyset pagination on ``(ts_ms, id)``, never an offset.
 
 ``GET /api/v1/engagement/events/export?format=ndjson|csv`` streams every matching event of a
-time range. It reads a page at a time on a connection of its own and writes each page as it
-goes, so memory stays flat whatever the range holds.
+time range. It reads a page at a time and writes each page as it goes, so memory stays flat
+whatever the range holds.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
@@ -26,8 +24,10 @@ from admin.accounts.auth import authenticate
 from admin.api import query_params as qp
 from admin.api.errors import InvalidData
 from admin.api.routing import resource
-from admin.engagement.webhooks import EVENT_FIELDS, event_json
-from edge.model.events import EVENT_TYPES, VERDICTS
+from admin.engagement.webhooks import event_json
+from edge.db.repositories.events import EventFilter
+from edge.db.store import Store
+from edge.model.events import EVENT_TYPES, VERDICTS, StoredEvent
 
 PREFIX = "/api/v1/engagement"
 CSV_COLUMNS = (
@@ -49,88 +49,23 @@ CSV_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    #: The caller's account; ``None`` only for the operator's CLI, which sees every account.
-    account_id: int | None
-    start_ms: int | None = None
-    end_ms: int | None = None
-    types: tuple[str, ...] = ()
-    verdicts: tuple[str, ...] = ()
-    domain: str | None = None
-    message: str | None = None
-    recipient: str | None = None
-    link: str | None = None
-
-    @classmethod
-    def from_request(cls, request: Request, account_id: int, *, need_range: bool) -> EventFilter:
-        return cls(
-            account_id,
-            qp.time_ms(request, "from", required=need_range),
-            qp.time_ms(request, "to", required=need_range),
-            qp.choices(request, "type", EVENT_TYPES),
-            qp.choices(request, "verdict", VERDICTS),
-            qp.text(request, "domain"),
-            qp.text(request, "message"),
-            qp.text(request, "recipient"),
-            qp.text(request, "link"),
-        )
-
-    def where(self) -> tuple[str, list]:
-        clauses: list[str] = ["1 = 1"]
-        args: list = []
-        if self.account_id is not None:
-            clauses, args = ["account_id = ?"], [self.account_id]
-        if self.start_ms is not None:
-            clauses.append("ts_ms >= ?")
-            args.append(self.start_ms)
-        if self.end_ms is not None:
-            clauses.append("ts_ms < ?")
-            args.append(self.end_ms)
-        for column, values in (("type", self.types), ("verdict", self.verdicts)):
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                args.extend(values)
-        for column, value in (
-            ("domain", self.domain),
-            ("message", self.message),
-            ("recipient", self.recipient),
-            ("link", self.link),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        return " AND ".join(clauses), args
+def event_filter(request: Request, account_id: int, *, need_range: bool) -> EventFilter:
+    """The filters in the query string (``from``/``to`` required with ``need_range``)."""
+    return EventFilter(
+        account_id,
+        qp.time_ms(request, "from", required=need_range),
+        qp.time_ms(request, "to", required=need_range),
+        qp.choices(request, "type", EVENT_TYPES),
+        qp.choices(request, "verdict", VERDICTS),
+        qp.text(request, "domain"),
+        qp.text(request, "message"),
+        qp.text(request, "recipient"),
+        qp.text(request, "link"),
+    )
 
 
-async def pages(
-    conn: aiosqlite.Connection,
-    f: EventFilter,
-    *,
-    page: int,
-    after: tuple[int, str] | None = None,
-    columns: str = EVENT_FIELDS,
-) -> AsyncIterator[list[tuple]]:
-    """Pages of event rows in (ts_ms, id) order, after the key ``after``.
-
-    ``columns`` must begin with ``id, type, ts_ms`` (the key is read from the rows).
-    """
-    where, args = f.where()
-    while True:
-        clause, extra = where, []
-        if after is not None:
-            clause += " AND (ts_ms, id) > (?, ?)"
-            extra = list(after)
-        async with conn.execute(
-            f"SELECT {columns} FROM events WHERE {clause} ORDER BY ts_ms, id LIMIT ?",
-            [*args, *extra, page],
-        ) as cur:
-            rows = list(await cur.fetchall())
-        if rows:
-            yield rows
-        if len(rows) < page:
-            return
-        after = (rows[-1][2], rows[-1][0])
+def _store(request: Request) -> Store:
+    return request.app.state.engagement.store
 
 
 def encode_cursor(ts_ms: int, event_id: str) -> str:
@@ -150,39 +85,36 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 async def list_events(request: Request) -> JSONResponse:
     account = await authenticate(request)
-    f = EventFilter.from_request(request, account.id, need_range=False)
+    f = event_filter(request, account.id, need_range=False)
     limit = qp.integer(request, "limit", 100, 1, 1000)
     cursor = qp.text(request, "cursor")
     after = decode_cursor(cursor) if cursor else None
-    conn = request.app.state.engagement.reader
-    # One row more than asked tells whether another page follows.
-    rows: list[tuple] = []
-    async for chunk in pages(conn, f, page=limit + 1, after=after):
-        rows = chunk
-        break
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1][2], rows[-1][0]) if more else None
+    # One event more than asked tells whether another page follows.
+    async with _store(request).reading() as db:
+        events = await db.events.page(f, limit=limit + 1, after=after)
+    more = len(events) > limit
+    events = events[:limit]
+    next_cursor = encode_cursor(events[-1].ts_ms, events[-1].id) if more else None
     return JSONResponse(
-        {"results": [event_json(r) for r in rows], "next_cursor": next_cursor, "limit": limit}
+        {"results": [event_json(e) for e in events], "next_cursor": next_cursor, "limit": limit}
     )
 
 
 async def export_events(request: Request) -> StreamingResponse:
     account = await authenticate(request)
-    f = EventFilter.from_request(request, account.id, need_range=True)
+    f = event_filter(request, account.id, need_range=True)
     fmt = qp.text(request, "format") or "ndjson"
     if fmt not in ("ndjson", "csv"):
         raise InvalidData("'format' must be ndjson or csv", field="format")
-    path = request.app.state.engagement.path
+    store = _store(request)
 
     async def stream() -> AsyncIterator[bytes]:
-        # A connection of its own: a long export holds no lock anyone else needs (WAL).
-        async with aiosqlite.connect(path, timeout=5.0) as conn:
+        # Page by page, each its own statement: a long export holds no lock anyone needs.
+        async with store.reading() as db:
             if fmt == "csv":
                 yield (",".join(CSV_COLUMNS) + "\r\n").encode()
-            async for rows in pages(conn, f, page=1000):
-                yield _render(rows, fmt)
+            async for events in db.events.pages(f, page=1000):
+                yield _render(events, fmt)
 
     media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
     name = f"events.{'ndjson' if fmt == 'ndjson' else 'csv'}"
@@ -193,15 +125,15 @@ async def export_events(request: Request) -> StreamingResponse:
     )
 
 
-def _render(rows: list[tuple], fmt: str) -> bytes:
+def _render(events: list[StoredEvent], fmt: str) -> bytes:
     if fmt == "ndjson":
         return "".join(
-            json.dumps(event_json(r), separators=(",", ":")) + "\n" for r in rows
+            json.dumps(event_json(e), separators=(",", ":")) + "\n" for e in events
         ).encode()
     out = io.StringIO()
     writer = csv.writer(out)
-    for r in rows:
-        data = event_json(r)
+    for e in events:
+        data = event_json(e)
         writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
     return out.getvalue().encode()
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
-from pathlib import Path
 
-import aiosqlite
+from edge.db.store import Store, StoreUnavailable
 
 log = logging.getLogger("admin.retention")
 
@@ -27,8 +25,8 @@ class Retention:
     #: Events deleted per transaction.
     batch_size = 2000
 
-    def __init__(self, path: Path, *, max_age_days: float, interval: float = 3600.0) -> None:
-        self.path = Path(path)
+    def __init__(self, store: Store, *, max_age_days: float, interval: float = 3600.0) -> None:
+        self.store = store
         self.max_age_days = max_age_days
         self.interval = interval
         self._task: asyncio.Task | None = None
@@ -40,25 +38,13 @@ class Retention:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         cutoff = now_ms - int(self.max_age_days * DAY_MS)
         deleted = 0
-        async with aiosqlite.connect(self.path, timeout=5.0, isolation_level=None) as conn:
-            while True:
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    cur = await conn.execute(
-                        "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
-                        "WHERE ts_ms < ? AND rowid <= (SELECT value FROM rollup_state "
-                        "WHERE name = 'events') LIMIT ?)",
-                        (cutoff, self.batch_size),
-                    )
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        await conn.execute("ROLLBACK")
-                    raise
-                deleted += cur.rowcount
-                if cur.rowcount < self.batch_size:
-                    break
-                await asyncio.sleep(0)  # let the writer and requests in between batches
+        while True:
+            async with self.store.transaction() as tx:
+                pruned = await tx.event_writer.prune(cutoff, self.batch_size)
+            deleted += pruned
+            if pruned < self.batch_size:
+                break
+            await asyncio.sleep(0)  # let the writer and requests in between batches
         if deleted:
             log.info("retention: pruned %d events older than %s days", deleted, self.max_age_days)
         return deleted
@@ -78,6 +64,6 @@ class Retention:
         while True:
             try:
                 await self.prune()
-            except sqlite3.Error as exc:
+            except StoreUnavailable as exc:
                 log.warning("retention postponed: %s", exc)
             await asyncio.sleep(self.interval)

@@ -1,4 +1,4 @@
-"""Engagement statistics, read from the roll-ups (:mod:`edge.rollup`).
+"""Engagement statistics, read from the roll-ups (:mod:`edge.db.repositories.stats`).
 
 A :class:`StatsQuery` names an account, a time range, an optional grouping (``hour`` or
 ``day``, UTC) and filters; :func:`run_stats` answers it with totals, a time series and the
@@ -29,11 +29,11 @@ so it leaves them whole and the click-to-open rate stays meaningful.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import aiosqlite
+from typing import Any
 
 from admin.api.timestamps import iso_utc
-from edge.events.rollup import DAY_MS, HOUR_MS
+from edge.db.repositories.stats import DAY_MS, HOUR_MS, RollupCounts, RollupQuery
+from edge.db.store import Store
 from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK
 
 GROUPS = {"hour": HOUR_MS, "day": DAY_MS}
@@ -90,8 +90,21 @@ class StatsQuery:
         if not 0 <= self.top_links <= 100:
             raise StatsError("top_links must be between 0 and 100", "top_links")
 
+    def rollup_query(self) -> RollupQuery:
+        return RollupQuery(
+            self.account_id,
+            self.start_ms,
+            self.end_ms,
+            slot_ms=GROUPS.get(self.group_by or "", 0),
+            domain=self.domain,
+            message=self.message,
+            campaign=self.campaign,
+            tag=self.tag,
+            link=self.link,
+        )
+
     @classmethod
-    def aligned(cls, account_id: int, start_ms: int, end_ms: int, **kw) -> StatsQuery:
+    def aligned(cls, account_id: int, start_ms: int, end_ms: int, **kw: Any) -> StatsQuery:
         """A query whose range is widened to whole hours (whole days when grouping by day)."""
         unit = GROUPS.get(kw.get("group_by") or "hour", HOUR_MS)
         start = start_ms - start_ms % unit
@@ -99,59 +112,14 @@ class StatsQuery:
         return cls(account_id, start, end, **kw)
 
 
-def _segments(q: StatsQuery) -> list[tuple[str, int, int]]:
-    """(table, start, end) pieces covering the range: daily rows for whole days."""
-    if q.group_by == "hour":
-        return [("rollups_hourly", q.start_ms, q.end_ms)]
-    first_day = q.start_ms + (-q.start_ms % DAY_MS)
-    last_day = q.end_ms - q.end_ms % DAY_MS
-    if first_day >= last_day:
-        return [("rollups_hourly", q.start_ms, q.end_ms)]
-    pieces = [("rollups_daily", first_day, last_day)]
-    if q.start_ms < first_day:
-        pieces.append(("rollups_hourly", q.start_ms, first_day))
-    if last_day < q.end_ms:
-        pieces.append(("rollups_hourly", last_day, q.end_ms))
-    return pieces
-
-
-def _source(q: StatsQuery, columns: str, extra: str = "") -> tuple[str, list]:
-    """A UNION ALL over the segments, with the filters applied in each."""
-    parts, args = [], []
-    for table, start, end in _segments(q):
-        where = ["account_id = ?", "bucket >= ?", "bucket < ?"]
-        part_args: list = [q.account_id, start, end]
-        if q.domain is not None:
-            where.append("domain = ?")
-            part_args.append(q.domain)
-        if q.message is not None:
-            where.append("message = ?")
-            part_args.append(q.message)
-        for kind, label in (("campaign", q.campaign), ("tag", q.tag)):
-            if label is not None:
-                where.append(
-                    "message IN (SELECT message FROM message_labels "
-                    "WHERE account_id = ? AND kind = ? AND label = ?)"
-                )
-                part_args += [q.account_id, kind, label]
-        if q.link is not None:
-            where.append("(type != 'click' OR link = ?)")
-            part_args.append(q.link)
-        if extra:
-            where.append(extra)
-        parts.append(f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)}")
-        args += part_args
-    return " UNION ALL ".join(parts), args
-
-
 def _empty() -> dict:
     return dict.fromkeys(METRICS[:-1], 0)
 
 
-def _add(metrics: dict, q: StatsQuery, type_: str, verdict: str, counts: tuple) -> None:
-    events, uniq_counted, uniq_any = counts
+def _add(metrics: dict, q: StatsQuery, row: RollupCounts) -> None:
+    type_, verdict, events = row.type, row.verdict, row.events
     counted = q.include_machine or verdict in COUNTED_VERDICTS
-    uniq = uniq_any if q.include_machine else uniq_counted
+    uniq = row.uniq_any if q.include_machine else row.uniq_counted
     if type_ == "click":
         if counted:
             metrics["clicks"] += events
@@ -184,22 +152,22 @@ def iso(ms: int) -> str:
     return iso_utc(ms / 1000)  # type: ignore[return-value]  # never None for a number
 
 
-async def run_stats(conn: aiosqlite.Connection, q: StatsQuery) -> dict:
+async def run_stats(store: Store, q: StatsQuery) -> dict:
     """Totals, series (when grouped) and top links for ``q``."""
-    unit = GROUPS.get(q.group_by or "", 0)
-    slot = f"bucket - bucket % {unit}" if unit else "0"
-    source, args = _source(q, "bucket, type, verdict, events, uniq_counted, uniq_any")
-    sql = (
-        f"SELECT {slot} AS slot, type, verdict, sum(events), sum(uniq_counted), "
-        f"sum(uniq_any) FROM ({source}) GROUP BY slot, type, verdict"
-    )
+    rq = q.rollup_query()
+    async with store.reading() as db:
+        rows = await db.stats.counts(rq)
+        links = (
+            await db.stats.top_links(rq, limit=q.top_links, include_machine=q.include_machine)
+            if q.top_links
+            else []
+        )
     totals = _empty()
     by_slot: dict[int, dict] = {}
-    async with conn.execute(sql, args) as cur:
-        for slot_ms, type_, verdict, *counts in await cur.fetchall():
-            _add(totals, q, type_, verdict, tuple(counts))
-            if unit:
-                _add(by_slot.setdefault(slot_ms, _empty()), q, type_, verdict, tuple(counts))
+    for row in rows:
+        _add(totals, q, row)
+        if rq.slot_ms:
+            _add(by_slot.setdefault(row.slot_ms, _empty()), q, row)
     result: dict = {
         "from": iso(q.start_ms),
         "to": iso(q.end_ms),
@@ -207,29 +175,14 @@ async def run_stats(conn: aiosqlite.Connection, q: StatsQuery) -> dict:
         "include_machine": q.include_machine,
         "totals": _finish(totals),
     }
-    if unit:
+    if rq.slot_ms:
         result["series"] = [
             {"time": iso(t), **_finish(by_slot.get(t, _empty()))}
-            for t in range(q.start_ms, q.end_ms, unit)
+            for t in range(q.start_ms, q.end_ms, rq.slot_ms)
         ]
-    result["top_links"] = await _top_links(conn, q) if q.top_links else []
-    return result
-
-
-async def _top_links(conn: aiosqlite.Connection, q: StatsQuery) -> list[dict]:
-    uniq = "link_uniq_any" if q.include_machine else "link_uniq_counted"
-    extra = "type = 'click'"
-    if not q.include_machine:
-        extra += " AND verdict IN ('human', 'proxy_open')"
-    source, args = _source(q, f"link, events, {uniq} AS uniq", extra)
-    sql = (
-        f"SELECT link, sum(events) AS clicks, sum(uniq) FROM ({source}) "
-        "GROUP BY link HAVING clicks > 0 ORDER BY clicks DESC, link LIMIT ?"
-    )
-    async with conn.execute(sql, [*args, q.top_links]) as cur:
-        rows = await cur.fetchall()
-    return [
-        {"link": link or None, "clicks": clicks, "unique_clicks": uniq}
-        for link, clicks, uniq in rows
-        if q.include_machine or link != HONEYPOT_LINK
+    result["top_links"] = [
+        {"link": link.link, "clicks": link.clicks, "unique_clicks": link.unique_clicks}
+        for link in links
+        if q.include_machine or link.link != HONEYPOT_LINK
     ]
+    return result

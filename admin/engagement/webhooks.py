@@ -1,6 +1,6 @@
 """Webhooks: endpoints an account registers, and the worker that delivers events to them.
 
-Delivery is at least once. The roll-up pass (:mod:`edge.rollup`) enqueues each stored event
+Delivery is at least once. The roll-up pass (:mod:`edge.events.rollup`) enqueues each stored event
 for each matching endpoint in the database, in the transaction that counts it, so the queue
 survives restarts. :class:`WebhookDelivery` leases a batch of an endpoint's queue (so that
 several workers never send the same rows at once), POSTs it as JSON, and deletes the rows
@@ -30,27 +30,20 @@ import json
 import logging
 import random
 import secrets
-import sqlite3
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import aiosqlite
 import httpx
 
 from admin.domains.reachability import AddressPolicy
-from edge.db.admin import AdminDatabase, fetch_one
-from edge.model.events import EVENT_TYPES
+from edge.db.store import Store, StoreUnavailable
+from edge.model.events import EVENT_TYPES, StoredEvent
+from edge.model.webhooks import DueEndpoint, Endpoint
 
 log = logging.getLogger("admin.webhooks")
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
-EVENT_FIELDS = (
-    "id, type, ts_ms, domain, message, recipient, link, url, client_ip, user_agent, method, "
-    "prefetch, verdict, rule"
-)
 
 
 class WebhookError(ValueError):
@@ -80,41 +73,25 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, ts, body), signature)
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    id: int
-    account_id: int
-    url: str
-    event_types: tuple[str, ...]
-    active: bool
-    created_at: int
-    failures: int
-    retry_at_ms: int
-    last_success_ms: int | None
-    last_error_ms: int | None
-    last_error: str | None
-    delivered: int
-    expired: int
-    backlog: int
-
-    def to_json(self) -> dict:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "event_types": list(self.event_types),
-            "active": self.active,
-            "created_at": self.created_at,
-            "status": {
-                "backlog": self.backlog,
-                "delivered": self.delivered,
-                "expired": self.expired,
-                "consecutive_failures": self.failures,
-                "next_attempt_ms": self.retry_at_ms or None,
-                "last_success_ms": self.last_success_ms,
-                "last_error_ms": self.last_error_ms,
-                "last_error": self.last_error,
-            },
-        }
+def endpoint_json(endpoint: Endpoint) -> dict:
+    """An endpoint as the API shows it (never its secret)."""
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types),
+        "active": endpoint.active,
+        "created_at": endpoint.created_at,
+        "status": {
+            "backlog": endpoint.backlog,
+            "delivered": endpoint.delivered,
+            "expired": endpoint.expired,
+            "consecutive_failures": endpoint.failures,
+            "next_attempt_ms": endpoint.retry_at_ms or None,
+            "last_success_ms": endpoint.last_success_ms,
+            "last_error_ms": endpoint.last_error_ms,
+            "last_error": endpoint.last_error,
+        },
+    }
 
 
 def check_url(url: object) -> str:
@@ -137,30 +114,11 @@ def check_types(types: object) -> tuple[str, ...]:
     return tuple(t for t in EVENT_TYPES if t in types)
 
 
-_SELECT = (
-    "SELECT w.id, w.account_id, w.url, w.event_types, w.active, w.created_at, w.failures, "
-    "w.retry_at_ms, w.last_success_ms, w.last_error_ms, w.last_error, w.delivered, "
-    "w.expired, (SELECT count(*) FROM webhook_queue q WHERE q.endpoint_id = w.id) "
-    "FROM webhook_endpoints w"
-)
-
-
-def _endpoint(row: tuple) -> Endpoint:
-    return Endpoint(
-        row[0],
-        row[1],
-        row[2],
-        tuple(row[3].strip(",").split(",")),
-        bool(row[4]),
-        *row[5:],
-    )
-
-
 class WebhookEndpoints:
-    """Endpoints of an account, in the admin database (every call scoped to the account)."""
+    """Endpoints of an account (every call scoped to the account)."""
 
-    def __init__(self, db: AdminDatabase) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     async def create(
         self, account_id: int, url: object, event_types: object = None
@@ -169,26 +127,21 @@ class WebhookEndpoints:
         url = check_url(url)
         types = check_types(event_types)
         secret = secrets.token_hex(32)
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO webhook_endpoints (account_id, url, secret, event_types) "
-                "VALUES (?, ?, ?, ?)",
-                (account_id, url, secret, f",{','.join(types)},"),
+        async with self.store.transaction() as tx:
+            new_id = await tx.webhooks.insert(
+                account_id, url, secret, types, now=int(time.time())
             )
-            row = await fetch_one(conn, f"{_SELECT} WHERE w.id = ?", (cur.lastrowid,))
-        return _endpoint(row), secret
+            endpoint = await tx.webhooks.get(account_id, new_id)
+        assert endpoint is not None
+        return endpoint, secret
 
     async def list(self, account_id: int) -> list[Endpoint]:
-        rows = await self.db.fetchall(
-            f"{_SELECT} WHERE w.account_id = ? ORDER BY w.id", (account_id,)
-        )
-        return [_endpoint(r) for r in rows]
+        async with self.store.reading() as db:
+            return await db.webhooks.in_account(account_id)
 
     async def get(self, account_id: int, endpoint_id: int) -> Endpoint | None:
-        row = await self.db.fetchone(
-            f"{_SELECT} WHERE w.id = ? AND w.account_id = ?", (endpoint_id, account_id)
-        )
-        return _endpoint(row) if row else None
+        async with self.store.reading() as db:
+            return await db.webhooks.get(account_id, endpoint_id)
 
     async def update(
         self,
@@ -199,73 +152,41 @@ class WebhookEndpoints:
         event_types: object = None,
         active: object = None,
     ) -> Endpoint | None:
-        changes: list[tuple[str, object]] = []
-        if url is not None:
-            changes.append(("url", check_url(url)))
-        if event_types is not None:
-            changes.append(("event_types", f",{','.join(check_types(event_types))},"))
-        if active is not None:
-            if not isinstance(active, bool):
-                raise WebhookError("active must be true or false", "active")
-            changes.append(("active", int(active)))
-        if changes:
-            async with self.db.transaction() as conn:
-                await conn.execute(
-                    f"UPDATE webhook_endpoints SET {', '.join(f'{c} = ?' for c, _ in changes)} "
-                    "WHERE id = ? AND account_id = ?",
-                    (*(v for _, v in changes), endpoint_id, account_id),
-                )
-        return await self.get(account_id, endpoint_id)
+        checked_url = check_url(url) if url is not None else None
+        types = check_types(event_types) if event_types is not None else None
+        if active is not None and not isinstance(active, bool):
+            raise WebhookError("active must be true or false", "active")
+        async with self.store.transaction() as tx:
+            await tx.webhooks.update(
+                account_id, endpoint_id, url=checked_url, event_types=types, active=active
+            )
+            return await tx.webhooks.get(account_id, endpoint_id)
 
     async def delete(self, account_id: int, endpoint_id: int) -> bool:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM webhook_queue WHERE endpoint_id = ? AND endpoint_id IN "
-                "(SELECT id FROM webhook_endpoints WHERE account_id = ?)",
-                (endpoint_id, account_id),
-            )
-            cur = await conn.execute(
-                "DELETE FROM webhook_endpoints WHERE id = ? AND account_id = ?",
-                (endpoint_id, account_id),
-            )
-            return cur.rowcount > 0
+        async with self.store.transaction() as tx:
+            return await tx.webhooks.delete(account_id, endpoint_id)
 
 
-def event_json(row: tuple) -> dict:
+def event_json(event: StoredEvent) -> dict:
     """One stored event as webhooks and the events API render it."""
-    (
-        event_id,
-        type_,
-        ts_ms,
-        domain,
-        message,
-        recipient,
-        link,
-        url,
-        ip,
-        ua,
-        method,
-        prefetch,
-        verdict,
-        rule,
-    ) = row
+    ts_ms = event.ts_ms
     return {
-        "id": event_id,
-        "type": type_,
+        "id": event.id,
+        "type": event.type,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ms / 1000))
         + f".{ts_ms % 1000:03d}Z",
         "ts_ms": ts_ms,
-        "domain": domain,
-        "message": message,
-        "recipient": recipient,
-        "link": link,
-        "url": url,
-        "client_ip": ip,
-        "user_agent": ua,
-        "method": method,
-        "prefetch": bool(prefetch),
-        "verdict": verdict,
-        "rule": rule,
+        "domain": event.domain,
+        "message": event.message,
+        "recipient": event.recipient,
+        "link": event.link,
+        "url": event.url,
+        "client_ip": event.client_ip,
+        "user_agent": event.user_agent,
+        "method": event.method,
+        "prefetch": bool(event.prefetch),
+        "verdict": event.verdict,
+        "rule": event.rule,
     }
 
 
@@ -289,7 +210,7 @@ class WebhookDelivery:
     concurrency = 8
 
     def __init__(
-        self, path: Path, *, policy: AddressPolicy | None = None, **overrides: float
+        self, store: Store, *, policy: AddressPolicy | None = None, **overrides: float
     ) -> None:
         #: Which addresses endpoints may resolve to: public ones plus the allowed networks
         #: (``EDGE_VERIFY_ALLOW_NETWORKS``), the same SSRF guard as the reachability check.
@@ -298,16 +219,12 @@ class WebhookDelivery:
             if not hasattr(type(self), name):
                 raise TypeError(f"unknown setting {name!r}")
             setattr(self, name, value)
-        self.path = Path(path)
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self.store = store
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
         self._expired_at = 0
 
     async def start(self) -> None:
-        self._conn = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
         self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         self._task = asyncio.create_task(self._run(), name="webhook-delivery")
 
@@ -320,9 +237,6 @@ class WebhookDelivery:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
 
     def backoff(self, failures: int) -> float:
         delay = min(self.backoff_base * 2 ** max(failures - 1, 0), self.backoff_max)
@@ -332,122 +246,63 @@ class WebhookDelivery:
         while True:
             try:
                 sent = await self.deliver_due()
-            except sqlite3.Error as exc:
+            except StoreUnavailable as exc:
                 log.warning("webhook delivery postponed: %s", exc)
                 sent = 0
             if not sent:
                 await asyncio.sleep(self.poll_interval)
 
-    async def _write(self, sql: str, args: tuple | list = ()) -> aiosqlite.Cursor:
-        assert self._conn is not None
-        async with self._lock:
-            return await self._conn.execute(sql, args)
-
     async def deliver_due(self) -> int:
         """One round: a batch for each endpoint that is due; returns events delivered."""
-        assert self._conn is not None
         now = _now_ms()
         # Expiry scans the queue: at most every minute (sooner for a shorter maximum age).
         if now - self._expired_at >= min(60.0, self.max_age / 2) * 1000:
             self._expired_at = now
             await self._expire(now)
-        # EXISTS stops at the first row due: a long backlog is not scanned every round.
-        async with (
-            self._lock,
-            self._conn.execute(
-                "SELECT w.id, w.url, w.secret FROM webhook_endpoints w "
-                "WHERE w.active = 1 AND w.retry_at_ms <= ? AND EXISTS (SELECT 1 FROM "
-                "webhook_queue q WHERE q.endpoint_id = w.id AND q.lease_until_ms <= ?)",
-                (now, now),
-            ) as cur,
-        ):
-            due = await cur.fetchall()
+        async with self.store.reading() as db:
+            due = await db.webhooks.due(now)
         if not due:
             return 0
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(endpoint: tuple) -> int:
+        async def one(endpoint: DueEndpoint) -> int:
             async with gate:
-                return await self._deliver(*endpoint)
+                return await self._deliver(endpoint.id, endpoint.url, endpoint.secret)
 
         return sum(await asyncio.gather(*(one(e) for e in due)))
 
     async def _expire(self, now: int) -> None:
-        cutoff = now - int(self.max_age * 1000)
-        assert self._conn is not None
-        async with self._lock:
-            async with self._conn.execute(
-                "SELECT endpoint_id, count(*) FROM webhook_queue WHERE enqueued_ms < ? "
-                "AND lease_until_ms <= ? GROUP BY endpoint_id",
-                (cutoff, now),
-            ) as cur:
-                expired = await cur.fetchall()
-            if not expired:
-                return
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                await self._conn.execute(
-                    "DELETE FROM webhook_queue WHERE enqueued_ms < ? AND lease_until_ms <= ?",
-                    (cutoff, now),
-                )
-                await self._conn.executemany(
-                    "UPDATE webhook_endpoints SET expired = expired + ? WHERE id = ?",
-                    [(n, endpoint_id) for endpoint_id, n in expired],
-                )
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute("ROLLBACK")
-                raise
+        async with self.store.transaction() as tx:
+            expired = await tx.webhooks.expire(now - int(self.max_age * 1000), now)
         for endpoint_id, n in expired:
             log.warning("webhook endpoint %s: %d events expired undelivered", endpoint_id, n)
 
-    async def _lease(self, endpoint_id: int) -> list[tuple]:
+    async def _lease(self, endpoint_id: int) -> list[StoredEvent]:
         """Lease up to ``batch_size`` rows of the endpoint's queue; returns their events."""
-        assert self._conn is not None
         now = _now_ms()
         until = now + int(self.timeout * self.lease_factor * 1000)
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with self._conn.execute(
-                    "UPDATE webhook_queue SET lease_until_ms = ?, attempts = attempts + 1 "
-                    "WHERE endpoint_id = ? AND event_id IN (SELECT event_id FROM webhook_queue "
-                    "WHERE endpoint_id = ? AND lease_until_ms <= ? ORDER BY event_id LIMIT ?) "
-                    "RETURNING event_id",
-                    (until, endpoint_id, endpoint_id, now, self.batch_size),
-                ) as cur:
-                    ids = [r[0] for r in await cur.fetchall()]
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute("ROLLBACK")
-                raise
-            if not ids:
-                return []
-            async with self._conn.execute(
-                f"SELECT {EVENT_FIELDS} FROM events WHERE id IN ({', '.join('?' * len(ids))}) "
-                "ORDER BY id",
-                ids,
-            ) as cur:
-                rows = list(await cur.fetchall())
-        found = {r[0] for r in rows}
+        async with self.store.transaction() as tx:
+            ids = await tx.webhooks.lease(
+                endpoint_id, until_ms=until, now_ms=now, limit=self.batch_size
+            )
+        if not ids:
+            return []
+        async with self.store.reading() as db:
+            events = await db.webhooks.events(ids)
+        found = {e.id for e in events}
         gone = [i for i in ids if i not in found]
         if gone:  # pruned before delivery (retention shorter than the backlog): nothing to send
-            await self._write(
-                f"DELETE FROM webhook_queue WHERE endpoint_id = ? AND event_id IN "
-                f"({', '.join('?' * len(gone))})",
-                [endpoint_id, *gone],
-            )
-        return rows
+            async with self.store.transaction() as tx:
+                await tx.webhooks.drop(endpoint_id, gone)
+        return events
 
     async def _deliver(self, endpoint_id: int, url: str, secret: str) -> int:
-        rows = await self._lease(endpoint_id)
-        if not rows:
+        events = await self._lease(endpoint_id)
+        if not events:
             return 0
-        ids = [r[0] for r in rows]
+        ids = [e.id for e in events]
         body = json.dumps(
-            {"endpoint_id": endpoint_id, "events": [event_json(r) for r in rows]},
+            {"endpoint_id": endpoint_id, "events": [event_json(e) for e in events]},
             separators=(",", ":"),
         ).encode()
         timestamp = int(time.time())
@@ -472,33 +327,21 @@ class WebhookDelivery:
                 await asyncio.shield(self._release(endpoint_id, ids))
             raise
         now = _now_ms()
-        marks = ", ".join("?" * len(ids))
         if error is None:
-            await self._write(
-                f"DELETE FROM webhook_queue WHERE endpoint_id = ? AND event_id IN ({marks})",
-                [endpoint_id, *ids],
-            )
-            await self._write(
-                "UPDATE webhook_endpoints SET failures = 0, retry_at_ms = 0, "
-                "last_success_ms = ?, delivered = delivered + ? WHERE id = ?",
-                (now, len(ids), endpoint_id),
-            )
+            async with self.store.transaction() as tx:
+                await tx.webhooks.delivered(endpoint_id, ids, now_ms=now)
             return len(ids)
         log.info("webhook endpoint %s failed: %s", endpoint_id, error)
-        await self._release(endpoint_id, ids)
-        async with (
-            self._lock,
-            self._conn.execute(  # type: ignore[union-attr]
-                "SELECT failures FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
-            ) as cur,
-        ):
-            row = await cur.fetchone()
-        failures = (row[0] if row else 0) + 1
-        await self._write(
-            "UPDATE webhook_endpoints SET failures = ?, retry_at_ms = ?, last_error_ms = ?, "
-            "last_error = ? WHERE id = ?",
-            (failures, now + int(self.backoff(failures) * 1000), now, error, endpoint_id),
-        )
+        async with self.store.transaction() as tx:
+            await tx.webhooks.release(endpoint_id, ids)
+            failures = await tx.webhooks.failures(endpoint_id) + 1
+            await tx.webhooks.failed(
+                endpoint_id,
+                failures=failures,
+                retry_at_ms=now + int(self.backoff(failures) * 1000),
+                now_ms=now,
+                error=error,
+            )
         return 0
 
     async def refusal(self, url: str) -> str | None:
@@ -523,11 +366,8 @@ class WebhookDelivery:
         return None
 
     async def _release(self, endpoint_id: int, ids: list[str]) -> None:
-        await self._write(
-            f"UPDATE webhook_queue SET lease_until_ms = 0 WHERE endpoint_id = ? "
-            f"AND event_id IN ({', '.join('?' * len(ids))})",
-            [endpoint_id, *ids],
-        )
+        async with self.store.transaction() as tx:
+            await tx.webhooks.release(endpoint_id, ids)
 
 
 def _now_ms() -> int:

@@ -38,10 +38,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.accounts.service import Account
 from admin.api.errors import InvalidData, MissingField
 from admin.api.payloads import json_object, optional_bool
+from admin.domains.service import require_served
 from edge.hosts import normalise_host
+from edge.model.accounts import Account
 from edge.rewrite.rewriter import (
     WARNING_CODES,
     Rewriter,
@@ -108,7 +109,7 @@ async def _host(request: Request, account: Account, body: dict) -> TrackingHost:
         if name == default.domain:
             return default
         domain = await services.domains.get(account, named)  # NotFound outside the account
-        domain.require_served()
+        require_served(domain)
     else:
         domain = await services.sending.tracking_domain_for(account, _text(body, "sender"))
         if domain is None:

@@ -8,21 +8,17 @@ only answered on the host it was issued for.
 
 The path is open to anyone on any host, so the responder only queries for hosts a challenge
 can be pending for (tracking domains in the edge's table, whatever their state, and the
-default domain: the only names certificates are issued for), and does so on a read-only
-connection of its own: never under :class:`~admin.database.AdminDatabase`'s lock, which every
-admin transaction takes, so that unauthenticated traffic cannot stall the admin API.
+default domain: the only names certificates are issued for), and reads on the store's
+serving connection: never behind the admin API's transactions, so that unauthenticated
+traffic cannot stall the admin API.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from pathlib import Path
+import time
 from typing import Protocol
 
-import aiosqlite
-
-from edge.db.admin import AdminDatabase
+from edge.db.store import Store
 from edge.serving.domains import TrackingHost
 from edge.serving.tracking import Receive, Scope, Send, not_found
 
@@ -32,20 +28,16 @@ PREFIX = "/.well-known/acme-challenge/"
 class ChallengeBoard:
     """Where the issuer pins challenge answers while an order is validated."""
 
-    def __init__(self, db: AdminDatabase) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     async def publish(self, domain: str, token: str, key_authorization: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT OR REPLACE INTO acme_challenges (token, domain, key_authorization) "
-                "VALUES (?, ?, ?)",
-                (token, domain, key_authorization),
-            )
+        async with self.store.transaction() as tx:
+            await tx.challenges.publish(domain, token, key_authorization, now=int(time.time()))
 
     async def withdraw(self, token: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM acme_challenges WHERE token = ?", (token,))
+        async with self.store.transaction() as tx:
+            await tx.challenges.withdraw(token)
 
 
 class HostTable(Protocol):
@@ -55,42 +47,15 @@ class HostTable(Protocol):
 
 
 class ChallengeResponder:
-    """The ``/.well-known/acme-challenge/`` handler: ``handler(scope, receive, send, host)``.
+    """The ``/.well-known/acme-challenge/`` handler: ``handler(scope, receive, send, host)``."""
 
-    ``path`` is the database file, read on a connection of the responder's own, opened on
-    first use; :meth:`close` it on shutdown.
-    """
-
-    #: Seconds a lookup waits for a writer's lock (WAL readers rarely wait at all).
-    busy_timeout = 2.0
-
-    def __init__(self, path: Path, hosts: HostTable) -> None:
-        self.path = Path(path)
+    def __init__(self, store: Store, hosts: HostTable) -> None:
+        self.store = store
         self.hosts = hosts
-        self._conn: aiosqlite.Connection | None = None
-        self._opening = asyncio.Lock()
 
     async def lookup(self, domain: str, token: str) -> str | None:
-        conn = self._conn or await self._open()
-        async with conn.execute(
-            "SELECT key_authorization FROM acme_challenges WHERE token = ? AND domain = ?",
-            (token, domain),
-        ) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
-
-    async def _open(self) -> aiosqlite.Connection:
-        async with self._opening:
-            if self._conn is None:
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                self._conn = await aiosqlite.connect(uri, uri=True, timeout=self.busy_timeout)
-            return self._conn
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                await conn.close()
+        async with self.store.reading() as db:
+            return await db.challenges.answer(domain, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, host: str) -> None:
         path: str = scope["path"]

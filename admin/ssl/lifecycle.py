@@ -1,11 +1,11 @@
 """The certificate lifecycle: issue after verification, prove, renew, retry, forget.
 
-:class:`CertificateManager` implements :class:`admin.provisioning.CertificateProvisioner`.
+:class:`CertificateManager` implements :class:`admin.domains.provisioning.CertificateProvisioner`.
 ``ssl_status`` moves ``unavailable → provisioning → active``, or ``failed`` with the CA's (or
 the HTTPS proof's) reason, retried with exponential backoff. A background job in every worker
 looks for due retries and for certificates within ``renew_before`` of expiry (issue 4: 30 days
 before, i.e. at 60 of 90 days) and renews them; the TLS listeners pick the new one up from the
-database without a restart (:mod:`edge.certs`).
+database without a restart (:mod:`edge.serving.certificates`).
 
 One issuance per host name at a time, across worker processes: an attempt first takes a lease
 in ``certificate_jobs`` with a conditional ``UPDATE`` (SQLite serialises writers); a process
@@ -20,14 +20,14 @@ import logging
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from admin.domains.provisioning import SslInfo
-from admin.domains.service import SERVED_SQL
 from admin.ssl.https_proof import HttpsProof, ProofFailed
 from admin.ssl.issuance import CertificateIssuer, IssuanceError
-from edge.db.admin import AdminDatabase, fetch_one
+from edge.db.store import Store
 from edge.model.certificates import CertificateRecord
+from edge.model.domains import SslStatus
 
 log = logging.getLogger("admin.certificates")
 
@@ -40,7 +40,7 @@ class CertificateManager:
 
     def __init__(
         self,
-        db: AdminDatabase,
+        store: Store,
         issuer: CertificateIssuer | None,
         proof: HttpsProof | None,
         *,
@@ -50,7 +50,7 @@ class CertificateManager:
         retry_max: float = 21600.0,
         check_interval: float = 60.0,
     ) -> None:
-        self.db = db
+        self.store = store
         #: ``None`` when TLS is terminated in front (``EDGE_TLS=external``): a domain is then
         #: only proven over HTTPS, never issued for, and nothing is renewed here.
         self.issuer = issuer
@@ -68,25 +68,16 @@ class CertificateManager:
     # -- the CertificateProvisioner protocol ----------------------------------------------
 
     async def provision(self, domain_id: int, *, force: bool = False) -> None:
-        row = await self.db.fetchone(
-            "SELECT domain, ssl_status FROM tracking_domains WHERE id = ?", (domain_id,)
-        )
-        if row is None:
+        async with self.store.reading() as db:
+            found = await db.domains.get(domain_id)
+        if found is None:
             raise LookupError(f"no tracking domain {domain_id}")
-        name, status = row
-        if not force and status == "active" and not await self._due(name):
+        name = found.domain
+        if not force and found.ssl_status == SslStatus.ACTIVE and not await self._due(name):
             return
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE tracking_domains SET ssl_status = 'provisioning', "
-                "updated_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?",
-                (domain_id,),
-            )
-            await conn.execute(
-                "INSERT INTO certificate_jobs (domain) VALUES (?) ON CONFLICT (domain) DO "
-                "UPDATE SET attempts = 0, next_attempt_at = 0, reason = NULL",
-                (name,),
-            )
+        async with self.store.transaction() as tx:
+            await tx.domains.set_ssl_status(domain_id, SslStatus.PROVISIONING, now=_now())
+            await tx.certificates.restart_job(name)
         self._spawn(name, domain_id, force=force)
 
     async def forget(self, domain_id: int, name: str) -> None:
@@ -97,34 +88,25 @@ class CertificateManager:
             task.cancel()  # the issuance for the old name must not run on
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE tracking_domains SET ssl_status = 'unavailable' "
-                "WHERE id = ? AND domain = ?",
-                (domain_id, name),
+        async with self.store.transaction() as tx:
+            await tx.domains.set_ssl_status(
+                domain_id, SslStatus.UNAVAILABLE, name=name, now=_now()
             )
-            for table in ("certificates", "certificate_jobs", "acme_challenges"):
-                await conn.execute(f"DELETE FROM {table} WHERE domain = ?", (name,))
+            await tx.certificates.forget(name)
 
     async def status(self, domain_id: int) -> SslInfo:
-        row = await self.db.fetchone(
-            "SELECT d.ssl_status, c.issuer, c.not_before, c.not_after, j.reason "
-            "FROM tracking_domains d "
-            "LEFT JOIN certificates c ON c.domain = d.domain "
-            "LEFT JOIN certificate_jobs j ON j.domain = d.domain WHERE d.id = ?",
-            (domain_id,),
-        )
+        async with self.store.reading() as db:
+            row = await db.certificates.ssl_of(domain_id)
         if row is None:
             raise LookupError(f"no tracking domain {domain_id}")
-        status, issuer, not_before, not_after, reason = row
-        expires = _utc(not_after)
+        expires = row.not_after
         return SslInfo(
-            status=status,
-            issuer=issuer,
-            not_before=_utc(not_before),
+            status=row.status,
+            issuer=row.issuer,
+            not_before=row.not_before,
             not_after=expires,
             renew_at=expires - self.renew_before if expires else None,
-            reason=reason if status == "failed" else None,
+            reason=row.reason if row.status == SslStatus.FAILED else None,
         )
 
     # -- background work ------------------------------------------------------------------
@@ -157,40 +139,33 @@ class CertificateManager:
     async def run_due(self) -> list[str]:
         """Start every due retry and renewal; return the names started."""
         now = time.time()
-        rows = await self.db.fetchall(
-            "SELECT d.id, d.domain FROM tracking_domains d "
-            "LEFT JOIN certificate_jobs j ON j.domain = d.domain "
-            "LEFT JOIN certificates c ON c.domain = d.domain "
-            f"WHERE {SERVED_SQL} "
-            "AND COALESCE(j.next_attempt_at, 0) <= ? AND COALESCE(j.lease_until, 0) < ? "
-            "AND (d.ssl_status IN ('provisioning', 'failed') OR (d.ssl_status = 'active' "
-            "     AND ? AND (c.not_after IS NULL OR c.not_after <= ?)))",
-            (now, now, self.issuer is not None, now + self.renew_before.total_seconds()),
-        )
+        renew = self.renew_before.total_seconds()
+        async with self.store.reading() as db:
+            # Nothing is renewed here when TLS is terminated in front (no issuer).
+            due = await db.certificates.due(
+                now, renew_before_expiry=renew if self.issuer is not None else None
+            )
+            default = self.default_domain if self.issuer is not None else None
+            default_times = await db.certificates.job_times(default) if default else None
         started = []
-        for domain_id, name in rows:
+        for domain_id, name in due:
             if self._spawn(name, domain_id):
                 started.append(name)
-        default = self.default_domain if self.issuer is not None else None
-        if default and await self._default_due(now) and self._spawn(default, None):
-            started.append(default)
+        if default and default_times is not None:
+            times = default_times
+            if (
+                times.next_attempt_at <= now
+                and times.lease_until < now
+                and (times.not_after is None or times.not_after <= now + renew)
+                and self._spawn(default, None)
+            ):
+                started.append(default)
         return started
 
-    async def _default_due(self, now: float) -> bool:
-        row = await self.db.fetchone(
-            "SELECT c.not_after, j.next_attempt_at, j.lease_until FROM (SELECT ? AS domain) n "
-            "LEFT JOIN certificates c ON c.domain = n.domain "
-            "LEFT JOIN certificate_jobs j ON j.domain = n.domain",
-            (self.default_domain,),
-        )
-        not_after, next_attempt, lease = row
-        if (next_attempt or 0) > now or (lease or 0) >= now:
-            return False
-        return not_after is None or not_after <= now + self.renew_before.total_seconds()
-
     async def _due(self, name: str) -> bool:
-        row = await self.db.fetchone("SELECT not_after FROM certificates WHERE domain = ?", (name,))
-        return row is None or row[0] <= time.time() + self.renew_before.total_seconds()
+        async with self.store.reading() as db:
+            not_after = await db.certificates.expires_at(name)
+        return not_after is None or not_after <= time.time() + self.renew_before.total_seconds()
 
     def _spawn(self, name: str, domain_id: int | None, *, force: bool = False) -> bool:
         if name in self._running:
@@ -211,7 +186,7 @@ class CertificateManager:
             if self.issuer is None:
                 if domain_id is not None and self.proof is not None:
                     await self.proof.prove(name, None)
-                await self._finish(name, domain_id, "active", None)
+                await self._finish(name, domain_id, SslStatus.ACTIVE, None)
                 return
             record = None if force else await self._current(name)
             renewing = record is not None and await self._due(name)
@@ -226,7 +201,7 @@ class CertificateManager:
                 )
             if domain_id is not None and self.proof is not None and not renewing:
                 await self.proof.prove(name, record.chain_pem)
-            await self._finish(name, domain_id, "active", None)
+            await self._finish(name, domain_id, SslStatus.ACTIVE, None)
         except (IssuanceError, ProofFailed) as exc:
             await self._fail(name, domain_id, exc.reason)
         except TimeoutError:
@@ -242,108 +217,60 @@ class CertificateManager:
 
     async def _take_lease(self, name: str) -> bool:
         now = time.time()
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO certificate_jobs (domain) VALUES (?) ON CONFLICT DO NOTHING", (name,)
+        async with self.store.transaction() as tx:
+            return await tx.certificates.take_lease(
+                name, self.owner, until=now + self.lease_seconds, now=now
             )
-            cur = await conn.execute(
-                "UPDATE certificate_jobs SET lease_owner = ?, lease_until = ? "
-                "WHERE domain = ? AND (lease_until < ? OR lease_owner = ?)",
-                (self.owner, now + self.lease_seconds, name, now, self.owner),
-            )
-            return cur.rowcount == 1
 
     async def _release(self, name: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE certificate_jobs SET lease_owner = NULL, lease_until = 0 "
-                "WHERE domain = ? AND lease_owner = ?",
-                (name, self.owner),
-            )
+        async with self.store.transaction() as tx:
+            await tx.certificates.release_lease(name, self.owner)
 
     async def _current(self, name: str) -> CertificateRecord | None:
-        row = await self.db.fetchone(
-            "SELECT chain_pem, key_pem FROM certificates WHERE domain = ?", (name,)
-        )
-        return CertificateRecord.from_pem(name, row[0], row[1]) if row else None
+        async with self.store.reading() as db:
+            stored = await db.certificates.get(name)
+        if stored is None:
+            return None
+        return CertificateRecord.from_pem(name, stored.chain_pem, stored.key_pem)
 
     async def _save(self, record: CertificateRecord, domain_id: int | None) -> bool:
-        async with self.db.transaction() as conn:
+        async with self.store.transaction() as tx:
             if domain_id is not None:
-                row = await fetch_one(
-                    conn,
-                    "SELECT 1 FROM tracking_domains WHERE id = ? AND domain = ? "
-                    "AND cname_status = 'valid'",
-                    (domain_id, record.domain),
-                )
-                if row is None:
+                current = await tx.domains.still_named(domain_id, record.domain)
+                if current is None or not current.verified:
                     return False
-            await conn.execute(
-                "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, "
-                "not_before, not_after) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain) DO "
-                "UPDATE SET chain_pem = excluded.chain_pem, key_pem = excluded.key_pem, "
-                "serial = excluded.serial, issuer = excluded.issuer, "
-                "not_before = excluded.not_before, not_after = excluded.not_after, "
-                "updated_at = CAST(strftime('%s', 'now') AS INTEGER)",
-                (
-                    record.domain,
-                    record.chain_pem,
-                    record.key_pem,
-                    record.serial,
-                    record.issuer,
-                    int(record.not_before.timestamp()),
-                    int(record.not_after.timestamp()),
-                ),
-            )
+            await tx.certificates.save(record, now=_now())
         return True
 
     async def _finish(
-        self, name: str, domain_id: int | None, status: str, reason: str | None
+        self, name: str, domain_id: int | None, status: SslStatus, reason: str | None
     ) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE certificate_jobs SET lease_owner = NULL, lease_until = 0, attempts = 0, "
-                "next_attempt_at = 0, reason = NULL WHERE domain = ? AND lease_owner = ?",
-                (name, self.owner),
-            )
+        async with self.store.transaction() as tx:
+            await tx.certificates.job_succeeded(name, self.owner)
             if domain_id is not None:
-                await self._set_status(conn, domain_id, name, status)
+                # Only while the row still has this name: a rename meanwhile reset it already.
+                await tx.domains.set_ssl_status(domain_id, status, name=name, now=_now())
 
     async def _fail(self, name: str, domain_id: int | None, reason: str) -> None:
         log.warning("certificate for %s: %s", name, reason)
-        async with self.db.transaction() as conn:
-            row = await fetch_one(
-                conn, "SELECT attempts FROM certificate_jobs WHERE domain = ?", (name,)
-            )
-            attempts = (row[0] if row else 0) + 1
+        async with self.store.transaction() as tx:
+            attempts = await tx.certificates.attempts(name) + 1
             delay = min(self.retry_base * 2 ** (attempts - 1), self.retry_max)
-            await conn.execute(
-                "UPDATE certificate_jobs SET lease_owner = NULL, lease_until = 0, attempts = ?, "
-                "next_attempt_at = ?, reason = ? WHERE domain = ? AND lease_owner = ?",
-                (attempts, time.time() + delay, reason, name, self.owner),
-            )
+            await tx.certificates.job_failed(
+                name, self.owner, attempts=attempts, next_attempt_at=time.time() + delay,
+                reason=reason,
+            )  # fmt: skip
             if domain_id is not None:
                 # A renewal that failed leaves a still-valid certificate served: the domain
                 # stays active, and the job retries; only a missing or expired one is failed.
-                cert = await fetch_one(
-                    conn, "SELECT not_after FROM certificates WHERE domain = ?", (name,)
-                )
-                row = await fetch_one(
-                    conn, "SELECT ssl_status FROM tracking_domains WHERE id = ?", (domain_id,)
-                )
-                still_good = cert is not None and cert[0] > time.time()
-                if not (row and row[0] == "active" and still_good):
-                    await self._set_status(conn, domain_id, name, "failed")
-
-    @staticmethod
-    async def _set_status(conn, domain_id: int, name: str, status: str) -> None:
-        # Only while the row still has this name: a rename meanwhile reset it already.
-        await conn.execute(
-            "UPDATE tracking_domains SET ssl_status = ?, "
-            "updated_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ? AND domain = ?",
-            (status, domain_id, name),
-        )
+                expires = await tx.certificates.expires_at(name)
+                current = await tx.domains.get(domain_id)
+                still_good = expires is not None and expires > time.time()
+                if not (current and current.ssl_status == SslStatus.ACTIVE and still_good):
+                    await tx.domains.set_ssl_status(
+                        domain_id, SslStatus.FAILED, name=name, now=_now()
+                    )
 
 
-def _utc(seconds: int | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+def _now() -> int:
+    return int(time.time())

@@ -26,7 +26,6 @@ from admin.ssl.issuance import CertificateIssuer
 from admin.ssl.lifecycle import CertificateManager
 from admin.ssl.local_ca import LocalCA
 from edge.config import Settings
-from edge.db.admin import AdminDatabase
 from edge.hosts import normalise_host
 from edge.serving.server import Runtime
 
@@ -53,10 +52,10 @@ def build_issuer(runtime: Runtime, board: ChallengeBoard) -> CertificateIssuer:
     return LocalCA(settings.data_dir / "local-ca")
 
 
-def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
+def build_tls(runtime: Runtime) -> TlsParts:
     settings = runtime.settings
-    board = ChallengeBoard(db)
-    responder = ChallengeResponder(settings.database_path, runtime.domains)
+    board = ChallengeBoard(runtime.store)
+    responder = ChallengeResponder(runtime.store, runtime.domains)
     issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
     proof = HttpsProof(
         make_resolver(settings.dns_nameservers, settings.dns_timeout),
@@ -65,7 +64,7 @@ def build_tls(runtime: Runtime, db: AdminDatabase) -> TlsParts:
         policy=AddressPolicy(settings.verify_allow_networks),
     )
     manager = CertificateManager(
-        db,
+        runtime.store,
         issuer,
         proof,
         default_domain=_default_certificate_name(settings),

@@ -1,7 +1,7 @@
-"""The ingester: moves events from the spool (:mod:`edge.spool`) into the store.
+"""The ingester: moves events from the spool (:mod:`edge.events.spool`) into the store.
 
 One ingester runs per data directory, whoever holds ``<data_dir>/ingester.lock``: under
-``tracking-edge serve`` a process of its own (:mod:`edge.ingester_process`), niced so that
+``tracking-edge serve`` a process of its own (:mod:`edge.events.ingester_process`), niced so that
 answering requests comes first; otherwise (``EDGE_INGESTER=inline``: tests, ``uvicorn --factory``) a
 background task of the serving process that takes the lock. Either way the serving processes
 only append to the spool, and every event goes through one classifier, so the behaviour
@@ -22,14 +22,14 @@ import fcntl
 import json
 import logging
 import os
-import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import Settings
-from edge.db.store import Store, StoreUnavailable
-from edge.events.prepare import Batch
+from edge.db.store import Role, Store, StoreUnavailable
+from edge.events.prepare import Batch, EventPreparer
 from edge.events.rollup import Rollup
 from edge.events.spool import Chunk, SpoolReader
 from edge.model.events import Event
@@ -86,6 +86,7 @@ class EventIngester:
     def __init__(
         self,
         store: Store,
+        preparer: EventPreparer,
         reader: SpoolReader,
         lock: IngesterLock,
         *,
@@ -95,6 +96,8 @@ class EventIngester:
         journal_dir: Path | None = None,
     ) -> None:
         self.store = store
+        #: Classification and privacy: events to rows (edge/events/prepare.py).
+        self.preparer = preparer
         self.reader = reader
         self.lock = lock
         self.rollup = rollup
@@ -122,9 +125,10 @@ class EventIngester:
     def from_settings(cls, settings: Settings, store: Store) -> EventIngester:
         return cls(
             store,
+            EventPreparer.from_settings(settings),
             SpoolReader(settings.spool_dir),
             IngesterLock(settings.data_dir / LOCK_NAME),
-            rollup=Rollup(settings.database_path),
+            rollup=Rollup(store),
             rollup_interval=settings.rollup_interval,
             batch_size=settings.event_batch_size,
             journal_dir=settings.data_dir / "journal",
@@ -152,12 +156,10 @@ class EventIngester:
             if self.lock.held:
                 try:
                     await self.catch_up()
-                except (StoreUnavailable, sqlite3.Error) as exc:  # kept for the next ingester
+                except StoreUnavailable as exc:  # kept for the next ingester
                     log.warning("events left in the spool at shutdown: %s", exc)
         finally:
             self.lock.release()
-            if self.rollup is not None:
-                await self.rollup.close()
 
     async def catch_up(self) -> int:
         """Ingest until the spool holds nothing new; returns the events committed.
@@ -192,7 +194,7 @@ class EventIngester:
             self._discarded = set()
             if this.progress:
                 assert this.batch is not None  # prepared whenever lines were read
-                writing = asyncio.ensure_future(self.store.write_events(this.batch, this.progress))
+                writing = asyncio.ensure_future(self._write(this.batch, this.progress))
                 try:
                     following = await self._prepare({**offsets, **dict(this.progress)})
                 except Exception:  # read again next round, after this one
@@ -207,9 +209,18 @@ class EventIngester:
                 if segment.sealed and offsets.get(segment.name, 0) >= segment.size:
                     self.reader.discard(segment)
                     self._discarded.add(segment.name)
-                    await self.store.forget_spool_segment(segment.name)
+                    await self._forget(segment.name)
                     offsets.pop(segment.name, None)
             return this.events or len(this.progress)
+
+    async def _write(self, batch: Batch, progress: Sequence[tuple[str, int]]) -> None:
+        await write_batch(self.store, batch, progress)
+
+    async def _forget(self, segment: str) -> None:
+        """Drop the offset of a segment read to its end and deleted (a row left behind is
+        forgotten at the next start)."""
+        async with self.store.transaction(Role.INGESTER) as tx:
+            await tx.spool.forget(segment)
 
     async def _prepare(self, offsets: dict[str, int]) -> _Round:
         """Read the next lines from ``offsets`` and classify them."""
@@ -219,7 +230,7 @@ class EventIngester:
         # Time order (ids are time-ordered) across the workers' segments: the behaviour
         # rules look at what came before.
         events.sort(key=_event_id)
-        batch = await self.store.prepare_events(events) if moved else None
+        batch = await self.preparer.prepare(self.store, events) if moved else None
         return _Round(chunks, [(c.segment.name, c.end) for c in moved], batch, len(events))
 
     def _read(self, offsets: dict[str, int]) -> list[Chunk]:
@@ -238,10 +249,11 @@ class EventIngester:
         return chunks
 
     async def _load_offsets(self) -> dict[str, int]:
-        offsets = await self.store.spool_offsets()
+        async with self.store.reading() as db:
+            offsets = await db.spool.offsets()
         present = {s.name for s in await asyncio.to_thread(self.reader.segments)}
         for name in [n for n in offsets if n not in present]:  # deleted before forgotten
-            await self.store.forget_spool_segment(name)
+            await self._forget(name)
             del offsets[name]
         return offsets
 
@@ -259,7 +271,8 @@ class EventIngester:
             if events is None:
                 continue
             for start in range(0, len(events), self.batch_size):
-                await self.store.insert_events(events[start : start + self.batch_size])
+                part = events[start : start + self.batch_size]
+                await self._write(await self.preparer.prepare(self.store, part), ())
             path.unlink(missing_ok=True)
             self.committed += len(events)
             log.info("stored %d events from %s", len(events), path)
@@ -303,6 +316,18 @@ class EventIngester:
         """Sleep ``seconds``, or less if woken (new lines, or ``stop``)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
+
+
+async def write_batch(
+    store: Store, batch: Batch, progress: Sequence[tuple[str, int]] = ()
+) -> None:
+    """Store a prepared batch and the spool offsets it was read up to, in one transaction:
+    the events (an id already stored is skipped), the late relabels, the offsets."""
+    async with store.transaction(Role.INGESTER) as tx:
+        await tx.event_writer.insert(batch.rows)
+        if batch.relabels:
+            await tx.rollups.reclassify(batch.relabels)
+        await tx.spool.advance(progress)
 
 
 @dataclass(slots=True)

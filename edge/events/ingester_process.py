@@ -20,9 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from edge.config import Settings
-from edge.db.store import SQLiteStore, migrate
+from edge.db.factory import store_for
 from edge.events.ingester import EventIngester
-from edge.events.prepare import EventIngest
 
 log = logging.getLogger("edge.ingester")
 
@@ -49,7 +48,6 @@ def run_process(settings: Settings, *, once: bool = False) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
     parent = os.environ.get(PARENT_ENV, "")
-    migrate(settings.database_path)
     tune_gc()
     if settings.ingest_nice:
         try:
@@ -64,11 +62,7 @@ def run_process(settings: Settings, *, once: bool = False) -> None:
 
 
 async def _serve(settings: Settings, done: Callable[[], bool]) -> None:
-    store = SQLiteStore(
-        settings.database_path,
-        event_busy_timeout=settings.db_busy_timeout,
-        ingest=EventIngest.from_settings(settings),
-    )
+    store = store_for(settings)
     await store.open()
     ingester = EventIngester.from_settings(settings, store)
     try:

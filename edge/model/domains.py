@@ -1,22 +1,86 @@
-"""Tracking domains as every layer sees them: their states and the rule that serves them."""
+"""Tracking domains as every layer sees them: their states and the one rule that serves them.
+
+State machine (``verified`` is ``cname_status == valid``)::
+
+    unverified ──verify──▶ pending ──CNAME ok, reaches the edge──▶ valid ──▶ served
+                              └──────── otherwise ─────────────▶ invalid
+    valid ──re-check finds the CNAME gone, or a wrong answer──▶ invalid (no longer served)
+    any ──rename──▶ unverified (certificate dropped, default cleared)
+
+A domain is *served* (tracking paths answered, certificates issued and presented) when it is
+verified and not blocked: :func:`is_served`, the one statement of that rule in Python; the
+data layer's ``served_tracking_domains`` view states it in SQL, and a test holds the two equal.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CnameStatus(StrEnum):
+    """Where verification of the name stands (SparkPost's ``cname_status``)."""
+
+    UNVERIFIED = "unverified"
+    PENDING = "pending"
+    INVALID = "invalid"
+    VALID = "valid"
+
+
+class ComplianceStatus(StrEnum):
+    """The operator's judgement: ``blocked`` is never served, over HTTP or TLS."""
+
+    PENDING = "pending"
+    VALID = "valid"
+    BLOCKED = "blocked"
+
+
+class SslStatus(StrEnum):
+    """The certificate's lifecycle; ``active`` only after a real HTTPS request succeeded."""
+
+    UNAVAILABLE = "unavailable"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    FAILED = "failed"
+
+
+def is_served(cname_status: str, compliance_status: str) -> bool:
+    """Tracking paths are served, and certificates issued, only for verified, unblocked domains."""
+    return cname_status == CnameStatus.VALID and compliance_status != ComplianceStatus.BLOCKED
 
 
 @dataclass(frozen=True, slots=True)
-class DomainRecord:
-    """A tracking domain as the edge's in-memory table needs it."""
+class TrackingDomain:
+    """A customer's tracking domain, as stored."""
 
     id: int
-    domain: str
     account_id: int
+    domain: str
     secure: bool
+    is_default: bool
     cname_status: str
+    cname_reason: str | None
     compliance_status: str
+    ssl_status: str
+    created_at: int
+    updated_at: int
+    #: Seconds since the epoch, with a fraction: it doubles as the re-check's claim token.
+    checked_at: float | None
+
+    @property
+    def verified(self) -> bool:
+        return self.cname_status == CnameStatus.VALID
+
+    @property
+    def blocked(self) -> bool:
+        return self.compliance_status == ComplianceStatus.BLOCKED
 
     @property
     def served(self) -> bool:
-        """Tracking paths are served only on verified, unblocked domains."""
-        return self.cname_status == "valid" and self.compliance_status != "blocked"
+        """See :func:`is_served`."""
+        return is_served(self.cname_status, self.compliance_status)
+
+    @property
+    def port(self) -> int:
+        """SparkPost's table: secure domains are on 443, others on 80 (not configurable)."""
+        return 443 if self.secure else 80

@@ -1,7 +1,10 @@
 """Events and their verdicts: the fields of an event are declared here, once.
 
 An :class:`Event` is what the edge records for a served click or open; the ingester adds a
-:class:`Verdict` (who made the request: a person or a machine, and the rule that said so).
+:class:`Verdict` (who made the request: a person or a machine, and the rule that said so),
+which makes it a :class:`StoredEvent`. Every positional encoding of an event (a spool row, a
+row of the events table) follows the order of these dataclasses' fields:
+:data:`EVENT_FIELDS` and :data:`STORED_FIELDS`.
 """
 
 from __future__ import annotations
@@ -9,9 +12,19 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import StrEnum
 
-EVENT_TYPES = ("click", "open", "initial_open")
+
+class EventType(StrEnum):
+    CLICK = "click"
+    #: The pixel at the end of a message.
+    OPEN = "open"
+    #: The optional pixel at its top.
+    INITIAL_OPEN = "initial_open"
+
+
+EVENT_TYPES = tuple(EventType)
 
 
 class _EventIds:
@@ -59,7 +72,9 @@ class Event:
     prefetch: bool = False
 
     def row(self) -> tuple:
-        """The fields in order: ``Event(*event.row())`` is ``event`` (a spool line's rows)."""
+        """The fields in :data:`EVENT_FIELDS` order: ``Event(*event.row())`` is ``event`` (a
+        spool line's rows). Spelt out rather than ``dataclasses.astuple``, which deep-copies:
+        this runs for every click; a test holds it to the fields."""
         return (
             self.id,
             self.type,
@@ -77,9 +92,22 @@ class Event:
         )
 
 
-VERDICTS = ("human", "machine_open", "proxy_open", "scanner", "bot")
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
+
+
+class VerdictKind(StrEnum):
+    """Who made a request (see :mod:`edge.events.classify` for the rules)."""
+
+    HUMAN = "human"
+    MACHINE_OPEN = "machine_open"
+    PROXY_OPEN = "proxy_open"
+    SCANNER = "scanner"
+    BOT = "bot"
+
+
+VERDICTS = tuple(VerdictKind)
 #: Verdicts whose events the stats count by default: people, including opens through a cache.
-COUNTED_VERDICTS = frozenset({"human", "proxy_open"})
+COUNTED_VERDICTS = frozenset({VerdictKind.HUMAN, VerdictKind.PROXY_OPEN})
 #: Link name the rewriter gives its invisible honeypot link.
 HONEYPOT_LINK = "_honeypot"
 
@@ -88,3 +116,22 @@ HONEYPOT_LINK = "_honeypot"
 class Verdict:
     verdict: str
     rule: str
+
+
+@dataclass(slots=True)
+class StoredEvent(Event):
+    """An event as the events table holds it: classified, privacy switches applied."""
+
+    verdict: str = VerdictKind.HUMAN
+    rule: str = "default"
+
+
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(StoredEvent))
+
+
+@dataclass(frozen=True, slots=True)
+class Relabel:
+    """An event already stored that a later event showed to be a machine's."""
+
+    event_id: str
+    verdict: Verdict

@@ -16,14 +16,10 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
 
-import aiosqlite
 from cryptography import x509
 
+from edge.db.store import Store
 from edge.model.certificates import CertificateRecord, certificate_covers
 from edge.serving.mirror import Mirror
 
@@ -61,62 +57,6 @@ def context_for(record: CertificateRecord) -> ssl.SSLContext:
     return ctx
 
 
-class CertificateSource(Protocol):
-    """Where certificates come from (the SQLite file, or a shared database)."""
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def version(self) -> int: ...
-    async def certificates(self) -> Sequence[CertificateRecord]: ...
-
-
-class SQLiteCertificates:
-    """Reads the ``certificates`` table on a connection of its own (the listener's)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: aiosqlite.Connection | None = None
-
-    async def open(self) -> None:
-        from edge.db.store import migrate
-
-        migrate(self.path)
-        self._db = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    async def version(self) -> int:
-        assert self._db is not None, "certificate source is not open"
-        async with self._db.execute(
-            "SELECT value FROM change_counters WHERE name = 'certificates'"
-        ) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else 0
-
-    async def certificates(self) -> list[CertificateRecord]:
-        assert self._db is not None, "certificate source is not open"
-        async with self._db.execute(
-            "SELECT domain, chain_pem, key_pem, serial, issuer, not_before, not_after "
-            "FROM certificates"
-        ) as cur:
-            rows = await cur.fetchall()
-        return [
-            CertificateRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                datetime.fromtimestamp(r[5], UTC),
-                datetime.fromtimestamp(r[6], UTC),
-            )
-            for r in rows
-        ]
-
-
 class CertificateStore(Mirror):
     """Per-SNI ``SSLContext`` cache, refreshed when the stored certificates change.
 
@@ -131,12 +71,13 @@ class CertificateStore(Mirror):
 
     def __init__(
         self,
-        source: CertificateSource,
+        store: Store,
         *,
         default_domain: str,
         poll_interval: float | None = None,
     ) -> None:
-        self.source = source
+        #: Read on connections of this store's own; it is opened and closed with this object.
+        self.store = store
         self.default_domain = default_domain
         if poll_interval is not None:
             self.poll_interval = poll_interval
@@ -148,20 +89,22 @@ class CertificateStore(Mirror):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.source.open()
+        await self.store.open()
         await self.start_polling()
 
     async def stop(self) -> None:
         await self.stop_polling()
-        await self.source.close()
+        await self.store.close()
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload the rows when the change counter moved; return whether it did."""
-        version = await self.source.version()
-        if not force and version == self._version:
-            return False
+        async with self.store.reading() as db:
+            version = await db.certificates.version()
+            if not force and version == self._version:
+                return False
+            stored = await db.certificates.all()
         records: dict[str, CertificateRecord] = {}
-        for record in await self.source.certificates():
+        for record in stored:
             known = self._records.get(record.domain)
             if known is not None and known.chain_pem == record.chain_pem:
                 records[record.domain] = known  # checked when it was first loaded

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from edge.db.store import Store
-from edge.model.domains import DomainRecord
+from edge.model.domains import TrackingDomain
 from edge.serving.mirror import Mirror
 
 log = logging.getLogger("edge.domains")
@@ -66,19 +66,20 @@ class DomainTable(Mirror):
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload when the store's change counter moved; return whether it did."""
-        version = await self.store.domain_table_version()
-        if not force and version == self._version:
-            return False
-        records = await self.store.tracking_domains()
-        self._hosts = self._build(records)
+        async with self.store.reading() as db:
+            version = await db.domains.version()
+            if not force and version == self._version:
+                return False
+            domains = await db.domains.all()
+        self._hosts = self._build(domains)
         self._version = version
         self._reloaded()
         return True
 
-    def _build(self, records: list[DomainRecord]) -> dict[str, TrackingHost]:
+    def _build(self, domains: list[TrackingDomain]) -> dict[str, TrackingHost]:
         hosts = {
             r.domain: TrackingHost(r.domain, r.account_id, r.secure, r.served, r.id)
-            for r in records
+            for r in domains
         }
         # The configured default always wins: no customer row can take it over.
         hosts[self.default.domain] = self.default

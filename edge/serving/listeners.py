@@ -19,7 +19,8 @@ import uvicorn
 from uvicorn.supervisors import multiprocess
 
 from edge.config import Settings
-from edge.serving.certificates import CertificateStore, SQLiteCertificates
+from edge.db.factory import store_for
+from edge.serving.certificates import CertificateStore
 
 STARTUP_FAILURE = 3
 logger = logging.getLogger("uvicorn.error")
@@ -59,7 +60,7 @@ class EdgeListeners(uvicorn.Server):
         if self.https_port is not None:
             settings = self.settings or Settings.from_env()
             self.certificates = CertificateStore(
-                SQLiteCertificates(settings.database_path),
+                store_for(settings),
                 default_domain=settings.default_domain,
                 poll_interval=settings.domain_poll_interval,
             )

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from edge.config import Settings
-from edge.db.store import SQLiteStore, Store
+from edge.db.factory import store_for
+from edge.db.store import Store
 from edge.events.ingester import EventIngester
-from edge.events.prepare import EventIngest
 from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolReader, SpoolWriter
 from edge.hosts import HostCache
@@ -58,11 +58,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Runtime:
-        store = store or SQLiteStore(
-            settings.database_path,
-            event_busy_timeout=settings.db_busy_timeout,
-            ingest=EventIngest.from_settings(settings),
-        )
+        store = store or store_for(settings)
         codec = TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir))
         domains = DomainTable(
             store,
@@ -84,9 +80,16 @@ class Runtime:
         if self.ingester is not None:
             await self.ingester.catch_up()
 
+    def settings_changed(self) -> None:
+        """An account's privacy switches changed: this process's ingester applies them from
+        its next batch (another process's within a second)."""
+        if self.ingester is not None:
+            self.ingester.preparer.settings_changed()
+
     async def spool_backlog(self) -> int:
         """Bytes in the spool not yet stored, whichever process ingests them."""
-        offsets = await self.store.spool_offsets()
+        async with self.store.reading() as db:
+            offsets = await db.spool.offsets()
         return await asyncio.to_thread(SpoolReader(self.settings.spool_dir).backlog_bytes, offsets)
 
 

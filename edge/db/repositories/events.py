@@ -1,0 +1,97 @@
+"""``events`` read back: filtered pages in time order, for the events API and its export.
+
+How events are written (in bulk, with the spool offsets) and counted is engine-specific and
+lives with the engine (``edge.db.sqlite.events``, ``edge.db.sqlite.rollups``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from edge.db.connection import Connection, Row
+from edge.model.events import STORED_FIELDS, StoredEvent
+
+#: The events table's columns in :data:`~edge.model.events.STORED_FIELDS` order.
+STORED_COLUMNS = ", ".join(STORED_FIELDS)
+_PREFETCH = STORED_FIELDS.index("prefetch")
+
+
+def stored_event(row: Row) -> StoredEvent:
+    event = StoredEvent(*row)
+    event.prefetch = bool(row[_PREFETCH])
+    return event
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to read; every field narrows."""
+
+    #: The caller's account; ``None`` only for the operator's CLI, which sees every account.
+    account_id: int | None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    types: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+    domain: str | None = None
+    message: str | None = None
+    recipient: str | None = None
+    link: str | None = None
+
+    def where(self) -> tuple[str, list[object]]:
+        clauses: list[str] = ["1 = 1"]
+        args: list[object] = []
+        if self.account_id is not None:
+            clauses, args = ["account_id = ?"], [self.account_id]
+        if self.start_ms is not None:
+            clauses.append("ts_ms >= ?")
+            args.append(self.start_ms)
+        if self.end_ms is not None:
+            clauses.append("ts_ms < ?")
+            args.append(self.end_ms)
+        for column, values in (("type", self.types), ("verdict", self.verdicts)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        for column, value in (
+            ("domain", self.domain),
+            ("message", self.message),
+            ("recipient", self.recipient),
+            ("link", self.link),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        return " AND ".join(clauses), args
+
+
+class EventRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def page(
+        self, f: EventFilter, *, limit: int, after: tuple[int, str] | None = None
+    ) -> list[StoredEvent]:
+        """Up to ``limit`` events in ``(ts_ms, id)`` order, after the key ``after``
+        (keyset pagination: stable while events are added, never an offset)."""
+        where, args = f.where()
+        if after is not None:
+            where += " AND (ts_ms, id) > (?, ?)"
+            args += list(after)
+        rows = await self.conn.fetchall(
+            f"SELECT {STORED_COLUMNS} FROM events WHERE {where} ORDER BY ts_ms, id LIMIT ?",
+            [*args, limit],
+        )
+        return [stored_event(r) for r in rows]
+
+    async def pages(
+        self, f: EventFilter, *, page: int, after: tuple[int, str] | None = None
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """Every matching event, ``page`` at a time (memory stays flat)."""
+        while True:
+            events = await self.page(f, limit=page, after=after)
+            if events:
+                yield events
+            if len(events) < page:
+                return
+            after = (events[-1].ts_ms, events[-1].id)
