@@ -26,14 +26,16 @@ def normalise_host(raw: str | bytes | None) -> str | None:
         return None
     if isinstance(raw, bytes):
         try:
-            raw = raw.decode("ascii")
+            text = raw.decode("ascii")
         except UnicodeDecodeError:
             # RFC 9110 §7.2: Host is ASCII; a raw UTF-8 name is tolerated as some clients send it.
             try:
-                raw = raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-    host = raw.strip()
+    else:
+        text = raw
+    host = text.strip()
     if not host:
         return None
     if host.startswith("["):  # IPv6 literal, possibly with a port: [::1]:8000

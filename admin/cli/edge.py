@@ -18,7 +18,7 @@ from edge.db.repositories.events import EventFilter
 from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
-from edge.serving.domains import TrackingHost
+from edge.model.domains import TrackingHost
 from edge.serving.protocol import EdgeHttpProtocol
 from edge.tokens.codec import TokenCodec, load_secret_keys
 from edge.tokens.links import LinkBuilder

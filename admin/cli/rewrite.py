@@ -23,8 +23,8 @@ from admin.cli.edge import host_for
 from admin.cli.errors import CLIError
 from edge.config import Settings
 from edge.db.factory import store_for
+from edge.model.domains import TrackingHost
 from edge.rewrite.rewriter import Rewriter, TooManyLinks, is_unicode_text, served_hosts
-from edge.serving.domains import TrackingHost
 from edge.tokens.codec import TokenCodec, load_secret_keys
 from edge.tokens.links import LinkBuilder
 

@@ -43,6 +43,7 @@ from admin.api.payloads import json_object, optional_bool
 from admin.domains.service import require_served
 from edge.hosts import normalise_host
 from edge.model.accounts import Account
+from edge.model.domains import TrackingHost
 from edge.rewrite.rewriter import (
     WARNING_CODES,
     Rewriter,
@@ -51,7 +52,6 @@ from edge.rewrite.rewriter import (
     is_unicode_text,
     served_hosts,
 )
-from edge.serving.domains import TrackingHost
 from edge.serving.server import Runtime
 from edge.tokens.links import LinkBuilder
 

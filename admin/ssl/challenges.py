@@ -19,7 +19,7 @@ import time
 from typing import Protocol
 
 from edge.db.store import Store
-from edge.serving.domains import TrackingHost
+from edge.model.domains import TrackingHost
 from edge.serving.tracking import Receive, Scope, Send, not_found
 
 PREFIX = "/.well-known/acme-challenge/"

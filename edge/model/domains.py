@@ -84,3 +84,20 @@ class TrackingDomain:
     def port(self) -> int:
         """SparkPost's table: secure domains are on 443, others on 80 (not configurable)."""
         return 443 if self.secure else 80
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingHost:
+    """A host the edge knows, as the hot path needs it."""
+
+    domain: str
+    #: The owning account; ``None`` for the default domain, which serves every account.
+    account_id: int | None
+    secure: bool
+    #: False for a known domain that is not (or no longer) verified, or is blocked.
+    served: bool
+    id: int | None = None
+
+    def accepts(self, account_id: int) -> bool:
+        """A customer domain serves its own account's tokens only."""
+        return self.account_id is None or self.account_id == account_id

@@ -71,7 +71,7 @@ class Event:
     #: A request made ahead of the person (HEAD, link previews): kept, labelled.
     prefetch: bool = False
 
-    def row(self) -> tuple:
+    def row(self) -> tuple[object, ...]:
         """The fields in :data:`EVENT_FIELDS` order: ``Event(*event.row())`` is ``event`` (a
         spool line's rows). Spelt out rather than ``dataclasses.astuple``, which deep-copies:
         this runs for every click; a test holds it to the fields."""

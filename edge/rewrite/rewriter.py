@@ -31,10 +31,10 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from edge.hosts import normalise_host
+from edge.model.domains import TrackingHost
 from edge.model.events import HONEYPOT_LINK
 from edge.rewrite.htmlscan import Attribute, LinkTag, decode_attribute, scan
 from edge.rewrite.textlinks import find_urls
-from edge.serving.domains import TrackingHost
 from edge.tokens.codec import BadToken, ClickToken, safe_url
 from edge.tokens.links import LinkBuilder
 

@@ -9,30 +9,12 @@ deleted by any process is served, or refused, within a second.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from edge.db.store import Store
-from edge.model.domains import TrackingDomain
+from edge.model.domains import TrackingDomain, TrackingHost
 from edge.serving.mirror import Mirror
 
 log = logging.getLogger("edge.domains")
-
-
-@dataclass(frozen=True, slots=True)
-class TrackingHost:
-    """A host the edge knows, as the hot path needs it."""
-
-    domain: str
-    #: The owning account; ``None`` for the default domain, which serves every account.
-    account_id: int | None
-    secure: bool
-    #: False for a known domain that is not (or no longer) verified, or is blocked.
-    served: bool
-    id: int | None = None
-
-    def accepts(self, account_id: int) -> bool:
-        """A customer domain serves its own account's tokens only."""
-        return self.account_id is None or self.account_id == account_id
 
 
 class DomainTable(Mirror):

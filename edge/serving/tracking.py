@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.events.recorder import EventRecorder
+from edge.model.domains import TrackingHost
 from edge.model.events import Event, new_event_id
 from edge.serving.clientaddr import ClientResolver
-from edge.serving.domains import TrackingHost
 from edge.tokens.codec import BadToken, TokenCodec
 
 Scope = MutableMapping[str, Any]

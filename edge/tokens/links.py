@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.serving.domains import TrackingHost
+from edge.model.domains import TrackingHost
 from edge.tokens.codec import TokenCodec
 
 

@@ -39,15 +39,8 @@ def _utc(seconds: int | None) -> datetime | None:
 
 
 def _record(row: Row) -> CertificateRecord:
-    return CertificateRecord(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        _utc(row[5]),
-        _utc(row[6]),  # type: ignore[arg-type]
-    )
+    not_before, not_after = (datetime.fromtimestamp(s, UTC) for s in (row[5], row[6]))
+    return CertificateRecord(row[0], row[1], row[2], row[3], row[4], not_before, not_after)
 
 
 class CertificateRepository:

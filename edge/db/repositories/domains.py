@@ -18,8 +18,9 @@ SERVED = "served_tracking_domains"
 
 def domain_from_row(row: Row) -> TrackingDomain:
     return TrackingDomain(
-        row[0], row[1], row[2], bool(row[3]), bool(row[4]), *row[5:9], row[9], row[10], row[11]
-    )
+        row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], row[7], row[8],
+        row[9], row[10], row[11],
+    )  # fmt: skip
 
 
 class DomainRepository:
@@ -78,7 +79,7 @@ class DomainRepository:
             f"SELECT a.name, {', '.join('t.' + c.strip() for c in COLUMNS.split(','))} "
             "FROM tracking_domains t JOIN accounts a ON a.id = t.account_id"
         )
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if account_name is not None:
             sql += " WHERE a.name = ?"
             args = (account_name,)

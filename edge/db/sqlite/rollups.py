@@ -58,6 +58,10 @@ _ROLLUP_COLUMNS = (
 )
 
 
+#: A roll-up row's key: account, domain, message, link, type.
+_Key = tuple[int, str, str, str, str]
+
+
 class SQLiteRollups:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -161,7 +165,7 @@ class SQLiteRollups:
             changed += 1
         return changed
 
-    async def _add(self, key: tuple, ts_ms: int, verdict: str, sign: int, bits: int) -> None:
+    async def _add(self, key: _Key, ts_ms: int, verdict: str, sign: int, bits: int) -> None:
         """Add (sign=+1) or remove (-1) one event with unique bits ``bits`` to both roll-ups."""
         values = (
             sign,

@@ -30,11 +30,11 @@ from edge.db.store import Role, StoreUnavailable
 
 class SQLiteRepositories(Repositories):
     @cached_property
-    def event_writer(self) -> SQLiteEventWriter:  # type: ignore[override]
+    def event_writer(self) -> SQLiteEventWriter:
         return SQLiteEventWriter(self.conn)
 
     @cached_property
-    def rollups(self) -> SQLiteRollups:  # type: ignore[override]
+    def rollups(self) -> SQLiteRollups:
         return SQLiteRollups(self.conn)
 
 

@@ -1,16 +1,17 @@
-"""The SQLite store: migrations, WAL, idempotent event inserts, keyset iteration."""
+"""The SQLite schema: numbered scripts, upgrades in place, private files, kept locks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
+from dataclasses import replace
 
-from edge.db.store import SQLiteStore, StoreUnavailable, migrate, migration_scripts
-from edge.model.events import Event
-
-
-def make_event(i: int, type_: str = "click") -> Event:
-    return Event(f"{i:030x}", type_, 1_700_000_000_000 + i, 1, "track.test", url=f"https://e/{i}")
+from edge.db.sqlite.migrate import migrate, migration_scripts
+from edge.db.sqlite.store import SQLiteStore
 
 
 def test_migration_scripts_are_numbered_from_one_without_gaps():
@@ -36,15 +37,8 @@ def test_database_made_by_the_first_schema_version_is_upgraded_in_place(tmp_path
         }
 
     async def upgrade_and_read():
-        store = SQLiteStore(path)
-        await store.open()
-        try:
-            return (
-                await store.tracking_domains(),
-                await store.domain_table_version(),
-            )
-        finally:
-            await store.close()
+        async with SQLiteStore(path) as store, store.reading() as db:
+            return await db.domains.all(), await db.domains.version()
 
     domains, version = asyncio.run(upgrade_and_read())
     with sqlite3.connect(path) as db:
@@ -62,62 +56,7 @@ def test_migrating_twice_changes_nothing(tmp_path):
     assert migrate(path) == first
 
 
-def test_every_change_to_tracking_domains_moves_the_change_counter(tmp_path):
-    path = tmp_path / "edge.sqlite3"
-    migrate(path)
-
-    def counter() -> int:
-        with sqlite3.connect(path) as db:
-            return db.execute("SELECT value FROM change_counters").fetchone()[0]
-
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO tracking_domains (account_id, domain) VALUES (1, 'a.example.com')")
-    assert counter() == 1
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE tracking_domains SET compliance_status = 'blocked'")
-    assert counter() == 2
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM tracking_domains")
-    assert counter() == 3
-
-
-def test_inserting_an_event_id_twice_stores_it_once(tmp_path):
-    async def run():
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        await store.open()
-        await store.insert_events([make_event(1), make_event(2)])
-        await store.insert_events([make_event(2), make_event(3)])
-        await store.close()
-        with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-            return [row[0] for row in db.execute("SELECT id FROM events ORDER BY id")]
-
-    assert asyncio.run(run()) == [f"{i:030x}" for i in (1, 2, 3)]
-
-
-def test_insert_into_a_locked_database_raises_store_unavailable(tmp_path):
-    path = tmp_path / "edge.sqlite3"
-
-    async def run():
-        store = SQLiteStore(path, event_busy_timeout=0.05)
-        await store.open()
-        lock = sqlite3.connect(path, isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
-            await store.insert_events([make_event(1)])
-        except StoreUnavailable as exc:
-            return str(exc)
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
-            await store.close()
-
-    assert asyncio.run(run()) == "database is locked"
-
-
 def test_the_data_dir_is_0700_and_the_database_files_0600(tmp_path):
-    import os
-    import stat
-
     data = tmp_path / "data"
     path = data / "edge.sqlite3"
     migrate(path)
@@ -132,9 +71,6 @@ def test_the_data_dir_is_0700_and_the_database_files_0600(tmp_path):
 
 
 def test_an_existing_world_readable_database_is_made_0600(tmp_path):
-    import os
-    import stat
-
     path = tmp_path / "edge.sqlite3"
     sqlite3.connect(path).close()
     os.chmod(path, 0o644)
@@ -148,9 +84,6 @@ def test_migrate_keeps_the_locks_of_connections_this_process_has_open(tmp_path):
     # connection's shared lock would be gone: the next connection of another process to
     # close would think itself the last, and delete -wal and -shm under the open one (which
     # then never sees another change: a worker's domain table stuck).
-    import subprocess
-    import sys
-
     path = tmp_path / "edge.sqlite3"
     migrate(path)
     holder = sqlite3.connect(path, isolation_level=None)
@@ -176,10 +109,6 @@ def test_migrate_keeps_the_locks_of_connections_this_process_has_open(tmp_path):
 
 
 def test_a_server_started_on_a_fresh_data_dir_keeps_it_private(settings, make_server):
-    import os
-    import stat
-    from dataclasses import replace
-
     # No configured secret: the key file is written first, creating the directory.
     live = make_server(replace(settings, secret_keys=()))
     data = settings.data_dir
