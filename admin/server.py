@@ -41,14 +41,11 @@ def create_app(
     )
     server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
     server.well_known["acme-challenge"] = tls.responder
-    server.on_startup.append(services.start)
-    server.on_shutdown.append(services.stop)
     # Engagement data: roll-up, webhook delivery, retention.
     engagement = Engagement(runtime)
     server.admin_app.state.engagement = engagement  # type: ignore[union-attr]
-    server.on_startup.append(engagement.start)
-    server.on_shutdown.append(engagement.stop)
+    # Every capability's background work, started after the runtime, stopped in reverse.
+    server.lifespans += [services.running, engagement.running]
     if manager is not None:  # issuance, retries and renewals
-        server.on_startup.append(manager.start)
-        server.on_shutdown.append(manager.stop)
+        server.lifespans.append(manager.running)
     return server

@@ -6,10 +6,9 @@ wires the real ones; tests give doubles), so the domain service never builds its
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from admin.accounts.service import Accounts
 from admin.domains.provisioning import CertificateProvisioner
@@ -18,8 +17,7 @@ from admin.domains.service import CnameChecker, DomainService, ReachChecker
 from admin.domains.validation import DomainRules
 from edge.config import Settings
 from edge.db.store import Store
-
-log = logging.getLogger("admin.services")
+from edge.periodic import Periodic
 
 
 @dataclass
@@ -29,7 +27,6 @@ class AdminServices:
     accounts: Accounts
     domains: DomainService
     sending: SendingDomains
-    _recheck: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -47,27 +44,17 @@ class AdminServices:
         )
         return cls(settings, store, Accounts(store), domains, SendingDomains(store, rules))
 
-    async def start(self) -> None:
-        self._recheck = asyncio.create_task(self._recheck_loop(), name="domain-recheck")
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[AdminServices]:
+        """Re-check verified domains every ``EDGE_RECHECK_INTERVAL`` seconds while entered.
 
-    async def stop(self) -> None:
-        if self._recheck is not None:
-            self._recheck.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recheck
-            self._recheck = None
-
-    async def _recheck_loop(self) -> None:
-        """Re-check verified domains every ``EDGE_RECHECK_INTERVAL`` seconds.
-
-        It wakes more often than the interval (at most every minute) so that domains verified
-        at different times are each re-checked about one interval after their last check.
+        The job wakes more often than the interval (at most every minute) so that domains
+        verified at different times are each re-checked about one interval after their last
+        check.
         """
         interval = self.settings.recheck_interval
         tick = max(min(interval / 4, 60.0), 0.05)
-        while True:
-            try:
-                await self.domains.recheck_due(interval)
-            except Exception:
-                log.exception("scheduled re-check failed")
-            await asyncio.sleep(tick)
+        async with Periodic(
+            "domain-recheck", lambda: self.domains.recheck_due(interval), interval=tick
+        ):
+            yield self

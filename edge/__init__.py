@@ -7,6 +7,7 @@ the code to this table; ``admin`` may import ``edge``, ``edge`` never imports ``
                    certificates, privacy switches
     edge.config    settings from the environment (a module)               edge.hosts
     edge.hosts     the one host-name (IDNA) rule (a module)               nothing of ours
+    edge.periodic  the one helper for background jobs (a module)          edge.db.store
     edge.db        the data layer: connections, migrations,               model, config
                    repositories; the only SQL
     edge.tokens    signing, token formats, link building                  model, hosts

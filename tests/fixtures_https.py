@@ -8,11 +8,12 @@ thread; ``https_get(port, name, root_pem, path)`` makes a verified HTTPS request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -68,6 +69,14 @@ def start_https_server(app: EdgeServer, settings: Settings, **ports: int) -> Htt
     return HttpsLive(app, http_port, https_port, server, thread, loop)
 
 
+@contextlib.asynccontextmanager
+async def _stops_issuance(manager: CertificateManager) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await manager.stop()
+
+
 def edge_with_tls(settings: Settings) -> tuple[EdgeServer, TlsParts]:
     """The edge alone (no admin API) with the TLS parts wired as ``create_app`` wires them."""
     runtime = Runtime.build(settings)
@@ -75,8 +84,9 @@ def edge_with_tls(settings: Settings) -> tuple[EdgeServer, TlsParts]:
     app = EdgeServer(runtime)
     app.well_known["acme-challenge"] = tls.responder
     if tls.manager is not None:
-        # Not started: tests run the renewal pass themselves (run_due) when they mean to.
-        app.on_shutdown.append(tls.manager.stop)
+        # Not running: tests run the renewal pass themselves (run_due) when they mean to;
+        # issuances they start are stopped with the server.
+        app.lifespans.append(lambda: _stops_issuance(tls.manager))
     return app, tls
 
 

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
-from edge.db.store import Store, StoreUnavailable
+from edge.db.store import Store
+from edge.periodic import Periodic
 
 log = logging.getLogger("admin.retention")
 
@@ -29,7 +31,6 @@ class Retention:
         self.store = store
         self.max_age_days = max_age_days
         self.interval = interval
-        self._task: asyncio.Task | None = None
 
     async def prune(self, now_ms: int | None = None) -> int:
         """Delete events older than the age, batch by batch; returns how many were deleted."""
@@ -49,21 +50,11 @@ class Retention:
             log.info("retention: pruned %d events older than %s days", deleted, self.max_age_days)
         return deleted
 
-    async def start(self) -> None:
-        if self.max_age_days > 0:
-            self._task = asyncio.create_task(self._run(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except StoreUnavailable as exc:
-                log.warning("retention postponed: %s", exc)
-            await asyncio.sleep(self.interval)
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Retention]:
+        """Prune every ``interval`` seconds while entered (never, with no age limit)."""
+        if self.max_age_days <= 0:
+            yield self
+            return
+        async with Periodic("retention", self.prune, interval=self.interval):
+            yield self

@@ -9,6 +9,9 @@ deletes), so any number of workers is safe. The roll-ups are kept current by the
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from admin.domains.reachability import AddressPolicy
 from admin.engagement.retention import Retention
 from admin.engagement.webhooks import WebhookDelivery, WebhookEndpoints
@@ -37,10 +40,8 @@ class Engagement:
             interval=settings.retention_interval,
         )
 
-    async def start(self) -> None:
-        await self.delivery.start()
-        await self.retention.start()
-
-    async def stop(self) -> None:
-        await self.retention.stop()
-        await self.delivery.stop()
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Engagement]:
+        """Webhook delivery and retention, for as long as the server runs."""
+        async with self.delivery.running(), self.retention.running():
+            yield self

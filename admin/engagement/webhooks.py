@@ -31,14 +31,16 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
 
 from admin.domains.reachability import AddressPolicy
-from edge.db.store import Store, StoreUnavailable
+from edge.db.store import Store
 from edge.model.events import EVENT_TYPES, StoredEvent
 from edge.model.webhooks import DueEndpoint, Endpoint
+from edge.periodic import Periodic
 
 log = logging.getLogger("admin.webhooks")
 
@@ -220,37 +222,31 @@ class WebhookDelivery:
                 raise TypeError(f"unknown setting {name!r}")
             setattr(self, name, value)
         self.store = store
-        self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
         self._expired_at = 0
 
-    async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        self._task = asyncio.create_task(self._run(), name="webhook-delivery")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[WebhookDelivery]:
+        """Deliver what is due every ``poll_interval`` seconds while entered."""
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            self._client = client
+            try:
+                async with Periodic(
+                    "webhook-delivery", self.deliver_backlog, interval=self.poll_interval
+                ):
+                    yield self
+            finally:
+                self._client = None
 
     def backoff(self, failures: int) -> float:
         delay = min(self.backoff_base * 2 ** max(failures - 1, 0), self.backoff_max)
         return delay * random.uniform(0.8, 1.2)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                sent = await self.deliver_due()
-            except StoreUnavailable as exc:
-                log.warning("webhook delivery postponed: %s", exc)
-                sent = 0
-            if not sent:
-                await asyncio.sleep(self.poll_interval)
+    async def deliver_backlog(self) -> None:
+        """Rounds until nothing is due: a backlog goes batch after batch, not one batch per
+        poll."""
+        while await self.deliver_due():
+            pass
 
     async def deliver_due(self) -> int:
         """One round: a batch for each endpoint that is due; returns events delivered."""

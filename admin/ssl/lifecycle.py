@@ -20,6 +20,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from admin.domains.provisioning import SslInfo
@@ -28,6 +29,7 @@ from admin.ssl.issuance import CertificateIssuer, IssuanceError
 from edge.db.store import Store
 from edge.model.certificates import CertificateRecord
 from edge.model.domains import SslStatus
+from edge.periodic import Periodic
 
 log = logging.getLogger("admin.certificates")
 
@@ -62,8 +64,7 @@ class CertificateManager:
         self.retry_max = retry_max
         self.check_interval = check_interval
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._running: dict[str, asyncio.Task] = {}
-        self._job: asyncio.Task | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     # -- the CertificateProvisioner protocol ----------------------------------------------
 
@@ -111,30 +112,31 @@ class CertificateManager:
 
     # -- background work ------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self._job = asyncio.create_task(self._loop(), name="certificate-renewals")
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[CertificateManager]:
+        """Look for due retries and renewals every ``check_interval`` seconds while entered;
+        on the way out, stop the issuances this process started."""
+        try:
+            async with Periodic(
+                "certificate-renewals", self.run_due, interval=self.check_interval
+            ):
+                yield self
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._job, *self._running.values()) if t is not None]
+        """Cancel the issuances this process started (their leases are given back)."""
+        tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._job = None
 
     async def idle(self) -> None:
         """Wait until no issuance started by this process is running (tests use this)."""
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("certificate renewal pass failed")
-            await asyncio.sleep(self.check_interval)
 
     async def run_due(self) -> list[str]:
         """Start every due retry and renewal; return the names started."""

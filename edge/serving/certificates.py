@@ -12,10 +12,12 @@ cover its own name is never loaded, so one customer's certificate cannot be serv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 
 from cryptography import x509
 
@@ -88,13 +90,11 @@ class CertificateStore(Mirror):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        await self.store.open()
-        await self.start_polling()
-
-    async def stop(self) -> None:
-        await self.stop_polling()
-        await self.store.close()
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[CertificateStore]:
+        """Open the store, load the certificates, and keep them fresh until the block ends."""
+        async with self.store, self.polling():
+            yield self
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload the rows when the change counter moved; return whether it did."""

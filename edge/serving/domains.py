@@ -66,9 +66,3 @@ class DomainTable(Mirror):
         # The configured default always wins: no customer row can take it over.
         hosts[self.default.domain] = self.default
         return hosts
-
-    async def start(self) -> None:
-        await self.start_polling()
-
-    async def stop(self) -> None:
-        await self.stop_polling()

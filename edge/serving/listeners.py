@@ -11,6 +11,7 @@ runs :meth:`run` in each worker with both; each worker keeps its own certificate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -41,6 +42,8 @@ class EdgeListeners(uvicorn.Server):
         self.https_port = https_port
         self.settings = settings
         self.certificates: CertificateStore | None = None
+        #: Holds the certificate store's polling from startup to shutdown.
+        self._running = contextlib.AsyncExitStack()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
@@ -64,7 +67,7 @@ class EdgeListeners(uvicorn.Server):
                 default_domain=settings.default_domain,
                 poll_interval=settings.domain_poll_interval,
             )
-            await self.certificates.start()
+            await self._running.enter_async_context(self.certificates.running())
             tls = self.certificates.listener_context()
 
         def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
@@ -94,8 +97,7 @@ class EdgeListeners(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets=sockets)
-        if self.certificates is not None:
-            await self.certificates.stop()
+        await self._running.aclose()
 
 
 def bind(host: str, port: int) -> socket.socket:

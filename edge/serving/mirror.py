@@ -2,16 +2,17 @@
 
 The domain table and the certificate store both answer every request from memory and reload
 when a trigger-maintained counter in the database moves. :class:`Mirror` is that shared part:
-the background poll, its start and stop, and a way for tests to await the next reload.
+the poll (a :class:`~edge.periodic.Periodic` for as long as :meth:`Mirror.polling` is
+entered), and a way for tests to await the next reload.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+from collections.abc import AsyncIterator
 
-log = logging.getLogger("edge.mirror")
+from edge.periodic import Periodic
 
 
 class Mirror:
@@ -26,23 +27,19 @@ class Mirror:
     #: Names the poll task and its log lines.
     mirror_name = "mirror"
 
-    _poll_task: asyncio.Task | None = None
     _changed: asyncio.Event | None = None
 
     async def refresh(self, *, force: bool = False) -> bool:
         raise NotImplementedError
 
-    async def start_polling(self) -> None:
-        """Load the copy now, then keep it fresh in the background."""
+    @contextlib.asynccontextmanager
+    async def polling(self) -> AsyncIterator[None]:
+        """Load the copy now, then keep it fresh in the background until the block ends."""
         await self.refresh(force=True)
-        self._poll_task = asyncio.create_task(self._poll(), name=self.mirror_name)
-
-    async def stop_polling(self) -> None:
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll_task
-            self._poll_task = None
+        async with Periodic(
+            self.mirror_name, self.refresh, interval=self.poll_interval, delay=self.poll_interval
+        ):
+            yield
 
     async def wait_changed(self) -> None:
         """Wait for the next reload (tests await this instead of sleeping)."""
@@ -54,11 +51,3 @@ class Mirror:
         if self._changed is not None:
             self._changed.set()
         self._changed = asyncio.Event()
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                await self.refresh()
-            except Exception as exc:
-                log.warning("%s refresh failed: %s", self.mirror_name, exc)

@@ -8,9 +8,10 @@ domain, and tracking paths are never served on the admin host or an unknown one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from edge.config import Settings
@@ -37,7 +38,8 @@ from edge.tokens.codec import TokenCodec, load_secret_keys
 log = logging.getLogger("edge.server")
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Hook = Callable[[], Awaitable[None]]
+#: A capability's lifespan: what it runs while the server does.
+Lifespan = Callable[[], contextlib.AbstractAsyncContextManager[object]]
 WellKnownApp = Callable[[Scope, Receive, Send, str], Awaitable[None]]
 PROOF_PATH = "/.well-known/tracking-edge/verify"
 
@@ -80,6 +82,20 @@ class Runtime:
         if self.ingester is not None:
             await self.ingester.catch_up()
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Runtime]:
+        """The shared parts, for as long as the server runs. On the way out, everything
+        recorded goes to the spool, and from there to the store if this process ingests."""
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.store)
+            if self.ingester is not None:
+                await self.ingester.start()
+                stack.push_async_callback(self.ingester.stop)
+            await self.recorder.start()
+            stack.push_async_callback(self.recorder.stop)
+            await stack.enter_async_context(self.domains.polling())
+            yield self
+
     def settings_changed(self) -> None:
         """An account's privacy switches changed: this process's ingester applies them from
         its next batch (another process's within a second)."""
@@ -106,15 +122,16 @@ class EdgeServer:
 
     runtime: Runtime
     admin_app: ASGIApp | None = None
-    #: Extra start/stop hooks (admin's schedulers); started after, stopped before the core.
-    on_startup: list[Hook] = field(default_factory=list)
-    on_shutdown: list[Hook] = field(default_factory=list)
+    #: The capabilities' lifespans (admin's background jobs...): each an async context
+    #: manager factory, entered in order after the runtime's, left in reverse before it.
+    lifespans: list[Lifespan] = field(default_factory=list)
     #: ``/.well-known/<name>/`` handlers served on every host but the admin host, whatever
     #: the domain's state: verification and ACME HTTP-01 must work before a domain is served.
     #: Each is called as ``handler(scope, receive, send, host)``.
     well_known: dict[str, WellKnownApp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._running = contextlib.AsyncExitStack()
         rt = self.runtime
         self.tracking = TrackingApp(
             rt.codec,
@@ -189,28 +206,20 @@ class EdgeServer:
         await send({"type": "http.response.body", "body": body})
 
     async def startup(self) -> None:
-        rt = self.runtime
-        await rt.store.open()
-        await rt.domains.start()
-        await rt.recorder.start()
-        if rt.ingester is not None:
-            await rt.ingester.start()
-        for hook in self.on_startup:
-            await hook()
+        try:
+            await self._running.enter_async_context(self.runtime.running())
+            for lifespan in self.lifespans:
+                await self._running.enter_async_context(lifespan())
+        except BaseException:
+            await self._running.aclose()  # what did start stops again, in reverse
+            raise
         # Everything built so far lives as long as the process: move it out of the garbage
         # collector's sight, so full collections stay short (a 50 ms pause became ~30 ms).
         gc.collect()
         gc.freeze()
 
     async def shutdown(self) -> None:
-        rt = self.runtime
-        for hook in reversed(self.on_shutdown):
-            await hook()
-        await rt.domains.stop()
-        await rt.recorder.stop()  # everything recorded goes to the spool
-        if rt.ingester is not None:
-            await rt.ingester.stop()  # and from there to the store, if this process ingests
-        await rt.store.close()
+        await self._running.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
