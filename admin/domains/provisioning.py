@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-SSL_STATUSES = ("unavailable", "provisioning", "active", "failed")
-
 
 @dataclass(frozen=True)
 class SslInfo:
@@ -23,7 +21,7 @@ class SslInfo:
     not_before: datetime | None = None
     not_after: datetime | None = None
     renew_at: datetime | None = None
-    #: Why the last attempt failed (the CA's words), when ``status == "failed"``.
+    #: Why the last attempt failed (the CA's words), when ``status`` is ``failed``.
     reason: str | None = None
 
 

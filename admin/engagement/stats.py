@@ -34,7 +34,7 @@ from typing import Any
 from admin.api.timestamps import iso_utc
 from edge.db.repositories.stats import DAY_MS, HOUR_MS, RollupCounts, RollupQuery
 from edge.db.store import Store
-from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK
+from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, EventType, VerdictKind
 
 GROUPS = {"hour": HOUR_MS, "day": DAY_MS}
 #: Most points a series may have (a year of days, or 93 days of hours).
@@ -120,25 +120,25 @@ def _add(metrics: dict, q: StatsQuery, row: RollupCounts) -> None:
     type_, verdict, events = row.type, row.verdict, row.events
     counted = q.include_machine or verdict in COUNTED_VERDICTS
     uniq = row.uniq_any if q.include_machine else row.uniq_counted
-    if type_ == "click":
+    if type_ == EventType.CLICK:
         if counted:
             metrics["clicks"] += events
         metrics["unique_clicks"] += uniq
-        if verdict == "scanner":
+        if verdict == VerdictKind.SCANNER:
             metrics["scanner_clicks"] += events
-        elif verdict == "bot":
+        elif verdict == VerdictKind.BOT:
             metrics["bot_clicks"] += events
         return
     metrics["unique_opens"] += uniq
-    if type_ == "initial_open":
+    if type_ == EventType.INITIAL_OPEN:
         if counted:
             metrics["initial_opens"] += events
         return
     if counted:
         metrics["opens"] += events
-    if verdict == "machine_open":
+    if verdict == VerdictKind.MACHINE_OPEN:
         metrics["machine_opens"] += events
-    elif verdict == "proxy_open":
+    elif verdict == VerdictKind.PROXY_OPEN:
         metrics["proxied_opens"] += events
 
 

@@ -47,10 +47,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, Verdict
+from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, EventType, Verdict, VerdictKind
 
 #: Static verdicts in precedence order when several files match one request.
-_PRECEDENCE = ("scanner", "bot", "machine_open", "proxy_open")
+_PRECEDENCE = (
+    VerdictKind.SCANNER,
+    VerdictKind.BOT,
+    VerdictKind.MACHINE_OPEN,
+    VerdictKind.PROXY_OPEN,
+)
 _MISSING: Any = object()
 _NONE: list = []  # shared "no relabels" answer: callers only iterate it
 
@@ -64,12 +69,12 @@ class RuleFileError(ValueError):
         self.line = line
 
 
-HUMAN = Verdict("human", "default")
-HEAD_REQUEST = Verdict("scanner", "head_request")
-PREFETCH = Verdict("scanner", "prefetch")
-HONEYPOT = Verdict("scanner", "honeypot")
-FAST_CLICK = Verdict("scanner", "fast_click")
-LINK_BURST = Verdict("scanner", "link_burst")
+HUMAN = Verdict(VerdictKind.HUMAN, "default")
+HEAD_REQUEST = Verdict(VerdictKind.SCANNER, "head_request")
+PREFETCH = Verdict(VerdictKind.SCANNER, "prefetch")
+HONEYPOT = Verdict(VerdictKind.SCANNER, "honeypot")
+FAST_CLICK = Verdict(VerdictKind.SCANNER, "fast_click")
+LINK_BURST = Verdict(VerdictKind.SCANNER, "link_burst")
 
 
 @dataclass
@@ -220,7 +225,7 @@ class RuleSet:
         link: str | None = None,
     ) -> Verdict:
         """The verdict of the static rules for one request (``HUMAN`` when none matches)."""
-        is_click = type == "click"
+        is_click = type == EventType.CLICK
         if is_click and link == HONEYPOT_LINK:
             return HONEYPOT
         if method == "HEAD":
@@ -331,7 +336,7 @@ class BehaviourRules:
             self._first[first_key] = (ts_ms, type)
             if len(self._first) > self.max_keys:
                 self._first.popitem(last=False)
-        if type != "click":
+        if type != EventType.CLICK:
             return verdict, _NONE
         relabel: list[tuple[str, Verdict]] = []
         key = (account_id, message, client_ip)
@@ -365,7 +370,7 @@ class BehaviourRules:
                     relabel = _relabel(burst, LINK_BURST)
                 elif (
                     first is not None
-                    and first[1] != "click"  # a double-click is not a delivery-time scan
+                    and first[1] != EventType.CLICK  # a double-click is not a delivery-time scan
                     and 0 <= ts_ms - first[0] <= self.fast_click_ms
                 ):
                     verdict = FAST_CLICK

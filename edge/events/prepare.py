@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from edge.config import Settings
 from edge.db.store import Store
 from edge.events.classify import BehaviourRules, RuleSet
-from edge.model.events import EVENT_FIELDS, Event, Relabel, Verdict
+from edge.model.events import EVENT_FIELDS, Event, EventType, Relabel, Verdict, VerdictKind
 from edge.model.privacy import DEFAULT, PrivacySettings
 
 log = logging.getLogger("edge.ingest")
@@ -125,14 +125,14 @@ class EventPreparer:
                 )
             except Exception:  # a rule bug must never cost an event
                 log.exception("classification failed for event %s", e.id)
-                verdict, late = Verdict("human", "unclassified"), []
+                verdict, late = Verdict(VerdictKind.HUMAN, "unclassified"), []
             for event_id, new in late:
                 at = index.get(event_id)
                 if at is not None:  # still in this batch: label it before it is written
                     late_in_batch[at] = new
                 else:
                     relabels.append(Relabel(event_id, new))
-            if e.type == "click":
+            if e.type == EventType.CLICK:
                 index[e.id] = len(rows)
             ip, ua = e.client_ip, e.user_agent
             if privacy is not DEFAULT:

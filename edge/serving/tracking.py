@@ -17,7 +17,7 @@ from typing import Any
 
 from edge.events.recorder import EventRecorder
 from edge.model.domains import TrackingHost
-from edge.model.events import Event, new_event_id
+from edge.model.events import Event, EventType, new_event_id
 from edge.serving.clientaddr import ClientResolver
 from edge.tokens.codec import BadToken, TokenCodec
 
@@ -25,6 +25,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+# A plain str: the hot path compares and JSON-encodes it.
+_CLICK = str(EventType.CLICK)
 
 # The smallest transparent 1x1 GIF (43 bytes).
 PIXEL_GIF = (
@@ -155,7 +158,7 @@ class TrackingApp:
         if not host.accepts(click.account_id):
             return NOT_FOUND
         self._record(
-            headers, client, host, method, "click", click.account_id, click.message,
+            headers, client, host, method, _CLICK, click.account_id, click.message,
             click.recipient, click.link, click.url,
         )  # fmt: skip
         self.served.redirects += 1

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 from itsdangerous import BadData, URLSafeSerializer
 
 from edge.hosts import normalise_host
+from edge.model.events import EventType
 from edge.tokens.signing import CachedURLSafeSerializer, CompactSerializer, json_value
 
 #: The format of the tokens made now (edge.signing.CompactSerializer).
@@ -74,7 +75,7 @@ class OpenToken:
     kind: str = "open"
 
 
-OPEN_KINDS = ("open", "initial_open")
+OPEN_KINDS = (str(EventType.OPEN), str(EventType.INITIAL_OPEN))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What a browser's URL parser strips from both ends: C0 controls and space, not the other
 # Unicode white space (WHATWG URL, "basic URL parser"); a trailing &nbsp; is part of the URL.
