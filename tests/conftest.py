@@ -26,6 +26,7 @@ from admin.server import create_app
 from edge.config import Settings
 from edge.serving.protocol import EdgeHttpProtocol
 from edge.serving.server import EdgeServer
+from tests import postgres
 
 SECRET = "test-secret-key"
 
@@ -40,6 +41,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the run: ``EDGE_TEST_DATABASE_URL`` (scripts/test.sh starts
+    one), else a throwaway cluster started here; never a skip."""
+    url = os.environ.get(postgres.URL_ENV)
+    if url:
+        yield url
+        return
+    with postgres.throwaway_cluster(free_port()) as started:
+        yield started
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """The URL of a new, empty database for this test."""
+    with postgres.fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -19,18 +19,26 @@ from typing import TypeVar
 from edge.config import Settings
 from edge.db.repositories import Repositories
 from edge.db.sqlite.store import SQLiteStore
+from edge.db.store import Store
 
 T = TypeVar("T")
 
 
-def store_at(where: Settings | Path) -> SQLiteStore:
-    """The store of ``settings`` (its data directory), or of the SQLite file at a path."""
-    path = where.database_path if isinstance(where, Settings) else Path(where)
-    return SQLiteStore(path)
+Where = Settings | Path | Callable[[], Store]
+
+
+def store_at(where: Where) -> Store:
+    """The store of ``settings`` (its data directory), of the SQLite file at a path, or the
+    one a factory makes (``make_store`` in tests/edge/db)."""
+    if isinstance(where, Settings):
+        return SQLiteStore(where.database_path)
+    if isinstance(where, Path):
+        return SQLiteStore(where)
+    return where()
 
 
 def in_store(
-    where: Settings | Path,
+    where: Where,
     work: Callable[[Repositories], Awaitable[T]],
     *,
     write: bool = True,

@@ -16,15 +16,15 @@ class SpoolRepository:
         self.conn = conn
 
     async def offsets(self) -> dict[str, int]:
-        rows = await self.conn.fetchall("SELECT segment, offset FROM spool_progress")
+        rows = await self.conn.fetchall('SELECT segment, "offset" FROM spool_progress')
         return {r[0]: int(r[1]) for r in rows}
 
     async def advance(self, progress: Sequence[tuple[str, int]]) -> None:
         """Store ``(segment, offset)`` pairs (inside the events' transaction)."""
         if progress:
             await self.conn.executemany(
-                "INSERT INTO spool_progress (segment, offset) VALUES (?, ?) "
-                "ON CONFLICT (segment) DO UPDATE SET offset = excluded.offset",
+                'INSERT INTO spool_progress (segment, "offset") VALUES (?, ?) '
+                'ON CONFLICT (segment) DO UPDATE SET "offset" = excluded."offset"',
                 progress,
             )
 

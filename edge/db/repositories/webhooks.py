@@ -39,6 +39,11 @@ def _marks(n: int) -> str:
 
 
 class WebhookRepository:
+    #: Appended to the lease's row selection: an engine where several nodes lease at once
+    #: skips the rows another transaction is leasing (``FOR UPDATE SKIP LOCKED``) rather
+    #: than wait for them. SQLite has one writer at a time: nothing to add.
+    lease_rows_lock = ""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -143,8 +148,8 @@ class WebhookRepository:
         rows = await self.conn.fetchall(
             "UPDATE webhook_queue SET lease_until_ms = ?, attempts = attempts + 1 "
             "WHERE endpoint_id = ? AND event_id IN (SELECT event_id FROM webhook_queue "
-            "WHERE endpoint_id = ? AND lease_until_ms <= ? ORDER BY event_id LIMIT ?) "
-            "RETURNING event_id",
+            f"WHERE endpoint_id = ? AND lease_until_ms <= ? ORDER BY event_id LIMIT ?"
+            f"{self.lease_rows_lock}) RETURNING event_id",
             (until_ms, endpoint_id, endpoint_id, now_ms, limit),
         )
         return [r[0] for r in rows]

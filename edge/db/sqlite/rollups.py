@@ -25,37 +25,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.db.connection import Connection
-from edge.db.repositories.stats import COUNTED_SQL, DAY_MS, HOUR_MS
+from edge.db.repositories.rollup_keys import (
+    COUNTED_BITS,
+    FIRST_CLICK,
+    FIRST_KEYS,
+    FIRST_LINK,
+    FIRST_OPEN,
+    ROLLUP_COLUMNS,
+    ROLLUP_TABLES,
+    UNIQUE_COLUMNS,
+    unique_bits,
+)
+from edge.db.repositories.stats import COUNTED_SQL
 from edge.model.events import COUNTED_VERDICTS, Relabel
 
-# Bits of events.firsts: which unique keys an event opened (scope 0 "counted" / 1 "any").
-FIRST_OPEN, FIRST_OPEN_ANY = 1, 2
-FIRST_CLICK, FIRST_CLICK_ANY = 4, 8
-FIRST_LINK, FIRST_LINK_ANY = 16, 32
-COUNTED_BITS = FIRST_OPEN | FIRST_CLICK | FIRST_LINK
-
-ROLLUP_TABLES = (("rollups_hourly", HOUR_MS), ("rollups_daily", DAY_MS))
-
-# (kind, scope, bit, which events, link part of the key)
-_FIRST_KEYS = (
-    ("open", 0, FIRST_OPEN, f"type != 'click' AND verdict IN {COUNTED_SQL}", "''"),
-    ("open", 1, FIRST_OPEN_ANY, "type != 'click'", "''"),
-    ("click", 0, FIRST_CLICK, f"type = 'click' AND verdict IN {COUNTED_SQL}", "''"),
-    ("click", 1, FIRST_CLICK_ANY, "type = 'click'", "''"),
-    ("link", 0, FIRST_LINK, f"type = 'click' AND verdict IN {COUNTED_SQL}", "coalesce(link, '')"),
-    ("link", 1, FIRST_LINK_ANY, "type = 'click'", "coalesce(link, '')"),
+_UPSERT_TAIL = "ON CONFLICT DO UPDATE SET events = events + excluded.events, " + ", ".join(
+    f"{c} = {c} + excluded.{c}" for c, _ in UNIQUE_COLUMNS
 )
-_UPSERT_TAIL = (
-    "ON CONFLICT DO UPDATE SET events = events + excluded.events, "
-    "uniq_counted = uniq_counted + excluded.uniq_counted, "
-    "uniq_any = uniq_any + excluded.uniq_any, "
-    "link_uniq_counted = link_uniq_counted + excluded.link_uniq_counted, "
-    "link_uniq_any = link_uniq_any + excluded.link_uniq_any"
-)
-_ROLLUP_COLUMNS = (
-    "account_id, domain, bucket, message, link, type, verdict, "
-    "events, uniq_counted, uniq_any, link_uniq_counted, link_uniq_any"
-)
+_SUMS = ", ".join(f"sum((firsts & {mask}) != 0)" for _, mask in UNIQUE_COLUMNS)
 
 
 #: A roll-up row's key: account, domain, message, link, type.
@@ -88,7 +75,7 @@ class SQLiteRollups:
             return 0
         span = "rowid > ? AND rowid <= ?"
         firsts: dict[str, int] = {}
-        for kind, scope, bit, which, link in _FIRST_KEYS:
+        for kind, scope, bit, which, link in FIRST_KEYS:
             # RETURNING yields only rows actually inserted: the keys these events opened.
             rows = await self.conn.fetchall(
                 "INSERT INTO engagement_firsts "
@@ -108,12 +95,9 @@ class SQLiteRollups:
             )
         for table, size in ROLLUP_TABLES:
             await self.conn.execute(
-                f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) "
+                f"INSERT INTO {table} ({ROLLUP_COLUMNS}) "
                 f"SELECT account_id, domain, ts_ms - ts_ms % {size}, coalesce(message, ''), "
-                "coalesce(link, ''), type, verdict, count(*), "
-                f"sum((firsts & {FIRST_OPEN | FIRST_CLICK}) != 0), "
-                f"sum((firsts & {FIRST_OPEN_ANY | FIRST_CLICK_ANY}) != 0), "
-                f"sum((firsts & {FIRST_LINK}) != 0), sum((firsts & {FIRST_LINK_ANY}) != 0) "
+                f"coalesce(link, ''), type, verdict, count(*), {_SUMS} "
                 f"FROM events WHERE {span} GROUP BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}",
                 (low, high),
             )
@@ -167,17 +151,11 @@ class SQLiteRollups:
 
     async def _add(self, key: _Key, ts_ms: int, verdict: str, sign: int, bits: int) -> None:
         """Add (sign=+1) or remove (-1) one event with unique bits ``bits`` to both roll-ups."""
-        values = (
-            sign,
-            sign * bool(bits & (FIRST_OPEN | FIRST_CLICK)),
-            sign * bool(bits & (FIRST_OPEN_ANY | FIRST_CLICK_ANY)),
-            sign * bool(bits & FIRST_LINK),
-            sign * bool(bits & FIRST_LINK_ANY),
-        )
+        values = (sign, *unique_bits(bits, sign))
         account, domain, message, link, type_ = key
         for table, size in ROLLUP_TABLES:
             await self.conn.execute(
-                f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) "
+                f"INSERT INTO {table} ({ROLLUP_COLUMNS}) "
                 f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT_TAIL}",
                 (account, domain, ts_ms - ts_ms % size, message, link, type_, verdict, *values),
             )

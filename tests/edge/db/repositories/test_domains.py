@@ -6,16 +6,15 @@ import asyncio
 import itertools
 
 from edge.db.repositories.domains import SERVED
-from edge.db.sqlite.store import SQLiteStore
 from edge.model.domains import CnameStatus, ComplianceStatus, is_served
 from tests.stores import in_store
 
 
-def test_the_served_view_states_the_served_rule_for_every_state(tmp_path):
+def test_the_served_view_states_the_served_rule_for_every_state(make_store):
     states = list(itertools.product(CnameStatus, ComplianceStatus))
 
     async def go():
-        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
+        async with make_store() as store:
             async with store.transaction() as tx:
                 for n, (cname, compliance) in enumerate(states):
                     await tx.conn.execute(
@@ -35,8 +34,8 @@ def test_the_served_view_states_the_served_rule_for_every_state(tmp_path):
     assert len(expected) == 2  # valid and not blocked: compliance pending or valid
 
 
-def test_every_change_to_a_tracking_domain_moves_the_change_counter(tmp_path):
-    path = tmp_path / "edge.sqlite3"
+def test_every_change_to_a_tracking_domain_moves_the_change_counter(make_store):
+    path = make_store
     versions = [in_store(path, lambda db: db.domains.version(), write=False)]
     domain_id = in_store(path, lambda tx: tx.domains.insert(1, "a.test", secure=False, now=1))
     versions.append(in_store(path, lambda db: db.domains.version(), write=False))
@@ -47,8 +46,8 @@ def test_every_change_to_a_tracking_domain_moves_the_change_counter(tmp_path):
     assert versions == [0, 1, 2, 3]
 
 
-def test_renaming_resets_verification_default_and_ssl_but_keeps_a_block(tmp_path):
-    path = tmp_path / "edge.sqlite3"
+def test_renaming_resets_verification_default_and_ssl_but_keeps_a_block(make_store):
+    path = make_store
 
     async def setup(tx):
         domain_id = await tx.domains.insert(1, "a.test", secure=True, now=1)
@@ -65,8 +64,8 @@ def test_renaming_resets_verification_default_and_ssl_but_keeps_a_block(tmp_path
     ) == ("b.test", "unverified", None, None, False, "unavailable", "blocked", 3)  # fmt: skip
 
 
-def test_a_recheck_is_claimed_by_one_caller_only(tmp_path):
-    path = tmp_path / "edge.sqlite3"
+def test_a_recheck_is_claimed_by_one_caller_only(make_store):
+    path = make_store
     domain_id = in_store(path, lambda tx: tx.domains.insert(1, "a.test", secure=False, now=1))
 
     async def claim_twice(tx):

@@ -1,11 +1,9 @@
-"""The SQLite store: a connection per role, transactions taken whole, StoreUnavailable."""
+"""The SQLite store: a connection per role with its settings, transactions in turn."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-
-import pytest
 
 from edge.db.sqlite.store import SQLiteStore
 from edge.db.store import Role, StoreUnavailable
@@ -13,53 +11,6 @@ from edge.db.store import Role, StoreUnavailable
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def test_a_transaction_commits_what_its_block_wrote(tmp_path):
-    async def go():
-        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
-            async with store.transaction() as tx:
-                await tx.accounts.ensure("acme", now=5)
-            async with store.reading() as db:
-                return await db.accounts.by_name("acme")
-
-    found = run(go())
-    assert (found.id, found.name) == (2, "acme")
-
-
-def test_a_transaction_whose_block_raises_writes_nothing(tmp_path):
-    async def go():
-        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
-            with pytest.raises(RuntimeError):
-                async with store.transaction() as tx:
-                    await tx.accounts.ensure("acme", now=5)
-                    raise RuntimeError("changed my mind")
-            async with store.reading() as db:
-                return await db.accounts.by_name("acme")
-
-    assert run(go()) is None
-
-
-def test_the_reading_connection_refuses_writes(tmp_path):
-    async def go():
-        async with SQLiteStore(tmp_path / "edge.sqlite3") as store, store.reading() as db:
-            await db.conn.execute("INSERT INTO accounts (name) VALUES ('sneaky')")
-
-    with pytest.raises(StoreUnavailable, match="readonly"):
-        run(go())
-
-
-def test_reads_do_not_wait_for_an_open_write_transaction(tmp_path):
-    async def go():
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        async with store, store.transaction() as tx:
-            await tx.accounts.ensure("acme", now=5)
-            # Another role's read, while this transaction holds the write lock: it sees
-            # the last commit and does not wait (WAL, a connection of its own).
-            async with store.reading() as db:
-                return await asyncio.wait_for(db.accounts.by_name("acme"), 1.0)
-
-    assert run(go()) is None
 
 
 def test_transactions_on_one_role_take_turns(tmp_path):

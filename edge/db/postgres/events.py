@@ -1,0 +1,129 @@
+"""Writing and pruning ``events`` on PostgreSQL, and each node's spool progress.
+
+Events go in by COPY, the fastest bulk path, into the day's partition, each stamped with the
+node that stored it and the number of that node's ingest transaction (``batch``): the
+roll-up counts every node's events in that node's commit order. Retention drops whole day
+partitions once the roll-up has counted everything in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+
+from edge.db.postgres.connection import PostgresConnection
+from edge.model.events import STORED_FIELDS
+
+DAY_MS = 86_400_000
+_COLUMNS = [*STORED_FIELDS, "node", "batch"]
+
+
+class PostgresEventWriter:
+    def __init__(self, conn: PostgresConnection, node: str) -> None:
+        self.conn = conn
+        self.node = node
+
+    async def insert(self, rows: Sequence[Sequence[object]]) -> None:
+        """Insert rows in :data:`~edge.model.events.STORED_FIELDS` order by COPY, as this
+        node's next batch."""
+        if not rows:
+            return
+        row = await self.conn.fetchone(
+            "INSERT INTO ingest_batches (node, batch) VALUES (?, 1) ON CONFLICT (node) "
+            "DO UPDATE SET batch = ingest_batches.batch + 1 RETURNING batch",
+            (self.node,),
+        )
+        assert row is not None
+        records = [(*r, self.node, row[0]) for r in rows]
+        raw = self.conn.raw
+        try:
+            async with raw.transaction():  # a savepoint: a duplicate must not abort the batch
+                await raw.copy_records_to_table("events", records=records, columns=_COLUMNS)
+        except asyncpg.UniqueViolationError:
+            # Never in normal operation (the spool offsets are committed with the events);
+            # an id already stored is skipped, as on every engine.
+            await raw.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS events_incoming "
+                "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            await raw.copy_records_to_table("events_incoming", records=records, columns=_COLUMNS)
+            await raw.execute(
+                "INSERT INTO events SELECT * FROM events_incoming ON CONFLICT DO NOTHING"
+            )
+
+    async def prune(self, older_than_ms: int, limit: int) -> int:
+        """Drop the oldest day partition wholly older than ``older_than_ms`` whose events are
+        all counted, or delete up to ``limit`` such events from the default partition;
+        returns how many events went."""
+        for name, end_ms in await self._day_partitions():
+            if end_ms > older_than_ms:
+                break
+            if await self._uncounted(name):
+                return 0  # the roll-up is behind: nothing older may go yet
+            row = await self.conn.fetchone(f'SELECT count(*) FROM "{name}"')
+            await self.conn.execute(f'DROP TABLE "{name}"')
+            return int(row[0]) if row else 0
+        return await self.conn.execute(
+            "DELETE FROM events_default WHERE ctid IN (SELECT e.ctid FROM events_default e "
+            "LEFT JOIN rollup_progress p ON p.node = e.node "
+            "WHERE e.ts_ms < ? AND e.batch <= coalesce(p.batch, 0) LIMIT ?)",
+            (older_than_ms, limit),
+        )
+
+    async def ensure_partitions(self, now_ms: int, days_ahead: int = 7) -> int:
+        """Create the day partitions from yesterday to ``days_ahead`` days on; returns how
+        many were new."""
+        day = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+        row = await self.conn.fetchone(
+            "SELECT ensure_event_partitions(?::date - 1, ?)", (day, days_ahead + 2)
+        )
+        return int(row[0]) if row else 0
+
+    async def _day_partitions(self) -> list[tuple[str, int]]:
+        """``(name, end in ms)`` of every day partition, oldest first."""
+        rows = await self.conn.fetchall(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{8}$' "
+            "ORDER BY c.relname"
+        )
+        out = []
+        for (name,) in rows:
+            day = datetime.strptime(name[7:], "%Y%m%d").replace(tzinfo=UTC)
+            out.append((name, int(day.timestamp() * 1000) + DAY_MS))
+        return out
+
+    async def _uncounted(self, partition: str) -> bool:
+        row = await self.conn.fetchone(
+            f'SELECT 1 FROM "{partition}" e LEFT JOIN rollup_progress p ON p.node = e.node '
+            "WHERE e.batch > coalesce(p.batch, 0) LIMIT 1"
+        )
+        return row is not None
+
+
+class PostgresSpool:
+    """``spool_progress`` rows of this node: how far its ingester read each segment."""
+
+    def __init__(self, conn: PostgresConnection, node: str) -> None:
+        self.conn = conn
+        self.node = node
+
+    async def offsets(self) -> dict[str, int]:
+        rows = await self.conn.fetchall(
+            'SELECT segment, "offset" FROM spool_progress WHERE node = ?', (self.node,)
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def advance(self, progress: Sequence[tuple[str, int]]) -> None:
+        if progress:
+            await self.conn.executemany(
+                'INSERT INTO spool_progress (node, segment, "offset") VALUES (?, ?, ?) '
+                'ON CONFLICT (node, segment) DO UPDATE SET "offset" = excluded."offset"',
+                [(self.node, segment, offset) for segment, offset in progress],
+            )
+
+    async def forget(self, segment: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM spool_progress WHERE node = ? AND segment = ?", (self.node, segment)
+        )

@@ -1,0 +1,140 @@
+"""The shared store: PostgreSQL, reached through asyncpg, for a cluster of edge nodes.
+
+A pool per :class:`~edge.db.store.Role`, opened on first use: the serving reads, the
+ingester and the admin side never queue behind each other's connections. The ingester's
+connections give up on a lock after ``EDGE_DB_BUSY_TIMEOUT`` (its events wait in the spool),
+the others wait longer. Every failure to reach the server, or to get a lock in time, is a
+:class:`~edge.db.store.StoreUnavailable`: a node keeps redirecting from memory meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from functools import cached_property
+
+import asyncpg
+
+from edge.db.postgres.connection import PostgresConnection
+from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
+from edge.db.postgres.migrate import migrate
+from edge.db.postgres.rollups import PostgresRollups
+from edge.db.postgres.webhooks import PostgresWebhooks
+from edge.db.repositories import Repositories
+from edge.db.store import Role, StoreUnavailable
+
+#: What says the server cannot be reached or a lock not taken in time: retry later.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.DiskFullError,
+)
+
+
+class PostgresRepositories(Repositories):
+    def __init__(self, conn: PostgresConnection, node: str) -> None:
+        super().__init__(conn)
+        self.node = node
+
+    @cached_property
+    def event_writer(self) -> PostgresEventWriter:
+        return PostgresEventWriter(self.conn, self.node)
+
+    @cached_property
+    def rollups(self) -> PostgresRollups:
+        return PostgresRollups(self.conn, self.node)
+
+    @cached_property
+    def spool(self) -> PostgresSpool:  # type: ignore[override]
+        return PostgresSpool(self.conn, self.node)
+
+    @cached_property
+    def webhooks(self) -> PostgresWebhooks:  # type: ignore[override]
+        return PostgresWebhooks(self.conn)
+
+
+class PostgresStore:
+    """:class:`~edge.db.store.Store` on the PostgreSQL database at ``url``, for node ``node``."""
+
+    #: Connections per role's pool (the serving reads are many and short).
+    pool_sizes: dict[Role, int] = {Role.SERVING: 4, Role.INGESTER: 2, Role.ADMIN: 4}
+    #: Milliseconds a statement waits for a lock, per role: the ingester's is short.
+    lock_timeouts: dict[Role, float] = {Role.SERVING: 5.0, Role.INGESTER: 1.0, Role.ADMIN: 5.0}
+    #: Seconds to connect (and to get a connection from a pool) before giving up.
+    connect_timeout = 5.0
+
+    def __init__(self, url: str, *, node: str, ingester_busy_timeout: float | None = None) -> None:
+        self.url = url
+        self.node = node
+        if ingester_busy_timeout is not None:
+            self.lock_timeouts = {**self.lock_timeouts, Role.INGESTER: ingester_busy_timeout}
+        self._pools: dict[Role, asyncpg.Pool] = {}
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        try:
+            conn = await asyncpg.connect(self.url, timeout=self.connect_timeout)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 5.0)
+
+    async def __aenter__(self) -> PostgresStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _pool(self, role: Role) -> asyncpg.Pool:
+        pool = self._pools.get(role)
+        if pool is not None:
+            return pool
+        async with self._opening:
+            pool = self._pools.get(role)
+            if pool is None:
+                settings = {"lock_timeout": str(int(self.lock_timeouts[role] * 1000))}
+                if role is Role.SERVING:
+                    settings["default_transaction_read_only"] = "on"
+                pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=0,
+                    max_size=self.pool_sizes[role],
+                    timeout=self.connect_timeout,
+                    server_settings=settings,
+                )
+                self._pools[role] = pool
+        return pool
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Repositories]:
+        try:
+            pool = await self._pool(Role.SERVING)
+            async with pool.acquire(timeout=self.connect_timeout) as conn:
+                yield PostgresRepositories(PostgresConnection(conn), self.node)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, role: Role = Role.ADMIN) -> AsyncIterator[Repositories]:
+        try:
+            pool = await self._pool(role)
+            async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction():
+                yield PostgresRepositories(PostgresConnection(conn), self.node)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
