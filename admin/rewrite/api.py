@@ -132,14 +132,12 @@ async def rewrite(request: Request) -> Response:
         if (value := optional_bool(body, name)) is not None
     }
     # The account's switches (migration 0005) win: a request can turn tracking off, not on.
-    switches = await request.app.state.services.db.fetchone(
-        "SELECT track_clicks, track_opens FROM account_settings WHERE account_id = ?",
-        (account.id,),
-    )
-    if switches is not None:
-        for name, allowed in zip(("track_clicks", "track_opens"), switches, strict=True):
-            if not allowed:
-                options[name] = False
+    async with request.app.state.services.store.reading() as db:
+        switches = await db.privacy.get(account.id)
+    if not switches.track_clicks:
+        options["track_clicks"] = False
+    if not switches.track_opens:
+        options["track_opens"] = False
     host = await _host(request, account, body)
 
     runtime: Runtime = request.app.state.runtime

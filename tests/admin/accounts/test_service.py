@@ -2,29 +2,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 
 import pytest
 
 from admin.accounts.auth import key_from_header
 from admin.accounts.service import Accounts, UnknownKey
-from edge.db.admin import AdminDatabase
+from tests.stores import in_store, store_at
 
 
 def with_accounts(tmp_path, work):
     async def go():
-        async with AdminDatabase(tmp_path / "edge.sqlite3") as db:
-            return await work(Accounts(db))
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            return await work(Accounts(store))
 
     return asyncio.run(go())
 
 
 def rows(tmp_path, sql):
-    conn = sqlite3.connect(tmp_path / "edge.sqlite3")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    """Raw rows: no repository reads key digests or lists every account."""
+    return in_store(tmp_path / "edge.sqlite3", lambda db: db.conn.fetchall(sql), write=False)
 
 
 def test_new_key_is_forty_hex_characters_stored_only_as_its_sha256(tmp_path):

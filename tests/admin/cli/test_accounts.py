@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import pytest
 
 from admin.cli.main import main
+from tests.domain_states import add_domain
+from tests.stores import in_store
 
 
 @pytest.fixture
@@ -18,13 +19,18 @@ def data_dir(tmp_path, monkeypatch):
     return path
 
 
-def query(data_dir, sql, args=()):
-    conn = sqlite3.connect(data_dir / "edge.sqlite3")
-    try:
-        with conn:
-            return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+def read(data_dir, work):
+    """``work(repositories)`` on the CLI's database."""
+    return in_store(data_dir / "edge.sqlite3", work, write=False)
+
+
+def write(data_dir, work):
+    return in_store(data_dir / "edge.sqlite3", work)
+
+
+def query(data_dir, sql):
+    """Raw rows, for what no repository reads (key digests, the list of accounts)."""
+    return read(data_dir, lambda db: db.conn.fetchall(sql))
 
 
 def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys):
@@ -43,7 +49,7 @@ def test_keys_create_reuses_an_existing_account(data_dir, capsys):
     main(["keys", "create", "--account", "acme"])
     capsys.readouterr()
     assert query(data_dir, "SELECT name FROM accounts ORDER BY id") == [("default",), ("acme",)]
-    assert query(data_dir, "SELECT account_id FROM api_keys") == [(2,), (2,)]
+    assert [key.account.id for key in read(data_dir, lambda db: db.accounts.keys())] == [2, 2]
 
 
 def test_keys_list_shows_prefixes_never_keys(data_dir, capsys):
@@ -68,7 +74,8 @@ def test_keys_revoke_marks_the_key_revoked(data_dir, capsys):
     capsys.readouterr()
     assert main(["keys", "revoke", "1"]) == 0
     assert capsys.readouterr().out.startswith("key 1 of account 'acme' revoked at ")
-    assert query(data_dir, "SELECT revoked_at IS NOT NULL FROM api_keys") == [(1,)]
+    (key,) = read(data_dir, lambda db: db.accounts.keys())
+    assert key.revoked_at is not None
 
 
 def test_keys_revoke_of_an_unknown_id_fails(data_dir, capsys):
@@ -79,16 +86,11 @@ def test_keys_revoke_of_an_unknown_id_fails(data_dir, capsys):
 def test_domains_block_and_unblock_set_compliance_status(data_dir, capsys):
     main(["keys", "create", "--account", "acme"])
     capsys.readouterr()
-    query(
-        data_dir,
-        "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status, "
-        "is_default) VALUES (2, 't.brand.com', 'valid', 'valid', 1)",
-    )
+    write(data_dir, lambda tx: add_domain(tx, 2, "t.brand.com", default=True))
     assert main(["domains", "block", "T.Brand.com."]) == 0
     assert capsys.readouterr().out == "t.brand.com: compliance_status blocked\n"
-    assert query(data_dir, "SELECT compliance_status, is_default FROM tracking_domains") == [
-        ("blocked", 0)
-    ]
+    domains = read(data_dir, lambda db: db.domains.all())
+    assert [(d.compliance_status, d.is_default) for d in domains] == [("blocked", False)]
     assert main(["domains", "unblock", "t.brand.com"]) == 0
     assert capsys.readouterr().out == "t.brand.com: compliance_status valid\n"
 
@@ -102,12 +104,14 @@ def test_domains_list_shows_every_account_or_one(data_dir, capsys):
     main(["keys", "create", "--account", "acme"])
     main(["keys", "create", "--account", "other"])
     capsys.readouterr()
-    query(
-        data_dir,
-        "INSERT INTO tracking_domains (account_id, domain, secure, cname_status, cname_reason) "
-        "VALUES (2, 't.brand.com', 1, 'invalid', 'no such name: t.brand.com'), "
-        "(3, 'o.other.com', 0, 'unverified', NULL)",
-    )
+
+    async def add(tx):
+        await add_domain(
+            tx, 2, "t.brand.com", secure=True, cname="invalid", reason="no such name: t.brand.com"
+        )
+        await add_domain(tx, 3, "o.other.com", cname="unverified")
+
+    write(data_dir, add)
     assert main(["domains", "list"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "id\taccount\tdomain\tsecure\tdefault\tcname\tcompliance\tssl\treason",

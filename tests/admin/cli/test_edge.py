@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import time
 
 import pytest
 
 from admin.cli.main import main
-from edge.db.store import migrate
+from edge.db.sqlite.migrate import migrate
+from edge.model.events import StoredEvent
 from edge.tokens.codec import TokenCodec
+from tests.domain_states import add_domain
+from tests.stores import in_store
 
 CODEC = TokenCodec(["cli-key"])
 
@@ -30,16 +33,19 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def add_domain(db_path, domain: str, account: int, cname_status: str = "valid", secure: int = 0):
-    with sqlite3.connect(db_path) as db:
-        db.execute(
-            "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, ?)", (account, f"a{account}")
+def add_account_domain(
+    db_path, domain: str, account: str, cname_status: str = "valid", secure: bool = False
+) -> int:
+    """Add ``domain`` (compliance valid) to ``account``, created if new; return the account id."""
+
+    async def add(tx) -> int:
+        owner = await tx.accounts.ensure(account, now=int(time.time()))
+        await add_domain(
+            tx, owner.id, domain, cname=cname_status, compliance="valid", secure=secure
         )
-        db.execute(
-            "INSERT INTO tracking_domains (account_id, domain, secure, cname_status, "
-            "compliance_status) VALUES (?, ?, ?, ?, 'valid')",
-            (account, domain, secure, cname_status),
-        )
+        return owner.id
+
+    return in_store(db_path, add)
 
 
 def test_wrap_prints_a_click_url_on_the_default_domain_for_the_builtin_account(env, capsys):
@@ -57,10 +63,10 @@ def test_wrap_never_downgrades_an_https_link(env, capsys):
 
 
 def test_wrap_signs_for_the_account_that_owns_the_domain(env, capsys):
-    add_domain(env, "go.brand.com", 4, secure=1)
+    owner = add_account_domain(env, "go.brand.com", "brand", secure=True)
     _, out, _ = run(capsys, "wrap", "http://example.com/", "--domain", "GO.Brand.com.")
     assert out.startswith("https://go.brand.com/e/")  # a secure domain links over https
-    assert CODEC.read_click(out.strip().split("/e/")[1]).account_id == 4
+    assert CODEC.read_click(out.strip().split("/e/")[1]).account_id == owner == 2
 
 
 def test_wrap_open_prints_the_pixel_url(env, capsys, monkeypatch):
@@ -88,7 +94,7 @@ def test_wrap_open_prints_the_pixel_url(env, capsys, monkeypatch):
     ],
 )
 def test_errors_are_one_line_and_exit_status_1(env, capsys, argv, error):
-    add_domain(env, "pending.example", 2, cname_status="pending")
+    add_account_domain(env, "pending.example", "other", cname_status="pending")
     code, out, err = run(capsys, *argv)
     assert (code, out) == (1, "")
     assert err == f"tracking-edge: error: {error}\n"
@@ -104,17 +110,17 @@ def test_bad_configuration_is_one_line(env, capsys, monkeypatch):
 
 
 def test_events_prints_ndjson_filtered_by_time_and_type(env, capsys):
-    with sqlite3.connect(env) as db:
-        db.executemany(
-            "INSERT INTO events (id, type, ts_ms, account_id, domain, url) "
-            "VALUES (?, ?, ?, 1, 'track.test', ?)",
-            [
-                ("a", "click", 1_790_000_000_000, "https://old/"),
-                ("b", "open", 1_800_000_000_000, None),
-                ("c", "initial_open", 1_800_000_000_001, None),
-                ("d", "click", 1_800_000_000_002, "https://new/"),
-            ],
+    events = [
+        StoredEvent(id_, type_, ts_ms, 1, "track.test", url=url)
+        for id_, type_, ts_ms, url in (
+            ("a", "click", 1_790_000_000_000, "https://old/"),
+            ("b", "open", 1_800_000_000_000, None),
+            ("c", "initial_open", 1_800_000_000_001, None),
+            ("d", "click", 1_800_000_000_002, "https://new/"),
         )
+    ]
+    stored = [(*e.row(), e.verdict, e.rule) for e in events]  # STORED_FIELDS order
+    in_store(env, lambda tx: tx.event_writer.insert(stored))
     _, out, _ = run(capsys, "events", "--since", "2026-11-01")
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["b", "c", "d"]
     _, out, _ = run(capsys, "events", "--type", "open")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from edge.db.store import migrate
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET
+from tests.domain_states import add_domain
+from tests.stores import in_store
 
 CODEC = TokenCodec([SECRET])
 # What the tracking-edge console script runs.
@@ -41,6 +42,18 @@ def run(tmp_path: Path):
         )
 
     return run
+
+
+def acme_with_domains(database: Path, *states: tuple[str, str, str]) -> int:
+    """Account ``acme`` with tracking domains ``(name, cname, compliance)``; its id."""
+
+    async def add(tx) -> int:
+        acme = await tx.accounts.ensure("acme", now=int(time.time()))
+        for name, cname, compliance in states:
+            await add_domain(tx, acme.id, name, cname=cname, compliance=compliance)
+        return acme.id
+
+    return in_store(database, add)
 
 
 def click_tokens(output: str) -> list:
@@ -134,16 +147,12 @@ def test_message_that_is_not_utf8_is_one_line_error(run, tmp_path: Path) -> None
 def test_links_on_any_tracking_domain_of_the_edge_count_as_already_wrapped(
     run, tmp_path: Path
 ) -> None:
-    database = tmp_path / "data" / "edge.sqlite3"
-    database.parent.mkdir(parents=True)
-    migrate(database)
-    with sqlite3.connect(database) as db:
-        db.execute("INSERT INTO accounts (id, name) VALUES (7, 'acme')")
-        db.execute(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (7, 'click.acme.example', 'valid', 'valid')"
-        )
-    wrapped = f"http://click.acme.example/e/{CODEC.sign_click(7, 'https://a.example/', link='x')}"
+    acme = acme_with_domains(
+        tmp_path / "data" / "edge.sqlite3", ("click.acme.example", "valid", "valid")
+    )
+    wrapped = (
+        f"http://click.acme.example/e/{CODEC.sign_click(acme, 'https://a.example/', link='x')}"
+    )
     email = tmp_path / "mail.html"
     email.write_text(f'<a href="{wrapped}">x</a>')
     data = json.loads(run(str(email), "--json", "--no-opens").stdout)
@@ -157,21 +166,13 @@ def test_links_on_any_tracking_domain_of_the_edge_count_as_already_wrapped(
 def test_links_on_an_unverified_or_blocked_domain_are_wrapped_with_the_named_one(
     run, tmp_path: Path
 ) -> None:
-    database = tmp_path / "data" / "edge.sqlite3"
-    database.parent.mkdir(parents=True)
-    migrate(database)
-    with sqlite3.connect(database) as db:
-        db.execute("INSERT INTO accounts (id, name) VALUES (7, 'acme')")
-        db.executemany(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (7, ?, ?, ?)",
-            [
-                ("click.acme.example", "valid", "valid"),
-                ("new.acme.example", "pending", "valid"),
-                ("bad.acme.example", "valid", "blocked"),
-            ],
-        )
-    token = CODEC.sign_click(7, "https://a.example/", link="x")
+    acme = acme_with_domains(
+        tmp_path / "data" / "edge.sqlite3",
+        ("click.acme.example", "valid", "valid"),
+        ("new.acme.example", "pending", "valid"),
+        ("bad.acme.example", "valid", "blocked"),
+    )
+    token = CODEC.sign_click(acme, "https://a.example/", link="x")
     email = tmp_path / "mail.html"
     email.write_text(
         f'<a href="http://new.acme.example/e/{token}">x</a>'

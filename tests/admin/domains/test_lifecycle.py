@@ -82,12 +82,12 @@ def test_renamed_domain_stops_serving_its_old_name(admin):
 
 
 def test_blocked_domain_is_not_served_loses_default_and_cannot_be_made_default(admin):
-    db = admin.live.app.admin_app.state.services.db
+    store = admin.live.app.admin_app.state.services.store
     with admin.as_account() as c:
         verified_domain(admin, c)
         c.put(f"{SP}/t.brand.com", json={"default": True})
         click_until(admin, "t.brand.com", 302)
-        assert admin.live.call(lambda: set_compliance(db, "t.brand.com", blocked=True)) == (
+        assert admin.live.call(lambda: set_compliance(store, "t.brand.com", blocked=True)) == (
             "blocked"
         )
         assert click_until(admin, "t.brand.com", 404) < 1.0
@@ -110,22 +110,22 @@ def test_blocked_domain_is_not_served_loses_default_and_cannot_be_made_default(a
 
 
 def test_unblocked_domain_is_served_again(admin):
-    db = admin.live.app.admin_app.state.services.db
+    store = admin.live.app.admin_app.state.services.store
     with admin.as_account() as c:
         verified_domain(admin, c)
-        admin.live.call(lambda: set_compliance(db, "t.brand.com", blocked=True))
+        admin.live.call(lambda: set_compliance(store, "t.brand.com", blocked=True))
         click_until(admin, "t.brand.com", 404)
-        assert admin.live.call(lambda: set_compliance(db, "t.brand.com", blocked=False)) == (
+        assert admin.live.call(lambda: set_compliance(store, "t.brand.com", blocked=False)) == (
             "valid"
         )
         assert click_until(admin, "t.brand.com", 302) < 1.0
 
 
 def test_verify_of_a_blocked_domain_does_not_unblock_it(admin):
-    db = admin.live.app.admin_app.state.services.db
+    store = admin.live.app.admin_app.state.services.store
     with admin.as_account() as c:
         created = c.post(ML, json={"domain": "t.brand.com"}).json()["data"]
-        admin.live.call(lambda: set_compliance(db, "t.brand.com", blocked=True))
+        admin.live.call(lambda: set_compliance(store, "t.brand.com", blocked=True))
         admin.cname.point("t.brand.com")
         got = c.post(f"{ML}/{created['id']}/verify").json()["data"]
     assert (got["verified"], got["compliance_status"]) == (True, "blocked")

@@ -6,7 +6,9 @@ import sqlite3
 
 import pytest
 
-from edge.db.store import migrate
+from edge.db.sqlite.migrate import migrate
+from edge.model.sending import SendingDomain
+from tests.stores import in_store
 
 SENDING = "/api/v1/customer/domains"
 
@@ -37,6 +39,7 @@ def test_two_accounts_may_each_have_the_same_sending_domain(admin):
 def test_migration_6_keeps_rows_and_makes_names_unique_per_account(tmp_path):
     path = tmp_path / "edge.sqlite3"
     assert migrate(path, upto=5) == 5
+    # Rows in the schema of version 5, which no repository speaks.
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO accounts (id, name) VALUES (2, 'a'), (3, 'b')")
         db.execute(
@@ -44,17 +47,15 @@ def test_migration_6_keeps_rows_and_makes_names_unique_per_account(tmp_path):
             "VALUES (7, 2, 'mail.brand.com', 100, 200)"
         )
     assert migrate(path, upto=6) == 6
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO sending_domains (account_id, domain) VALUES (3, 'mail.brand.com')")
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            db.execute(
-                "INSERT INTO sending_domains (account_id, domain) VALUES (2, 'mail.brand.com')"
-            )
-        rows = db.execute(
-            "SELECT id, account_id, domain, tracking_domain_id, created_at, updated_at "
-            "FROM sending_domains ORDER BY id"
-        ).fetchall()
-    assert rows == [
-        (7, 2, "mail.brand.com", None, 100, 200),
-        (8, 3, "mail.brand.com", None, rows[1][4], rows[1][5]),
+    other = in_store(path, lambda tx: tx.sending.insert(3, "mail.brand.com", None, now=300))
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        in_store(path, lambda tx: tx.sending.insert(2, "mail.brand.com", None, now=400))
+
+    async def both(db):
+        return await db.sending.in_account(2) + await db.sending.in_account(3)
+
+    assert in_store(path, both, write=False) == [
+        SendingDomain(7, 2, "mail.brand.com", None, None, 100, 200),
+        SendingDomain(other, 3, "mail.brand.com", None, None, 300, 300),
     ]
+    assert other == 8

@@ -11,14 +11,15 @@ from admin.accounts.service import Accounts
 from admin.api.errors import Conflict
 from admin.domains.service import DomainService
 from admin.domains.validation import DomainRules
-from edge.db.admin import AdminDatabase
+from edge.db.store import Store
 from tests.fixtures_admin import FakeCname, FakeReach, RecordingProvisioner
+from tests.stores import in_store, store_at
 
 
-def service(db: AdminDatabase) -> DomainService:
+def service(store: Store) -> DomainService:
     rules = DomainRules()
     return DomainService(
-        db, rules, FakeCname(), FakeReach(), RecordingProvisioner(), cname_target="edge.test"
+        store, rules, FakeCname(), FakeReach(), RecordingProvisioner(), cname_target="edge.test"
     )
 
 
@@ -26,7 +27,7 @@ def test_two_workers_claiming_one_name_at_once_get_one_domain_and_one_409(tmp_pa
     path = tmp_path / "edge.sqlite3"
 
     async def race():
-        async with AdminDatabase(path) as one, AdminDatabase(path) as two:
+        async with store_at(path) as one, store_at(path) as two:
             a = await Accounts(one).ensure("a")
             b = await Accounts(two).ensure("b")
             results = await asyncio.gather(
@@ -37,7 +38,8 @@ def test_two_workers_claiming_one_name_at_once_get_one_domain_and_one_409(tmp_pa
                 ),
                 return_exceptions=True,
             )
-            rows = await one.fetchall("SELECT account_id, domain FROM tracking_domains")
+            async with one.reading() as db:
+                rows = [(d.account_id, d.domain) for d in await db.domains.all()]
             return results, rows
 
     results, rows = asyncio.run(race())
@@ -49,27 +51,26 @@ def test_two_workers_claiming_one_name_at_once_get_one_domain_and_one_409(tmp_pa
 
 def test_one_default_per_account_is_enforced_by_the_database_too(tmp_path):
     async def setup():
-        async with AdminDatabase(tmp_path / "edge.sqlite3") as db:
-            acct = await Accounts(db).ensure("a")
-            svc = service(db)
-            for name in ("one.brand.com", "two.brand.com"):
-                await svc.create(acct, name)
-            return acct
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            acct = await Accounts(store).ensure("a")
+            svc = service(store)
+            return acct, [
+                (await svc.create(acct, n)).id for n in ("one.brand.com", "two.brand.com")
+            ]
 
-    acct = asyncio.run(setup())
-    conn = sqlite3.connect(tmp_path / "edge.sqlite3")
-    try:
-        conn.execute("UPDATE tracking_domains SET is_default = 1 WHERE domain = 'one.brand.com'")
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            conn.execute(
-                "UPDATE tracking_domains SET is_default = 1 WHERE domain = 'two.brand.com'"
-            )
-        assert conn.execute(
-            "SELECT count(*) FROM tracking_domains WHERE account_id = ? AND is_default = 1",
-            (acct.id,),
-        ).fetchone() == (1,)
-    finally:
-        conn.close()
+    acct, (one, two) = asyncio.run(setup())
+    path = tmp_path / "edge.sqlite3"
+
+    # set_flags does not clear the account's other default (the service does that first):
+    # only the database's unique index stands in the way of a second one.
+    async def make_default(tx, domain_id):
+        await tx.domains.set_flags(domain_id, secure=None, default=True, now=0)
+
+    in_store(path, lambda tx: make_default(tx, one))
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        in_store(path, lambda tx: make_default(tx, two))
+    domains = in_store(path, lambda db: db.domains.in_account(acct.id), write=False)
+    assert [d.domain for d in domains if d.is_default] == ["one.brand.com"]
 
 
 def test_tracking_domain_for_prefers_the_assigned_then_the_default_served_domain(tmp_path):
@@ -77,7 +78,7 @@ def test_tracking_domain_for_prefers_the_assigned_then_the_default_served_domain
     from admin.domains.service import set_compliance
 
     async def scenario():
-        async with AdminDatabase(tmp_path / "edge.sqlite3") as db:
+        async with store_at(tmp_path / "edge.sqlite3") as db:
             accounts = Accounts(db)
             a, b = await accounts.ensure("a"), await accounts.ensure("b")
             svc = service(db)
@@ -120,47 +121,53 @@ def test_tracking_domain_for_prefers_the_assigned_then_the_default_served_domain
     ]
 
 
-def test_the_served_rule_is_one_rule_in_python_sql_and_the_edge(tmp_path):
+def test_require_served_refuses_exactly_the_domains_the_served_rule_does_not_serve(tmp_path):
+    """Links, defaults and certificates (require_served) follow the one served rule, in
+    Python (is_served) and in SQL (the served_tracking_domains view), in every state."""
     import itertools
 
     from admin.api.errors import Blocked, Unverified
-    from admin.domains.service import SERVED_SQL, TrackingDomain
-    from edge.db.store import migrate
-    from edge.model.domains import DomainRecord
+    from admin.domains.service import require_served
+    from edge.model.domains import CnameStatus, ComplianceStatus, is_served
+
+    combinations = list(itertools.product(CnameStatus, ComplianceStatus))
+
+    async def store_every_state(tx):
+        for n, (cname, compliance) in enumerate(combinations):
+            domain_id = await tx.domains.insert(1, f"d{n}.brand.com", secure=False, now=0)
+            # Every combination, reachable through the API or not: no repository sets a
+            # state outright.
+            await tx.conn.execute(
+                "UPDATE tracking_domains SET cname_status = ?, compliance_status = ? WHERE id = ?",
+                (cname, compliance, domain_id),
+            )
+
+    async def read(db):
+        rows = await db.conn.fetchall("SELECT domain FROM served_tracking_domains")
+        return await db.domains.all(), {row[0] for row in rows}
 
     path = tmp_path / "edge.sqlite3"
-    migrate(path)
-    cnames = ("unverified", "pending", "valid", "invalid")
-    compliances = ("pending", "valid", "blocked")
-    with sqlite3.connect(path) as conn:
-        for n, (cname, compliance) in enumerate(itertools.product(cnames, compliances)):
-            conn.execute(
-                "INSERT INTO tracking_domains (account_id, domain, cname_status, "
-                "compliance_status) VALUES (1, ?, ?, ?)",
-                (f"d{n}.brand.com", cname, compliance),
-            )
-        in_sql = {
-            row[0]
-            for row in conn.execute(f"SELECT d.domain FROM tracking_domains d WHERE {SERVED_SQL}")
-        }
-        rows = conn.execute(
-            "SELECT id, domain, cname_status, compliance_status FROM tracking_domains"
+    in_store(path, store_every_state)
+    domains, in_sql = in_store(path, read, write=False)
+    outcomes = {}
+    for tracking in domains:
+        try:
+            require_served(tracking)
+            refusal = None
+        except (Unverified, Blocked) as exc:
+            refusal = type(exc).__name__
+        rule = is_served(tracking.cname_status, tracking.compliance_status)
+        outcomes[(tracking.cname_status, tracking.compliance_status)] = (
+            rule,
+            tracking.served,
+            tracking.domain in in_sql,
+            refusal,
         )
-        outcomes = {}
-        for ident, domain, cname, compliance in rows:
-            tracking = TrackingDomain(
-                ident, 1, domain, False, False, cname, None, compliance, "unavailable", 0, 0, None
-            )
-            edge = DomainRecord(ident, domain, 1, False, cname, compliance)
-            try:
-                tracking.require_served()
-                refusal = None
-            except (Unverified, Blocked) as exc:
-                refusal = type(exc).__name__
-            outcomes[domain] = (tracking.served, edge.served, domain in in_sql, refusal)
-    served = {d for d, o in outcomes.items() if o[0]}
-    assert served == {"d6.brand.com", "d7.brand.com"}  # valid, and not blocked
-    assert all(o[0] == o[1] == o[2] for o in outcomes.values())
-    assert outcomes["d7.brand.com"] == (True, True, True, None)  # valid / valid
-    assert outcomes["d8.brand.com"] == (False, False, False, "Blocked")  # valid / blocked
-    assert outcomes["d0.brand.com"] == (False, False, False, "Unverified")
+    assert len(outcomes) == len(combinations) == 12
+    served = {state for state, o in outcomes.items() if o[0]}
+    assert served == {("valid", "pending"), ("valid", "valid")}  # valid, and not blocked
+    assert all(o[0] == o[1] == o[2] == (o[3] is None) for o in outcomes.values())
+    assert outcomes[("valid", "valid")] == (True, True, True, None)
+    assert outcomes[("valid", "blocked")] == (False, False, False, "Blocked")
+    assert outcomes[("unverified", "blocked")] == (False, False, False, "Unverified")
+    assert outcomes[("unverified", "pending")] == (False, False, False, "Unverified")

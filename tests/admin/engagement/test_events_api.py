@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import threading
 
 from tests.fixtures_engagement import (
@@ -18,6 +17,7 @@ from tests.fixtures_engagement import (
     event,
     record_live,
 )
+from tests.stores import in_store
 
 MIN = 60_000
 
@@ -204,13 +204,8 @@ def test_export_of_100000_events_streams_with_bounded_memory(live_server, engage
         )
         for i in range(n)
     ]
-    with sqlite3.connect(live_server.app.runtime.settings.database_path) as db:
-        db.executemany(
-            "INSERT INTO events (id, type, ts_ms, account_id, domain, message, recipient, link, "
-            "url, client_ip, user_agent, method, prefetch, verdict, rule) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    # STORED_FIELDS order, written as the ingester writes a batch.
+    in_store(live_server.app.runtime.settings, lambda tx, rows=rows: tx.event_writer.insert(rows))
     del rows
     received = lines = 0
     with (

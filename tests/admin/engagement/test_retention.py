@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from admin.engagement.retention import Retention
 from admin.engagement.stats import StatsQuery, run_stats
+from edge.db.repositories.events import EventFilter
 from tests.fixtures_engagement import DAY, HOUR, T0, event
 
 NOW = T0 + 100 * DAY
@@ -18,28 +19,36 @@ def fixture(db) -> None:
 
 
 def totals(db, start: int, end: int) -> dict:
-    return db.run(run_stats(db.store.db, StatsQuery(1, start, end)))["totals"]
+    return db.run(run_stats(db.store, StatsQuery(1, start, end)))["totals"]
+
+
+def stored_events(db) -> list:
+    async def read() -> list:
+        async with db.store.reading() as repositories:
+            return await repositories.events.page(EventFilter(None), limit=1000)
+
+    return db.run(read())
 
 
 def test_events_older_than_the_age_are_pruned_in_batches(engagement_db):
     fixture(engagement_db)
-    retention = Retention(engagement_db.path, max_age_days=90)
+    retention = Retention(engagement_db.store, max_age_days=90)
     retention.batch_size = 3
     assert engagement_db.run(retention.prune(NOW)) == 8
-    assert engagement_db.query("SELECT ts_ms FROM events") == [(NOW - DAY,)]
+    assert [e.ts_ms for e in stored_events(engagement_db)] == [NOW - DAY]
 
 
 def test_stats_of_pruned_days_are_unchanged(engagement_db):
     fixture(engagement_db)
     before = totals(engagement_db, T0, T0 + DAY)
-    engagement_db.run(Retention(engagement_db.path, max_age_days=90).prune(NOW))
+    engagement_db.run(Retention(engagement_db.store, max_age_days=90).prune(NOW))
     assert totals(engagement_db, T0, T0 + DAY) == before
     assert (before["opens"], before["unique_opens"], before["clicks"]) == (7, 7, 1)
 
 
 def test_a_late_open_of_a_pruned_message_is_not_unique_again(engagement_db):
     fixture(engagement_db)
-    engagement_db.run(Retention(engagement_db.path, max_age_days=90).prune(NOW))
+    engagement_db.run(Retention(engagement_db.store, max_age_days=90).prune(NOW))
     engagement_db.record([event("open", NOW, recipient="r3")])
     late = totals(engagement_db, NOW - NOW % DAY, NOW - NOW % DAY + DAY)
     assert (late["opens"], late["unique_opens"]) == (1, 0)
@@ -47,11 +56,11 @@ def test_a_late_open_of_a_pruned_message_is_not_unique_again(engagement_db):
 
 def test_events_not_yet_rolled_up_are_kept(engagement_db):
     engagement_db.record([event("open", T0 + HOUR)], roll_up=False)
-    assert engagement_db.run(Retention(engagement_db.path, max_age_days=90).prune(NOW)) == 0
-    assert len(engagement_db.query("SELECT id FROM events")) == 1
+    assert engagement_db.run(Retention(engagement_db.store, max_age_days=90).prune(NOW)) == 0
+    assert len(stored_events(engagement_db)) == 1
 
 
 def test_age_zero_keeps_everything(engagement_db):
     fixture(engagement_db)
-    assert engagement_db.run(Retention(engagement_db.path, max_age_days=0).prune(NOW)) == 0
-    assert len(engagement_db.query("SELECT id FROM events")) == 9
+    assert engagement_db.run(Retention(engagement_db.store, max_age_days=0).prune(NOW)) == 0
+    assert len(stored_events(engagement_db)) == 9

@@ -34,7 +34,10 @@ import asyncio
 import pytest
 
 from admin.engagement.stats import StatsError, StatsQuery, run_stats
+from edge.db.repositories.events import EventFilter
 from edge.events.rollup import Rollup
+from edge.model.events import Event
+from edge.model.labels import MessageLabels
 from tests.fixtures_engagement import (
     APPLE_IP,
     APPLE_MPP,
@@ -47,6 +50,7 @@ from tests.fixtures_engagement import (
     T0,
     event,
 )
+from tests.stores import store_at
 
 MIN = 60_000
 SEC = 1000
@@ -95,25 +99,36 @@ def metrics(opens, initial, uopens, machine, proxied, clicks, uclicks, scanner, 
 @pytest.fixture
 def db(engagement_db):
     engagement_db.record(fixture_events())
-    for kind, label, message in (
-        ("campaign", "spring", "m1"),
-        ("tag", "news", "m1"),
-        ("campaign", "autumn", "m2"),
-    ):
-        engagement_db.execute(
-            "INSERT INTO message_labels (account_id, kind, label, message) VALUES (1, ?, ?, ?)",
-            (kind, label, message),
-        )
+
+    async def label() -> None:
+        async with engagement_db.store.transaction() as tx:
+            for labels in (
+                MessageLabels("m1", campaign="spring", tags=("news",)),
+                MessageLabels("m2", campaign="autumn"),
+            ):
+                await tx.labels.replace(1, labels)
+
+    engagement_db.run(label())
     return engagement_db
 
 
 def stats(db, **kw) -> dict:
     kw.setdefault("top_links", 10)
-    return db.run(run_stats(db.store.db, StatsQuery(1, T0, T0 + 2 * DAY, **kw)))
+    return db.run(run_stats(db.store, StatsQuery(1, T0, T0 + 2 * DAY, **kw)))
+
+
+def stored_events(db) -> list:
+    """Every stored event of every account, in time (and id) order."""
+
+    async def read() -> list:
+        async with db.store.reading() as repositories:
+            return await repositories.events.page(EventFilter(None), limit=1000)
+
+    return db.run(read())
 
 
 def test_fixture_events_get_the_verdicts_of_the_table(db):
-    rows = db.query("SELECT type, recipient, link, verdict, rule FROM events ORDER BY id")
+    rows = [(e.type, e.recipient, e.link, e.verdict, e.rule) for e in stored_events(db)]
     assert rows == [
         ("open", "r1", None, "human", "default"),
         ("initial_open", "r1", None, "human", "default"),
@@ -154,7 +169,7 @@ def test_daily_series(db):
 
 def test_hourly_series_puts_each_event_in_its_hour(db):
     result = db.run(
-        run_stats(db.store.db, StatsQuery(1, T0 + 10 * HOUR, T0 + 13 * HOUR, group_by="hour"))
+        run_stats(db.store, StatsQuery(1, T0 + 10 * HOUR, T0 + 13 * HOUR, group_by="hour"))
     )
     assert result["series"] == [
         {"time": "2026-11-02T10:00:00Z", **metrics(2, 1, 1, 1, 0, 1, 1, 1, 0, 1.0)},
@@ -166,14 +181,14 @@ def test_hourly_series_puts_each_event_in_its_hour(db):
 def test_range_within_two_days_reads_hours(db):
     # 11:00 on day 0 to 15:00 on day 1: no whole day inside, hourly roll-ups only.
     q = StatsQuery(1, T0 + 11 * HOUR, T0 + DAY + 15 * HOUR)
-    assert db.run(run_stats(db.store.db, q))["totals"] == metrics(3, 0, 3, 0, 1, 2, 1, 2, 0, 0.3333)
+    assert db.run(run_stats(db.store, q))["totals"] == metrics(3, 0, 3, 0, 1, 2, 1, 2, 0, 0.3333)
 
 
 def test_range_with_a_whole_day_mixes_daily_and_hourly_rollups(db):
     # 11:00 the day before day 0 to 12:00 on day 1: day 0 from the daily roll-up, hours
     # on both sides from the hourly one.
     q = StatsQuery(1, T0 - 13 * HOUR, T0 + DAY + 12 * HOUR)
-    assert db.run(run_stats(db.store.db, q))["totals"] == metrics(4, 1, 3, 1, 1, 3, 2, 1, 0, 0.6667)
+    assert db.run(run_stats(db.store, q))["totals"] == metrics(4, 1, 3, 1, 1, 3, 2, 1, 0, 0.6667)
 
 
 def test_domain_filter(db):
@@ -221,19 +236,9 @@ def test_other_accounts_events_are_not_counted(db):
 
 
 def test_a_replayed_batch_is_not_counted_twice(db):
-    db.record(_stored_events(db))
-    assert len(db.query("SELECT id FROM events")) == 17
+    db.record([Event(*stored.row()) for stored in stored_events(db)])
+    assert len(stored_events(db)) == 17
     assert stats(db)["totals"] == metrics(5, 1, 4, 1, 1, 3, 2, 5, 1, 0.5)
-
-
-def _stored_events(db):
-    from edge.events.recorder import Event
-
-    rows = db.query(
-        "SELECT id, type, ts_ms, account_id, domain, message, recipient, link, url, "
-        "client_ip, user_agent, method, prefetch FROM events"
-    )
-    return [Event(*r[:12], bool(r[12])) for r in rows]
 
 
 def test_burst_caught_after_the_first_click_was_counted_moves_it(engagement_db):
@@ -285,13 +290,13 @@ def test_too_many_points_are_refused():
 def test_two_workers_rolling_up_at_once_count_every_event_once(engagement_db):
     db = engagement_db
     db.record(fixture_events(), roll_up=False)
-    a, b = Rollup(db.path), Rollup(db.path)
-    a.chunk = b.chunk = 3
 
     async def both():
-        await asyncio.gather(a.catch_up(), b.catch_up())
-        await a.close()
-        await b.close()
+        # Two stores on one file: two worker processes as far as SQLite knows.
+        async with store_at(db.path) as one, store_at(db.path) as two:
+            a, b = Rollup(one), Rollup(two)
+            a.chunk = b.chunk = 3
+            await asyncio.gather(a.catch_up(), b.catch_up())
 
     db.run(both())
     assert stats(db)["totals"] == metrics(5, 1, 4, 1, 1, 3, 2, 5, 1, 0.5)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from admin.engagement.webhooks import WebhookDelivery, sign, verify_signature
+from edge.db.repositories.events import EventFilter
 from tests.fixtures_engagement import T0, api_client, event, record_live
 
 MIN = 60_000
@@ -53,9 +54,11 @@ def clicks(account_id: int, n: int, start: int = T0) -> list:
 
 
 def stored_ids(live) -> list[str]:
+    """The ids of every stored event, in order."""
+
     async def ids():
-        async with live.app.runtime.store.db.execute("SELECT id FROM events ORDER BY id") as c:
-            return [r[0] for r in await c.fetchall()]
+        async with live.app.runtime.store.reading() as db:
+            return sorted(e.id for e in await db.events.page(EventFilter(None), limit=10_000))
 
     return live.call(ids)
 

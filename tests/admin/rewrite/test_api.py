@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from edge.model.privacy import PrivacySettings
 from edge.tokens.codec import TokenCodec
 from tests.admin.api.test_openapi import conforms, fetch_doc
 from tests.conftest import SECRET
@@ -232,12 +233,9 @@ def test_the_accounts_tracking_switches_win_over_the_request(admin) -> None:
 
     async def switch_off() -> None:
         account = await services.accounts.ensure("acme")
-        async with services.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO account_settings (account_id, track_clicks, track_opens) "
-                "VALUES (?, 0, 0)",
-                (account.id,),
-            )
+        off = PrivacySettings(track_opens=False, track_clicks=False)
+        async with services.store.transaction() as tx:
+            await tx.privacy.put(account.id, off, now=int(time.time()))
 
     with admin.as_account() as c:
         admin.live.call(switch_off)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 from dataclasses import replace
 
@@ -12,9 +11,10 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from admin.ssl.acme import AcmeAccountConfig, AcmeIssuer
 from admin.ssl.challenges import ChallengeBoard
-from edge.db.admin import AdminDatabase
+from edge.db.sqlite.store import SQLiteStore
 from tests.fixtures_acme import start_pebble
 from tests.fixtures_https import add_domain, https_get, served_certificate
+from tests.stores import in_store
 
 NAME = "track.brand.test"
 
@@ -45,9 +45,7 @@ def edge(settings, pebble, dns_server, make_https_server):
 
 
 def _status(settings, domain_id: int) -> str:
-    with sqlite3.connect(settings.database_path) as conn:
-        row = conn.execute("SELECT ssl_status FROM tracking_domains WHERE id = ?", (domain_id,))
-        return row.fetchone()[0]
+    return in_store(settings, lambda db: db.domains.get(domain_id), write=False).ssl_status
 
 
 def _provision(live, domain_id: int, *, force: bool = False) -> None:
@@ -81,8 +79,9 @@ def test_certificate_is_issued_and_served_for_the_domain(edge, pebble):
 
 def test_challenges_are_withdrawn_after_the_order(edge):
     _provision(edge, add_domain(edge.settings, NAME))
-    with sqlite3.connect(edge.settings.database_path) as conn:
-        assert conn.execute("SELECT count(*) FROM acme_challenges").fetchone() == (0,)
+    # Raw: no repository lists the challenges (they are answered by token).
+    count = "SELECT count(*) FROM acme_challenges"
+    assert in_store(edge.settings, lambda db: db.conn.fetchall(count), write=False) == [(0,)]
 
 
 def test_account_key_is_created_once_and_private(edge):
@@ -99,14 +98,10 @@ def test_existing_account_is_found_again_by_a_new_process(edge, pebble):
     _provision(edge, add_domain(edge.settings, NAME))
 
     async def issue_again():
-        db = AdminDatabase(edge.settings.database_path)
-        await db.open()
-        try:
+        async with SQLiteStore(edge.settings.database_path) as store:
             config = AcmeAccountConfig(pebble.directory_url, ca_bundle=str(pebble.tls_ca_path))
-            issuer = AcmeIssuer(config, edge.settings.data_dir / "acme", ChallengeBoard(db))
+            issuer = AcmeIssuer(config, edge.settings.data_dir / "acme", ChallengeBoard(store))
             return await issuer.issue(NAME)
-        finally:
-            await db.close()
 
     issued = edge.call(issue_again)
     leaf = x509.load_pem_x509_certificate(issued.chain_pem.encode())
@@ -142,10 +137,7 @@ def test_failed_attempts_back_off(edge, pebble):
     # Not retried before its time.
     assert NAME not in edge.call(edge.manager.run_due)
     edge.call(edge.manager.idle)
-    with sqlite3.connect(edge.settings.database_path) as conn:
-        (attempts,) = conn.execute(
-            "SELECT attempts FROM certificate_jobs WHERE domain = ?", (NAME,)
-        ).fetchone()
+    attempts = in_store(edge.settings, lambda db: db.certificates.attempts(NAME), write=False)
     assert attempts == 1
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from admin.ssl.challenges import ChallengeBoard
-from edge.db.admin import AdminDatabase
 from tests.fixtures_https import add_domain
+from tests.stores import store_at
 
 TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 
@@ -18,8 +19,8 @@ def _publish(live, settings, domain: str, token: str = TOKEN, answer: str = "ka"
         live.call(lambda: live.app.runtime.domains.refresh(force=True))
 
     async def publish() -> None:
-        async with AdminDatabase(settings.database_path) as db:
-            await ChallengeBoard(db).publish(domain, token, answer)
+        async with store_at(settings) as store:  # as another worker's issuer would
+            await ChallengeBoard(store).publish(domain, token, answer)
 
     live.call(publish)
 
@@ -60,8 +61,8 @@ def test_withdrawn_challenge_is_404(settings, live_server):
     _publish(live_server, settings, "track.brand.test")
 
     async def withdraw() -> None:
-        async with AdminDatabase(settings.database_path) as db:
-            await ChallengeBoard(db).withdraw(TOKEN)
+        async with store_at(settings) as store:
+            await ChallengeBoard(store).withdraw(TOKEN)
 
     live_server.call(withdraw)
     with live_server.client("track.brand.test") as client:
@@ -70,15 +71,31 @@ def test_withdrawn_challenge_is_404(settings, live_server):
 
 def test_challenge_is_answered_while_an_admin_transaction_holds_the_lock(settings, live_server):
     _publish(live_server, settings, "track.brand.test", answer="ka")
-    lock = live_server.app.admin_app.state.services.db._lock
-    live_server.call(lock.acquire)  # an admin transaction in progress, for as long as it likes
+    store = live_server.app.admin_app.state.services.store
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def admin_transaction() -> None:
+        async with store.transaction():  # the write lock, for as long as it likes
+            entered.set()
+            await release.wait()
+
+    async def begin() -> asyncio.Task:
+        task = asyncio.create_task(admin_transaction())
+        await entered.wait()
+        return task
+
+    async def end() -> None:
+        release.set()
+        await held
+
+    held = live_server.call(begin)
     try:
         with live_server.client("track.brand.test") as client:
             started = time.monotonic()
             response = client.get(f"/.well-known/acme-challenge/{TOKEN}", timeout=5.0)
             elapsed = time.monotonic() - started
     finally:
-        live_server.loop.call_soon_threadsafe(lock.release)
+        live_server.call(end)
     assert (response.status_code, response.text) == (200, "ka")
     assert elapsed < 2.0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from datetime import timedelta
 
@@ -12,9 +11,11 @@ import pytest
 from admin.ssl.issuance import IssuanceError, IssuedCertificate
 from admin.ssl.lifecycle import CertificateManager
 from admin.ssl.local_ca import LocalCA
-from edge.db.admin import AdminDatabase
-from edge.db.store import migrate
+from edge.db.sqlite.migrate import migrate
+from edge.db.store import Store
+from edge.model.domains import SslStatus
 from tests.fixtures_https import add_domain
+from tests.stores import in_store, store_at
 
 NAME = "track.brand.test"
 
@@ -51,16 +52,27 @@ def db_path(settings):
 
 
 async def _manager(path, issuer, **kw) -> CertificateManager:
-    db = AdminDatabase(path)
-    await db.open()
-    return CertificateManager(db, issuer, None, **kw)
+    store = store_at(path)
+    await store.open()
+    return CertificateManager(store, issuer, None, **kw)
 
 
 def _job(path, name: str = NAME) -> tuple:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "SELECT attempts, lease_owner, reason FROM certificate_jobs WHERE domain = ?", (name,)
-        ).fetchone()
+    # Raw: no repository reads a job's lease owner.
+    sql = "SELECT attempts, lease_owner, reason FROM certificate_jobs WHERE domain = ?"
+    rows = in_store(path, lambda db: db.conn.fetchall(sql, (name,)), write=False)
+    return rows[0] if rows else None
+
+
+def _leased_to(path, owner: str, until: float) -> None:
+    """Another process holds the job of NAME, leased until ``until``, and is issuing."""
+
+    async def lease(tx) -> None:
+        assert await tx.certificates.take_lease(NAME, owner, until=until, now=time.time())
+        domain = await tx.domains.by_name(NAME)
+        await tx.domains.set_ssl_status(domain.id, SslStatus.PROVISIONING, now=int(time.time()))
+
+    in_store(path, lease)
 
 
 def test_two_processes_never_issue_for_one_name_at_once(settings, db_path):
@@ -79,29 +91,24 @@ def test_two_processes_never_issue_for_one_name_at_once(settings, db_path):
         first.gate.set()
         second.gate.set()
         await a.idle()
-        await a.db.close()
-        await b.db.close()
+        await a.store.close()
+        await b.store.close()
         return first.issued, second.issued
 
     assert asyncio.run(scenario()) == (1, 0)
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT ssl_status FROM tracking_domains").fetchone() == ("active",)
+    domains = in_store(db_path, lambda db: db.domains.all(), write=False)
+    assert [d.ssl_status for d in domains] == ["active"]
 
 
 def test_lease_of_a_crashed_process_is_taken_over_when_it_expires(settings, db_path):
     domain_id = add_domain(settings, NAME)
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO certificate_jobs (domain, lease_owner, lease_until) VALUES (?, 'dead', ?)",
-            (NAME, time.time() - 1),
-        )
-        conn.execute("UPDATE tracking_domains SET ssl_status = 'provisioning'")
+    _leased_to(db_path, "dead", time.time() - 1)
 
     async def scenario() -> list[str]:
         m = await _manager(db_path, LocalCA(settings.data_dir / "local-ca"))
         started = await m.run_due()
         await m.idle()
-        await m.db.close()
+        await m.store.close()
         return started
 
     assert asyncio.run(scenario()) == [NAME]
@@ -111,17 +118,12 @@ def test_lease_of_a_crashed_process_is_taken_over_when_it_expires(settings, db_p
 
 def test_live_lease_of_another_process_is_left_alone(settings, db_path):
     add_domain(settings, NAME)
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO certificate_jobs (domain, lease_owner, lease_until) VALUES (?, 'b', ?)",
-            (NAME, time.time() + 60),
-        )
-        conn.execute("UPDATE tracking_domains SET ssl_status = 'provisioning'")
+    _leased_to(db_path, "b", time.time() + 60)
 
     async def scenario() -> list[str]:
         m = await _manager(db_path, LocalCA(settings.data_dir / "local-ca"))
         started = await m.run_due()
-        await m.db.close()
+        await m.store.close()
         return started
 
     assert asyncio.run(scenario()) == []
@@ -134,19 +136,18 @@ def test_each_failure_doubles_the_wait_up_to_the_maximum(settings, db_path):
         m = await _manager(db_path, RefusingIssuer(), retry_base=10.0, retry_max=35.0)
         waits = []
         for _ in range(4):
-            with sqlite3.connect(db_path) as conn:
-                conn.execute("UPDATE certificate_jobs SET next_attempt_at = 0")
+            await _retry_now(m.store)
             before = time.time()
             if not waits:
                 await m.provision(domain_id)
             else:
                 await m.run_due()
             await m.idle()
-            with sqlite3.connect(db_path) as conn:
-                (at,) = conn.execute("SELECT next_attempt_at FROM certificate_jobs").fetchone()
+            async with m.store.reading() as db:
+                at = (await db.certificates.job_times(NAME)).next_attempt_at
             waits.append(round(at - before))
         info = await m.status(domain_id)
-        await m.db.close()
+        await m.store.close()
         assert (info.status, info.reason) == ("failed", "rejectedIdentifier: no")
         return waits
 
@@ -165,7 +166,7 @@ def test_renewal_failure_keeps_a_valid_certificate_active(settings, db_path):
         assert await m.run_due() == [NAME]  # 10 days left: inside the 30-day window
         await m.idle()
         info = await m.status(domain_id)
-        await m.db.close()
+        await m.store.close()
         return info.status
 
     assert asyncio.run(scenario()) == "active"
@@ -180,25 +181,33 @@ def test_certificate_issued_after_a_rename_is_discarded(settings, db_path):
         m = await _manager(db_path, issuer)
         await m.provision(domain_id)
         await issuer.started.wait()
-        with sqlite3.connect(db_path) as conn:
-            conn.execute("UPDATE tracking_domains SET domain = 'renamed.brand.test'")
+        # Renamed behind the manager's back (as by another worker): it is not told.
+        async with m.store.transaction() as tx:
+            await tx.domains.rename(domain_id, "renamed.brand.test", now=int(time.time()))
         issuer.gate.set()
         await m.idle()
-        await m.db.close()
+        await m.store.close()
 
     asyncio.run(scenario())
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM certificates").fetchone() == (0,)
+    assert in_store(db_path, lambda db: db.certificates.all(), write=False) == []
 
 
-def _service_with(db: AdminDatabase, manager: CertificateManager):
+async def _retry_now(store: Store) -> None:
+    """Time passes: the job's retry is due (no repository moves it but a failure)."""
+    async with store.transaction() as tx:
+        await tx.conn.execute("UPDATE certificate_jobs SET next_attempt_at = 0")
+
+
+def _service_with(store: Store, manager: CertificateManager):
     from admin.domains.service import DomainService
     from admin.domains.validation import DomainRules
     from tests.fixtures_admin import FakeCname, FakeReach
 
     cname = FakeCname()
     cname.point(NAME)
-    return DomainService(db, DomainRules(), cname, FakeReach(), manager, cname_target="edge.test")
+    return DomainService(
+        store, DomainRules(), cname, FakeReach(), manager, cname_target="edge.test"
+    )
 
 
 @pytest.mark.parametrize("change", ["rename", "delete"])
@@ -208,8 +217,8 @@ def test_rename_or_delete_cancels_the_issuance_running_for_the_old_name(settings
     async def scenario() -> tuple[int, bool, list]:
         issuer = GatedIssuer(LocalCA(settings.data_dir / "local-ca"))
         m = await _manager(db_path, issuer)
-        service = _service_with(m.db, m)
-        account = await Accounts(m.db).ensure("acme")
+        service = _service_with(m.store, m)
+        account = await Accounts(m.store).ensure("acme")
         created = await service.create(account, NAME)
         await service.verify(account, created.id)  # starts issuing for NAME
         await issuer.started.wait()
@@ -220,8 +229,10 @@ def test_rename_or_delete_cancels_the_issuance_running_for_the_old_name(settings
         running = bool(m._running)  # the task for the old name is gone
         issuer.gate.set()  # an issuance still running would now get its certificate
         await m.idle()
-        jobs = await m.db.fetchall("SELECT domain FROM certificate_jobs")
-        await m.db.close()
+        # Raw: no repository lists the jobs.
+        async with m.store.reading() as db:
+            jobs = await db.conn.fetchall("SELECT domain FROM certificate_jobs")
+        await m.store.close()
         return issuer.issued, running, jobs
 
     assert asyncio.run(scenario()) == (0, False, [])
@@ -237,11 +248,12 @@ def test_forget_drops_only_the_old_names_rows(settings, db_path):
             await m.provision(ident)
         await m.idle()
         await m.forget(domain_id, NAME)
-        rows = await m.db.fetchall(
-            "SELECT d.domain, d.ssl_status, c.domain FROM tracking_domains d "
-            "LEFT JOIN certificates c ON c.domain = d.domain ORDER BY d.id"
-        )
-        await m.db.close()
+        async with m.store.reading() as db:
+            rows = []
+            for d in await db.domains.all():
+                certificate = await db.certificates.get(d.domain)
+                rows.append((d.domain, d.ssl_status, certificate.domain if certificate else None))
+        await m.store.close()
         return rows
 
     assert asyncio.run(scenario()) == [
@@ -256,14 +268,14 @@ def test_verify_answers_ssl_status_provisioning_once_issuance_started(settings, 
     async def scenario() -> tuple[str, str]:
         issuer = GatedIssuer(LocalCA(settings.data_dir / "local-ca"))
         m = await _manager(db_path, issuer)
-        service = _service_with(m.db, m)
-        account = await Accounts(m.db).ensure("acme")
+        service = _service_with(m.store, m)
+        account = await Accounts(m.store).ensure("acme")
         created = await service.create(account, NAME)
         verified = await service.verify(account, created.id)
         issuer.gate.set()
         await m.idle()
         after = await service.get(account, created.id)
-        await m.db.close()
+        await m.store.close()
         return verified.ssl_status, after.ssl_status
 
     assert asyncio.run(scenario()) == ("provisioning", "active")

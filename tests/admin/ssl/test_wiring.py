@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import ssl
 import time
 from dataclasses import replace
@@ -15,6 +14,7 @@ from admin.ssl.wiring import tls_allowed
 from edge.config import ConfigError, Settings
 from tests.conftest import free_port
 from tests.fixtures_https import add_domain, put_certificate
+from tests.stores import in_store
 
 
 def _ask(live, name: str):
@@ -51,10 +51,7 @@ def test_unverified_domain_is_refused(settings, live_server):
 def test_blocked_domain_is_refused(settings, live_server):
     domain_id = add_domain(settings, "track.brand.test")
     _served(live_server, "track.brand.test", True)
-    with sqlite3.connect(settings.database_path) as conn:
-        conn.execute(
-            "UPDATE tracking_domains SET compliance_status = 'blocked' WHERE id = ?", (domain_id,)
-        )
+    in_store(settings, lambda tx: tx.domains.set_compliance(domain_id, blocked=True, now=0))
     _served(live_server, "track.brand.test", False)
     assert _ask(live_server, "track.brand.test").status_code == 404
 
@@ -77,9 +74,9 @@ def test_ask_is_not_served_on_tracking_domains(live_server):
 
 
 def test_answer_reads_no_database(settings, live_server):
-    # The handler alone, as Starlette calls it: a dict lookup, no database read. Every
-    # connection of the worker is spied on; calls made by this task are recorded (the
-    # background loops' own queries are not this handler's).
+    # The handler alone, as Starlette calls it: a dict lookup, no database read. The worker's
+    # store, through which every read and write goes, is spied on; uses by this task are
+    # recorded (the background loops' own reads are not this handler's).
     import asyncio
 
     add_domain(settings, "track.brand.test")
@@ -88,8 +85,8 @@ def test_answer_reads_no_database(settings, live_server):
 
     admin_app = live_server.app.admin_app
     store = live_server.app.runtime.store
-    connections = [admin_app.state.services.db.conn, store.db, store._writer]
-    queries: list[str] = []
+    assert admin_app.state.services.store is store  # one store per worker
+    uses: list[str] = []
 
     def request(name: str) -> Request:
         scope = {
@@ -102,39 +99,40 @@ def test_answer_reads_no_database(settings, live_server):
         }
         return Request(scope)
 
-    def spy(conn, method: str, task: asyncio.Task):
-        real = getattr(conn, method)
+    def spy(method: str, task: asyncio.Task):
+        real = getattr(store, method)
 
-        def call(sql, *args, **kwargs):
+        def call(*args, **kwargs):
             if asyncio.current_task() is task:
-                queries.append(sql)
-            return real(sql, *args, **kwargs)
+                uses.append(method)
+            return real(*args, **kwargs)
 
         return call
 
+    methods = ("reading", "transaction")
+
     async def answers() -> tuple[list[int], list[str]]:
         task = asyncio.current_task()
-        for conn in connections:
-            for method in ("execute", "execute_fetchall", "executemany"):
-                setattr(conn, method, spy(conn, method, task))
+        for method in methods:
+            setattr(store, method, spy(method, task))
         try:
-            await admin_app.state.services.db.fetchone("SELECT 1")  # the spy sees queries
-            seen = list(queries)
-            queries.clear()
+            async with store.reading() as db:  # the spy sees reads
+                await db.conn.fetchone("SELECT 1")
+            seen = list(uses)
+            uses.clear()
             codes = [
                 (await tls_allowed(request(name))).status_code
                 for name in ("track.brand.test", "other.brand.test", "track.test")
             ]
         finally:
-            for conn in connections:
-                for method in ("execute", "execute_fetchall", "executemany"):
-                    delattr(conn, method)
+            for method in methods:
+                delattr(store, method)
         return codes, seen
 
     codes, seen = live_server.call(answers)
-    assert seen == ["SELECT 1"]
+    assert seen == ["reading"]
     assert codes == [200, 404, 200]
-    assert queries == []
+    assert uses == []
 
 
 def test_external_mode_issues_nothing_and_creates_no_local_ca(settings, make_server):
