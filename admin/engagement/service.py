@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from admin.domains.reachability import AddressPolicy
 from admin.engagement.retention import Retention
 from admin.engagement.webhooks import WebhookDelivery, WebhookEndpoints
+from admin.outbound.client import Outbound
 from edge.config import Settings
 from edge.db.admin import AdminDatabase
 from edge.events.prepare import EventIngest
@@ -34,10 +34,13 @@ class Engagement:
         self.ingest = ingest
         #: For reads that must include every stored event (the ingester keeps it current).
         self.rollup = Rollup(path)
-        self.endpoints = WebhookEndpoints(db)
+        #: Where webhooks may go (EDGE_WEBHOOK_ALLOW_NETWORKS), checked at registration and
+        #: at every delivery.
+        outbound = Outbound.for_webhooks(settings)
+        self.endpoints = WebhookEndpoints(db, outbound)
         self.delivery = WebhookDelivery(
             path,
-            policy=AddressPolicy(settings.verify_allow_networks),
+            outbound=outbound,
             timeout=settings.webhook_timeout,
             backoff_base=settings.webhook_backoff_base,
             max_age=settings.webhook_max_age,

@@ -13,6 +13,14 @@ gets one attempt per step rather than one per event. Events still undelivered
 ``max_age`` seconds after they were enqueued (24 hours by default) are dropped and counted in
 the endpoint's ``expired``.
 
+Where requests go: through :mod:`admin.outbound`, like every request to an address a customer
+chooses. The endpoint's host is resolved once per request through the configured resolvers
+and the POST goes to an address that was checked: a public one, or one in
+``EDGE_WEBHOOK_ALLOW_NETWORKS`` (none by default, so not this host's loopback nor its private
+network). A refused address is never connected to, so ``last_error`` says it was refused and
+nothing about whether anything listens there. A URL whose host is an address (or
+``localhost``) the policy refuses is refused when it is registered, with a 422.
+
 Signature: every request carries ``X-Webhook-Timestamp`` (Unix seconds) and
 ``X-Webhook-Signature: sha256=<hex>``, the HMAC-SHA256 of ``"<timestamp>.<body>"`` under the
 endpoint's secret (the Stripe scheme: the timestamp inside the MAC lets receivers refuse
@@ -25,7 +33,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
@@ -39,7 +46,9 @@ from urllib.parse import urlsplit
 import aiosqlite
 import httpx
 
-from admin.domains.reachability import AddressPolicy
+from admin.outbound.client import Outbound, error_text
+from admin.outbound.policy import AddressPolicy
+from admin.outbound.resolve import AddressResolver, DNSLookupError
 from edge.db.admin import AdminDatabase, fetch_one
 from edge.model.events import EVENT_TYPES
 
@@ -159,14 +168,23 @@ def _endpoint(row: tuple) -> Endpoint:
 class WebhookEndpoints:
     """Endpoints of an account, in the admin database (every call scoped to the account)."""
 
-    def __init__(self, db: AdminDatabase) -> None:
+    def __init__(self, db: AdminDatabase, outbound: Outbound | None = None) -> None:
         self.db = db
+        #: Refuses, at once, a URL whose host is an address delivery would refuse.
+        self.outbound = outbound or _public_only()
+
+    def _check_url(self, url: object) -> str:
+        url = check_url(url)
+        refusal = self.outbound.known_refusal(url)
+        if refusal is not None:
+            raise WebhookError(refusal, "url")
+        return url
 
     async def create(
         self, account_id: int, url: object, event_types: object = None
     ) -> tuple[Endpoint, str]:
         """A new endpoint and its secret: the only time the secret is shown."""
-        url = check_url(url)
+        url = self._check_url(url)
         types = check_types(event_types)
         secret = secrets.token_hex(32)
         async with self.db.transaction() as conn:
@@ -201,7 +219,7 @@ class WebhookEndpoints:
     ) -> Endpoint | None:
         changes: list[tuple[str, object]] = []
         if url is not None:
-            changes.append(("url", check_url(url)))
+            changes.append(("url", self._check_url(url)))
         if event_types is not None:
             changes.append(("event_types", f",{','.join(check_types(event_types))},"))
         if active is not None:
@@ -288,12 +306,12 @@ class WebhookDelivery:
     #: Endpoints delivered to at once.
     concurrency = 8
 
-    def __init__(
-        self, path: Path, *, policy: AddressPolicy | None = None, **overrides: float
-    ) -> None:
-        #: Which addresses endpoints may resolve to: public ones plus the allowed networks
-        #: (``EDGE_VERIFY_ALLOW_NETWORKS``), the same SSRF guard as the reachability check.
-        self.policy = policy or AddressPolicy()
+    #: Most addresses of one endpoint tried, the next only when connecting failed.
+    max_addresses = 4
+
+    def __init__(self, path: Path, *, outbound: Outbound | None = None, **overrides: float) -> None:
+        #: Resolution and the address policy (``EDGE_WEBHOOK_ALLOW_NETWORKS``): see above.
+        self.outbound = outbound or _public_only()
         for name, value in overrides.items():
             if not hasattr(type(self), name):
                 raise TypeError(f"unknown setting {name!r}")
@@ -308,7 +326,7 @@ class WebhookDelivery:
     async def start(self) -> None:
         self._conn = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
         await self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        self._client = self.outbound.client(timeout=self.timeout)
         self._task = asyncio.create_task(self._run(), name="webhook-delivery")
 
     async def stop(self) -> None:
@@ -457,15 +475,8 @@ class WebhookDelivery:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
-        assert self._client is not None
         try:
-            error = await self.refusal(url)
-            if error is None:
-                response = await self._client.post(url, content=body, headers=headers)
-                if not 200 <= response.status_code < 300:
-                    error = f"HTTP {response.status_code}"
-        except (httpx.HTTPError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = await self._post(url, body, headers)
         except asyncio.CancelledError:
             # Stopping: give the rows back at once rather than when the lease runs out.
             with contextlib.suppress(Exception):
@@ -501,26 +512,39 @@ class WebhookDelivery:
         )
         return 0
 
-    async def refusal(self, url: str) -> str | None:
-        """Why ``url`` must not be posted to (an address the policy refuses), or ``None``.
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+        """POST ``body`` to ``url``; ``None`` on a 2xx answer, else the endpoint's last_error.
 
-        The name is resolved here and each address judged; a name that resolves differently
-        a moment later (DNS rebinding) is not caught, the same limit as any check-then-connect.
+        The host is resolved once and only its allowed addresses are connected to; the next
+        one is tried only when connecting failed, so nothing is ever sent twice here.
         """
-        parts = urlsplit(url)
-        host = parts.hostname or ""
+        assert self._client is not None
         try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80)
-            )
-            addresses = sorted({info[4][0] for info in infos})
-        for address in addresses:
-            reason = self.policy.refusal(address)
-            if reason is not None:
-                return reason
-        return None
+            async with asyncio.timeout(self.timeout):
+                destination = await self.outbound.destination(url)
+                if destination.refusal is not None:
+                    return destination.refusal
+                unconnected: httpx.HTTPError | None = None
+                for address in destination.addresses[: self.max_addresses]:
+                    request = destination.request(
+                        self._client, "POST", address, content=body, headers=headers
+                    )
+                    try:
+                        response = await self._client.send(request)
+                    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                        unconnected = exc
+                        continue
+                    if 200 <= response.status_code < 300:
+                        return None
+                    return f"HTTP {response.status_code}"
+                assert unconnected is not None
+                raise unconnected
+        except DNSLookupError as exc:
+            return exc.reason
+        except TimeoutError:
+            return f"TimeoutError: no answer within {self.timeout} s"
+        except (httpx.HTTPError, OSError) as exc:
+            return f"{type(exc).__name__}: {error_text(exc)}"[:500]
 
     async def _release(self, endpoint_id: int, ids: list[str]) -> None:
         await self._write(
@@ -532,3 +556,8 @@ class WebhookDelivery:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _public_only() -> Outbound:
+    """Delivery's default: the system resolver, public addresses only."""
+    return Outbound(AddressResolver(), AddressPolicy(setting="EDGE_WEBHOOK_ALLOW_NETWORKS"))
