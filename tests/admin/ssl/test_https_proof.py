@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from admin.outbound.client import Outbound
@@ -29,15 +30,26 @@ def served(settings, dns_server, make_https_server):
     return live, issued.chain_pem
 
 
-def _outbound(dns_server, policy: AddressPolicy | None = None) -> Outbound:
+def _outbound(dns_server, policy: AddressPolicy | None = None, transport=None) -> Outbound:
     resolver = AddressResolver((dns_server.nameserver,), 1.0)
-    return Outbound(resolver, policy or AddressPolicy(LOOPBACK_NETWORKS))
+    return Outbound(resolver, policy or AddressPolicy(LOOPBACK_NETWORKS), transport=transport)
 
 
-def _proof(live, dns_server, *, policy=None, proof=None, trust=None) -> HttpsProof:
+class _NoConnections(httpx.AsyncBaseTransport):
+    """Records the address of any request instead of connecting: nothing leaves the host."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.hosts.append(request.url.host)
+        raise httpx.ConnectError("not connected: a test double")
+
+
+def _proof(live, dns_server, *, policy=None, proof=None, trust=None, transport=None) -> HttpsProof:
     codec = live.app.runtime.codec
     return HttpsProof(
-        _outbound(dns_server, policy),
+        _outbound(dns_server, policy, transport),
         proof or codec.domain_proof,
         port=live.https_port,
         timeout=0.3,
@@ -85,8 +97,12 @@ def test_ipv6_forms_of_internal_addresses_are_not_connected_to(served, dns_serve
     live, chain = served
     dns_server.set_aaaa(NAME, address)
     policy = AddressPolicy(["127.0.0.2/32"])  # so that the A record, 127.0.0.1, is refused too
+    transport = _NoConnections()
     with pytest.raises(ProofFailed) as failure:
-        live.call(lambda: _proof(live, dns_server, policy=policy).prove(NAME, chain))
+        live.call(
+            lambda: _proof(live, dns_server, policy=policy, transport=transport).prove(NAME, chain)
+        )
+    assert transport.hosts == []
     assert failure.value.reason == "; ".join(
         f"refusing to connect to {a}: not a public address "
         "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
