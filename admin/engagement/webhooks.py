@@ -530,10 +530,12 @@ class WebhookDelivery:
                         self._client, "POST", address, content=body, headers=headers
                     )
                     try:
-                        response = await self._client.send(request)
+                        # The answer's body is never read: a receiver cannot fill memory.
+                        response = await self._client.send(request, stream=True)
                     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                         unconnected = exc
                         continue
+                    await response.aclose()
                     if 200 <= response.status_code < 300:
                         return None
                     return f"HTTP {response.status_code}"

@@ -87,12 +87,13 @@ class Destination:
         if address not in self.addresses:
             raise ValueError(f"{address} is not an allowed address of {self.host}")
         extensions = {}
-        if self.url.scheme == "https" and fixed_addresses(self.host) is None:
+        if self.url.scheme == "https" and not _is_address(self.host):
             extensions["sni_hostname"] = self.host  # no SNI for an address (RFC 6066 §3)
+        headers = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
         return client.build_request(
             method,
             self.url.copy_with(host=address),
-            headers={**(headers or {}), "host": self.host_header},
+            headers={**headers, "host": self.host_header},
             extensions=extensions,
             **kwargs,
         )
@@ -107,10 +108,8 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise AddressRefused(f"refusing to connect to {host}: not a checked address") from None
+        if not _is_address(host):
+            raise AddressRefused(f"refusing to connect to {host}: not a checked address")
         refusal = self.policy.refusal(host)
         if refusal is not None:
             raise AddressRefused(refusal)
@@ -204,3 +203,11 @@ class Outbound:
             follow_redirects=False,
             timeout=timeout,
         )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -101,16 +101,20 @@ class HttpsProof:
             await asyncio.sleep(self.interval)
 
     async def _attempt(self, domain: str, leaf: bytes | None, deadline: float) -> None:
-        url = httpx.URL(scheme="https", host=domain, port=self.port, path=PROOF_PATH)
         try:
+            url = httpx.URL(scheme="https", host=domain, port=self.port, path=PROOF_PATH)
             destination = await self.outbound.destination(
                 url, timeout=max(0.1, deadline - time.monotonic())
             )
+        except httpx.InvalidURL:
+            raise ProofFailed(f"not a valid host name: {domain!r}") from None
         except DNSLookupError as exc:
             raise ProofFailed(exc.reason) from None
         problems = list(destination.refusals)
         timeouts = 0
-        async with self.outbound.client(verify=self.pinned if leaf else self.trust) as client:
+        async with self.outbound.client(
+            verify=self.trust if leaf is None else self.pinned
+        ) as client:
             for address in destination.addresses:
                 remaining = max(0.1, deadline - time.monotonic())
                 try:
@@ -122,9 +126,7 @@ class HttpsProof:
                 except (TimeoutError, httpx.HTTPError) as exc:
                     timeouts += isinstance(exc, TimeoutError | httpx.TimeoutException)
                     where = f"[{address}]" if ":" in address else address
-                    problems.append(
-                        f"HTTPS to {where}:{self.port} failed: {error_text(exc)}"
-                    )
+                    problems.append(f"HTTPS to {where}:{self.port} failed: {error_text(exc)}")
         raise ProofFailed("; ".join(problems), timed_out=timeouts == len(problems) > 0)
 
     async def _fetch(
