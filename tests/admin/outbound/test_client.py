@@ -52,15 +52,16 @@ def test_request_goes_to_the_checked_address_with_the_name_in_host_and_sni(dns_s
 
 
 def test_no_sni_for_an_address_and_no_port_for_the_default_one(dns_server):
-    out = outbound(dns_server, transport=Recorder())
+    out = outbound(dns_server, allowed=("::1/128",), transport=Recorder())
 
     async def build() -> httpx.Request:
-        destination = await out.destination("https://[::ffff:127.0.0.2]/in")
+        destination = await out.destination("https://[::1]:443/in")
         async with out.client() as client:
             return destination.request(client, "GET", destination.addresses[0])
 
     request = asyncio.run(build())
-    assert request.headers["host"] == "[::ffff:7f00:2]"
+    assert str(request.url) == "https://[::1]/in"
+    assert request.headers["host"] == "[::1]"
     assert "sni_hostname" not in request.extensions
 
 
