@@ -75,12 +75,11 @@ async def with_psycopg(url: str, data: list[tuple], batch: int) -> float:
         await conn.execute(TABLE)
         start = time.perf_counter()
         for i in range(0, len(data), batch):
-            async with conn.transaction(), conn.cursor() as cur:
-                async with cur.copy(
-                    f"COPY bench_events ({', '.join(COLUMNS)}) FROM STDIN"
-                ) as copy:
-                    for row in data[i : i + batch]:
-                        await copy.write_row(row)
+            async with conn.transaction(), conn.cursor() as cur, cur.copy(
+                f"COPY bench_events ({', '.join(COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in data[i : i + batch]:
+                    await copy.write_row(row)
         return time.perf_counter() - start
     finally:
         await conn.execute("DROP TABLE IF EXISTS bench_events")

@@ -1,7 +1,7 @@
 """Tracking edge: everything a node needs to serve branded click redirects and open pixels.
 
-Packages, each a capability, and what each may import (``tests/test_layering.py`` holds
-the code to this table; ``admin`` may import ``edge``, ``edge`` never imports ``admin``)::
+Packages, each a capability, and what each may import (``lint-imports`` holds the code to
+this table, with the contracts in pyproject.toml; ``edge`` never imports ``admin``)::
 
     edge.model     the vocabulary: events, verdicts, domain states,      nothing of ours
                    certificates, privacy switches

@@ -61,11 +61,13 @@ def _host(env: Mapping[str, str], name: str) -> str:
     return hosts[0] if hosts else ""
 
 
-def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """CIDR networks; unset: loopback only; ``none``: no network at all."""
+def _networks(
+    env: Mapping[str, str], name: str, default: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+) -> tuple[str, ...]:
+    """CIDR networks; unset: ``default`` (loopback only); ``none``: no network at all."""
     raw = env.get(name, "").strip()
     if not raw:
-        return ("127.0.0.0/8", "::1/128")
+        return default
     if raw.lower() == "none":
         return ()
     try:
@@ -144,8 +146,8 @@ class Settings:
     recheck_interval: float = 86400.0
     #: Operator-restricted domains (and their subdomains), refused with SparkPost code 7000.
     deny_domains: tuple[str, ...] = ()
-    #: Networks, besides globally routable addresses, the reachability check may connect to
-    #: (an SSRF guard: see ``admin/reachability.py``). ``EDGE_VERIFY_ALLOW_NETWORKS=none``: none.
+    #: Networks, besides globally routable addresses, the reachability check and the HTTPS
+    #: proof may connect to (an SSRF guard: see ``admin/outbound``). ``none``: none.
     verify_allow_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     #: ``builtin``: this server issues certificates (ACME, or the local CA) and serves TLS;
     #: ``external``: TLS is terminated in front of it (Caddy's on-demand TLS, a balancer).
@@ -184,6 +186,9 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_backoff_base: float = 5.0
     webhook_max_age: float = 86400.0
+    #: Networks, besides globally routable addresses, webhooks may be delivered to; none by
+    #: default (an account's URL must not reach this host or its network).
+    webhook_allow_networks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.cname_target:
@@ -255,4 +260,5 @@ class Settings:
             webhook_timeout=_float(env, "EDGE_WEBHOOK_TIMEOUT", 10.0),
             webhook_backoff_base=_float(env, "EDGE_WEBHOOK_BACKOFF_BASE", 5.0),
             webhook_max_age=_float(env, "EDGE_WEBHOOK_MAX_AGE", 86400.0),
+            webhook_allow_networks=_networks(env, "EDGE_WEBHOOK_ALLOW_NETWORKS", ()),
         )

@@ -9,6 +9,7 @@ answer section, and a name it does not know is NXDOMAIN. Point the code under te
     dns_server.set_a("edge.test", "127.0.0.1")
     dns_server.stop_answering()   # queries are read and dropped: the client times out
     dns_server.answer_rcode(dns.rcode.SERVFAIL)
+    dns_server.set_a_sequence("rebind.test", ["192.0.2.1"], ["127.0.0.1"])  # TTL 0
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Zone:
 
     cnames: dict[str, str] = field(default_factory=dict)
     addresses: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    #: Answers given in turn, the last one repeated: ``(name, rdtype) -> [answer, ...]``.
+    sequences: dict[tuple[str, int], list[list[str]]] = field(default_factory=dict)
+    ttls: dict[str, int] = field(default_factory=dict)
     #: ``None``: answer normally; ``-1``: drop every query; else answer this rcode.
     mode: int | None = None
     queries: list[tuple[str, str]] = field(default_factory=list)
@@ -97,9 +101,13 @@ class Zone:
                 response.set_rcode(dns.rcode.NXDOMAIN)
                 return
             values = self.addresses[key].get(rdtype, [])
+            turns = self.sequences.get((key, rdtype))
+            if turns:
+                values = turns.pop(0) if len(turns) > 1 else turns[0]
             if values:
                 kind = dns.rdatatype.to_text(rdtype)
-                response.answer.append(dns.rrset.from_text(name, TTL, "IN", kind, *values))
+                ttl = self.ttls.get(key, TTL)
+                response.answer.append(dns.rrset.from_text(name, ttl, "IN", kind, *values))
             return
         response.set_rcode(dns.rcode.SERVFAIL)  # a resolver's answer to a CNAME loop
 
@@ -186,6 +194,15 @@ class DNSServer:
         with self.zone.lock:
             self.zone.cnames.pop(_key(name), None)
             self.zone.addresses.setdefault(_key(name), {})[rdtype] = list(addresses)
+
+    def set_a_sequence(self, name: str, *answers: list[str], ttl: int = 0) -> None:
+        """Each A query of ``name`` gets the next of ``answers`` (the last one repeats), with
+        ``ttl``: a name rebinding from one address to another between lookups."""
+        with self.zone.lock:
+            self.zone.cnames.pop(_key(name), None)
+            self.zone.addresses.setdefault(_key(name), {})
+            self.zone.sequences[(_key(name), dns.rdatatype.A)] = [list(a) for a in answers]
+            self.zone.ttls[_key(name)] = ttl
 
     def set_empty(self, name: str) -> None:
         """``name`` exists but has no records of any type the tests ask for (NoAnswer)."""

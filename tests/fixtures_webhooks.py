@@ -4,6 +4,8 @@
 ``"down"`` (503), ``"hold"`` (the request is recorded, then left unanswered until the mode
 changes: a receiver that got the batch while the sender died). ``wait_for(n)`` polls, with a
 bounded deadline, until ``n`` distinct event ids have been received with a 200.
+``make_webhook_receiver(host, port)`` starts more, e.g. one on ``127.0.0.2`` and another on
+``127.0.0.1`` at the same port, to see which address a request went to.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -35,6 +37,7 @@ class Received:
 @dataclass
 class WebhookReceiver:
     port: int
+    host: str = "127.0.0.1"
     mode: str = "up"
     requests: list[Received] = field(default_factory=list)
     _server: uvicorn.Server | None = None
@@ -42,7 +45,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"http://{self.host}:{self.port}/hooks"
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -64,7 +67,7 @@ class WebhookReceiver:
 
     def start(self) -> None:
         config = uvicorn.Config(
-            self, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self, host=self.host, port=self.port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -105,8 +108,21 @@ class WebhookReceiver:
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(free_port())
-    receiver.start()
-    yield receiver
-    receiver.stop()
+def make_webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
+    """Factory: ``make_webhook_receiver(host="127.0.0.1", port=None)``; stopped after the test."""
+    started: list[WebhookReceiver] = []
+
+    def make(host: str = "127.0.0.1", port: int | None = None) -> WebhookReceiver:
+        receiver = WebhookReceiver(port or free_port(), host)
+        receiver.start()
+        started.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in started:
+        receiver.stop()
+
+
+@pytest.fixture
+def webhook_receiver(make_webhook_receiver) -> WebhookReceiver:
+    return make_webhook_receiver()

@@ -207,7 +207,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
     async def dump() -> None:
         # The events API's pages and JSON (admin/engagement/events_api.py), every account's.
-        from admin.engagement.webhooks import event_json
+        from admin.engagement.rendering import event_json
 
         query = EventFilter(None, start_ms=since, types=types)
         async with store_for(settings) as store, store.reading() as db:

@@ -4,5 +4,5 @@
 (verification), ``sending`` (sending domains), ``provisioning`` (the seam to SSL),
 ``sparkpost`` and ``customer`` (the dialects: thin translations over the service).
 
-May import: :mod:`edge`, :mod:`admin.api`, :mod:`admin.accounts`.
+May import: :mod:`edge`, :mod:`admin.api`, :mod:`admin.accounts`, :mod:`admin.outbound`.
 """

@@ -15,13 +15,12 @@ than that, however long the chain or however dead the resolver.
 
 ``EDGE_DNS_NAMESERVERS`` (``host`` or ``host:port``, ``[v6]:port``) replaces the system
 resolver entirely: tests point it at a DNS server on a loopback port, and operators at a
-private resolver. :func:`make_resolver` is the one place that builds a resolver, so the
-reachability check (:mod:`admin.reachability`) resolves addresses exactly as this module does.
+private resolver. The resolver is built by :func:`admin.outbound.resolve.make_resolver`, the
+same one every outbound request's addresses come from.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,12 +30,16 @@ import dns.asyncresolver
 import dns.exception
 import dns.message
 import dns.name
-import dns.nameserver
-import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
+from admin.outbound.resolve import (
+    DNSLookupError,
+    lookup_failure,
+    make_resolver,
+    parse_nameserver,
+)
 from edge.hosts import normalise_host
 
 if TYPE_CHECKING:
@@ -54,79 +57,6 @@ class CnameCheck:
     #: True when the answer says nothing about the records (timeout, resolver failure):
     #: a scheduled re-check should not withdraw a verified domain on such an outcome alone.
     temporary: bool = False
-
-
-def parse_nameserver(spec: str) -> tuple[str, int]:
-    """``"127.0.0.1:5353"`` -> ``("127.0.0.1", 5353)``; port 53 when none is given.
-
-    IPv6 addresses take a port only in brackets (``[::1]:5353``); a bare ``::1`` is port 53.
-    Only IP addresses are accepted: resolving a resolver's name would need a resolver.
-    """
-    spec = spec.strip()
-    host, port = spec, "53"
-    if spec.startswith("["):
-        host, sep, rest = spec[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"bad DNS nameserver {spec!r}: expected [address]:port")
-        port = rest[1:] or "53"
-    elif spec.count(":") == 1:
-        host, _, port = spec.partition(":")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"bad DNS nameserver {spec!r}: not an IP address") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"bad DNS nameserver {spec!r}: bad port {port!r}")
-    return str(address), int(port)
-
-
-def make_resolver(nameservers: Sequence[str], timeout: float) -> dns.asyncresolver.Resolver:
-    """An async resolver using ``nameservers`` (the system's when empty), no cache.
-
-    ``lifetime`` bounds one query including retries; callers pass a smaller one per query
-    to keep a whole check within its deadline.
-    """
-    if nameservers:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(*parse_nameserver(spec)) for spec in nameservers
-        ]
-    else:
-        resolver = dns.asyncresolver.Resolver(configure=True)
-    resolver.lifetime = timeout
-    # A SERVFAIL is the resolver's considered answer; retrying it until the deadline only
-    # turns "the resolver failed" into a less precise "timed out".
-    resolver.retry_servfail = False
-    resolver.cache = None
-    return resolver
-
-
-class DNSLookupError(Exception):
-    """A lookup ended without records or a definite "no such name".
-
-    ``reason`` is the customer-facing sentence; ``temporary`` as in :class:`CnameCheck`.
-    """
-
-    def __init__(self, reason: str, *, temporary: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.temporary = temporary
-
-
-def lookup_failure(exc: dns.exception.DNSException, name: str, timeout: float) -> DNSLookupError:
-    """Turn a dnspython failure other than NXDOMAIN/NoAnswer into a sentence."""
-    if isinstance(exc, dns.exception.Timeout):
-        return DNSLookupError(f"DNS resolver timed out after {float(timeout)} s")
-    if isinstance(exc, dns.resolver.NoNameservers):
-        rcodes = sorted({err[3] for err in exc.kwargs.get("errors", ()) if isinstance(err[3], str)})
-        if rcodes:
-            return DNSLookupError(f"DNS resolver answered {'/'.join(rcodes)} for {name}")
-        return DNSLookupError(f"no DNS server answered for {name}")
-    if isinstance(exc, dns.resolver.YXDOMAIN):
-        return DNSLookupError(
-            f"DNS name too long after CNAME substitution: {name}", temporary=False
-        )
-    return DNSLookupError(f"DNS lookup of {name} failed: {exc.__class__.__name__}")
 
 
 def _text(name: dns.name.Name) -> str:

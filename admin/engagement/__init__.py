@@ -4,5 +4,5 @@
 switches, message labels, webhook endpoints), ``webhooks`` (endpoints and delivery),
 ``retention``, ``service`` (the per-worker parts).
 
-May import: :mod:`edge`, :mod:`admin.api`, :mod:`admin.accounts`.
+May import: :mod:`edge`, :mod:`admin.api`, :mod:`admin.accounts`, :mod:`admin.outbound`.
 """

@@ -18,9 +18,10 @@ from admin.api import query_params as qp
 from admin.api.errors import InvalidData, NotFound
 from admin.api.payloads import json_object
 from admin.api.routing import resource
+from admin.engagement.rendering import endpoint_json
 from admin.engagement.service import Engagement
 from admin.engagement.stats import StatsError, StatsQuery, run_stats
-from admin.engagement.webhooks import WebhookError, endpoint_json
+from admin.engagement.webhooks.endpoints import WebhookError
 from edge.db.store import StoreUnavailable
 from edge.model.labels import MessageLabels
 from edge.model.privacy import IP_MODES, UA_MODES, PrivacySettings

@@ -24,7 +24,7 @@ from admin.accounts.auth import authenticate
 from admin.api import query_params as qp
 from admin.api.errors import InvalidData
 from admin.api.routing import resource
-from admin.engagement.webhooks import event_json
+from admin.engagement.rendering import event_json
 from edge.db.repositories.events import EventFilter
 from edge.db.store import Store
 from edge.model.events import EVENT_TYPES, VERDICTS, StoredEvent

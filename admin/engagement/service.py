@@ -1,10 +1,11 @@
 """The engagement side of a worker: webhook delivery, retention, and on-demand roll-up.
 
-Built once per worker by :func:`admin.server.create_app`, started and stopped with the
-server, and reached by the routes as ``request.app.state.engagement``. Every worker runs the
-same background tasks; they coordinate through the database (webhook leases, batched
-deletes), so any number of workers is safe. The roll-ups are kept current by the ingester
-(:mod:`edge.events.ingester`); the stats API only catches them up before it reads.
+Built once per worker by :func:`admin.server.create_app`, run with the server
+(:meth:`Engagement.running`), and reached by the routes as ``request.app.state.engagement``.
+Every worker runs the same background tasks; they coordinate through the database (webhook
+leases, batched deletes), so any number of workers is safe. The roll-ups are kept current
+by the ingester (:mod:`edge.events.ingester`); the stats API only catches them up before it
+reads.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from admin.domains.reachability import AddressPolicy
 from admin.engagement.retention import Retention
-from admin.engagement.webhooks import WebhookDelivery, WebhookEndpoints
+from admin.engagement.webhooks.delivery import WebhookDelivery
+from admin.engagement.webhooks.endpoints import WebhookEndpoints
+from admin.outbound.client import Outbound
 from edge.events.rollup import Rollup
 from edge.serving.server import Runtime
 
@@ -26,10 +28,13 @@ class Engagement:
         self.store = runtime.store
         #: For reads that must include every stored event (the ingester keeps it current).
         self.rollup = Rollup(runtime.store)
-        self.endpoints = WebhookEndpoints(runtime.store)
+        #: Where webhooks may go (EDGE_WEBHOOK_ALLOW_NETWORKS), checked at registration and
+        #: at every delivery.
+        outbound = Outbound.for_webhooks(settings)
+        self.endpoints = WebhookEndpoints(runtime.store, outbound)
         self.delivery = WebhookDelivery(
             runtime.store,
-            policy=AddressPolicy(settings.verify_allow_networks),
+            outbound=outbound,
             timeout=settings.webhook_timeout,
             backoff_base=settings.webhook_backoff_base,
             max_age=settings.webhook_max_age,

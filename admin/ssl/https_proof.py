@@ -2,8 +2,8 @@
 
 Issue 4: "after issuance the server makes a real HTTPS request to the domain (through the
 configured resolver...) and only then reports ``active``". :class:`HttpsProof` resolves the
-name with the verification resolver (:func:`admin.dns.make_resolver`), opens TLS to each
-address with the name as SNI, and requires both
+name once through :mod:`admin.outbound` (the configured resolvers, the verification's address
+policy), opens TLS to each allowed address with the name as SNI, and requires both
 
 - the certificate presented to be the one just issued (the leaf's exact DER), and
 - ``GET /.well-known/tracking-edge/verify`` to answer this edge's proof value for the name.
@@ -22,13 +22,12 @@ import ssl
 import time
 from collections.abc import Callable
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from admin.domains.reachability import AddressPolicy
+from admin.outbound.client import Destination, Outbound, error_text
+from admin.outbound.resolve import DNSLookupError
 from edge.serving.server import PROOF_PATH
 
 
@@ -47,27 +46,30 @@ class HttpsProof:
     timeout = 10.0
     #: Pause between attempts within the timeout.
     interval = 0.1
-    #: Longest answer read (head and body): the proof's is a few hundred bytes; a server
+    #: Longest body read: the proof's is a few dozen bytes; a server
     #: streaming more is not this edge, and must not fill memory until the timeout.
     max_response = 16384
 
     def __init__(
         self,
-        resolver: dns.asyncresolver.Resolver,
+        outbound: Outbound,
         expected_proof: Callable[[str], str],
         *,
         port: int = 443,
         timeout: float | None = None,
-        policy: AddressPolicy | None = None,
         trust: ssl.SSLContext | None = None,
     ) -> None:
-        self.resolver = resolver
+        #: Resolution and the reachability check's SSRF guard: the customer's DNS picks the
+        #: address, so only an allowed one is connected to, and only the one resolved.
+        self.outbound = outbound
         self.expected_proof = expected_proof
         self.port = port
-        #: The reachability check's SSRF guard: the customer's DNS picks the address.
-        self.policy = policy or AddressPolicy()
         #: What a certificate served by a TLS terminator in front must verify against.
         self.trust = trust or ssl.create_default_context()
+        #: For a pinned leaf: no chain or name check here, the leaf is compared instead.
+        self.pinned = ssl.create_default_context()
+        self.pinned.check_hostname = False
+        self.pinned.verify_mode = ssl.CERT_NONE
         if timeout is not None:
             self.timeout = timeout
 
@@ -99,85 +101,66 @@ class HttpsProof:
             await asyncio.sleep(self.interval)
 
     async def _attempt(self, domain: str, leaf: bytes | None, deadline: float) -> None:
-        addresses = await self._resolve(domain, deadline)
-        problems = []
+        try:
+            url = httpx.URL(scheme="https", host=domain, port=self.port, path=PROOF_PATH)
+            destination = await self.outbound.destination(
+                url, timeout=max(0.1, deadline - time.monotonic())
+            )
+        except httpx.InvalidURL:
+            raise ProofFailed(f"not a valid host name: {domain!r}") from None
+        except DNSLookupError as exc:
+            raise ProofFailed(exc.reason) from None
+        problems = list(destination.refusals)
         timeouts = 0
-        for address in addresses:
-            refusal = self.policy.refusal(address)
-            if refusal is not None:
-                problems.append(refusal)
-                continue
-            try:
-                await asyncio.wait_for(
-                    self._fetch(address, domain, leaf), max(0.1, deadline - time.monotonic())
-                )
-                return
-            except ProofFailed as exc:
-                problems.append(exc.reason)
-            except (TimeoutError, OSError, ssl.SSLError) as exc:
-                timeouts += isinstance(exc, TimeoutError)
-                problems.append(
-                    f"HTTPS to {address}:{self.port} failed: {str(exc) or type(exc).__name__}"
-                )
+        async with self.outbound.client(
+            verify=self.trust if leaf is None else self.pinned
+        ) as client:
+            for address in destination.addresses:
+                remaining = max(0.1, deadline - time.monotonic())
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._fetch(client, destination, address, leaf, remaining)
+                    return
+                except ProofFailed as exc:
+                    problems.append(exc.reason)
+                except (TimeoutError, httpx.HTTPError) as exc:
+                    timeouts += isinstance(exc, TimeoutError | httpx.TimeoutException)
+                    where = f"[{address}]" if ":" in address else address
+                    problems.append(f"HTTPS to {where}:{self.port} failed: {error_text(exc)}")
         raise ProofFailed("; ".join(problems), timed_out=timeouts == len(problems) > 0)
 
-    async def _resolve(self, domain: str, deadline: float) -> list[str]:
-        addresses: list[str] = []
-        for rdtype in ("A", "AAAA"):
-            lifetime = max(0.1, deadline - time.monotonic())
-            try:
-                answer = await self.resolver.resolve(domain, rdtype, lifetime=lifetime)
-            except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
-                continue
-            except dns.exception.DNSException as exc:
-                raise ProofFailed(f"cannot resolve {domain}: {exc}") from None
-            addresses.extend(r.to_text() for r in answer)
-        if not addresses:
-            raise ProofFailed(f"{domain} has no address records")
-        return addresses
-
-    async def _fetch(self, address: str, domain: str, leaf: bytes | None) -> None:
-        if leaf is None:
-            ctx = self.trust
-        else:
-            ctx = ssl.create_default_context()
-            # Pinned to the leaf below instead of a chain check: see the module docstring.
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        # Explicit TLS timeouts: asyncio's defaults (60 s handshake, 30 s shutdown) outlast
-        # the proof's own deadline.
-        reader, writer = await asyncio.open_connection(
-            address,
-            self.port,
-            ssl=ctx,
-            server_hostname=domain,
-            ssl_handshake_timeout=self.timeout,
-            ssl_shutdown_timeout=1.0,
-        )
+    async def _fetch(
+        self,
+        client: httpx.AsyncClient,
+        destination: Destination,
+        address: str,
+        leaf: bytes | None,
+        timeout: float,
+    ) -> None:
+        domain = destination.host
+        # httpx's timeout bounds each step, the TLS handshake too (asyncio's default for it,
+        # 60 s, would outlast the proof's deadline).
+        request = destination.request(client, "GET", address, timeout=timeout)
+        response = await client.send(request, stream=True)
         try:
-            served = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-            if leaf is not None and served != leaf:
-                raise ProofFailed(f"{domain} serves a different certificate over HTTPS")
-            writer.write(
-                f"GET {PROOF_PATH} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-            response = await self._read_capped(reader, domain)
+            if leaf is not None:
+                tls = response.extensions["network_stream"].get_extra_info("ssl_object")
+                if tls.getpeercert(binary_form=True) != leaf:
+                    raise ProofFailed(f"{domain} serves a different certificate over HTTPS")
+            body = await self._read_capped(response, domain)
         finally:
-            writer.close()
-        head, _, body = response.partition(b"\r\n\r\n")
-        status = head.split(b" ", 2)[1:2]
-        if status != [b"200"]:
-            raise ProofFailed(f"https://{domain}{PROOF_PATH} answered {head[:40]!r}")
+            await response.aclose()
+        if response.status_code != 200:
+            raise ProofFailed(f"https://{domain}{PROOF_PATH} answered HTTP {response.status_code}")
         if body.strip() != self.expected_proof(domain).encode():
             raise ProofFailed(f"https://{domain} is answered by another server")
 
-    async def _read_capped(self, reader: asyncio.StreamReader, domain: str) -> bytes:
-        """The answer up to the end of the connection (``Connection: close``), refusing one
-        over :attr:`max_response`; the caller's timeout bounds a trickle."""
+    async def _read_capped(self, response: httpx.Response, domain: str) -> bytes:
+        """The body, refusing one over :attr:`max_response`; the caller's timeout bounds a
+        trickle."""
         chunks: list[bytes] = []
         size = 0
-        while chunk := await reader.read(4096):
+        async for chunk in response.aiter_raw():
             size += len(chunk)
             if size > self.max_response:
                 raise ProofFailed(

@@ -18,8 +18,7 @@ from ipaddress import ip_address
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from admin.domains.dns import make_resolver
-from admin.domains.reachability import AddressPolicy
+from admin.outbound.client import Outbound
 from admin.ssl.challenges import ChallengeBoard, ChallengeResponder
 from admin.ssl.https_proof import HttpsProof
 from admin.ssl.issuance import CertificateIssuer
@@ -58,10 +57,9 @@ def build_tls(runtime: Runtime) -> TlsParts:
     responder = ChallengeResponder(runtime.store, runtime.domains)
     issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
     proof = HttpsProof(
-        make_resolver(settings.dns_nameservers, settings.dns_timeout),
+        Outbound.for_verification(settings),
         runtime.codec.domain_proof,
         port=settings.https_verify_port,
-        policy=AddressPolicy(settings.verify_allow_networks),
     )
     manager = CertificateManager(
         runtime.store,

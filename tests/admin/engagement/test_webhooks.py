@@ -8,8 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from admin.engagement.webhooks import WebhookDelivery, sign, verify_signature
+from admin.engagement.webhooks.delivery import WebhookDelivery
+from admin.engagement.webhooks.endpoints import WebhookEndpoints
+from admin.engagement.webhooks.signing import sign, verify_signature
+from admin.outbound.client import Outbound
+from admin.outbound.policy import AddressPolicy
+from admin.outbound.resolve import AddressResolver
+from edge.config import Settings
 from edge.db.repositories.events import EventFilter
+from tests.conftest import free_port
 from tests.fixtures_engagement import T0, api_client, event, record_live
 
 MIN = 60_000
@@ -17,10 +24,16 @@ MIN = 60_000
 
 @pytest.fixture
 def fast(monkeypatch, other_settings):
-    """Settings with quick roll-up passes, retries and polling, so tests take seconds."""
+    """Settings with quick roll-up passes, retries and polling, so tests take seconds; webhooks
+    may go to loopback, where the test receivers are (refused by default)."""
     monkeypatch.setattr(WebhookDelivery, "poll_interval", 0.05)
     monkeypatch.setattr(WebhookDelivery, "batch_size", 10)
-    return other_settings(rollup_interval=0.05, webhook_backoff_base=0.05, webhook_timeout=2.0)
+    return other_settings(
+        rollup_interval=0.05,
+        webhook_backoff_base=0.05,
+        webhook_timeout=2.0,
+        webhook_allow_networks=("127.0.0.0/8", "::1/128"),
+    )
 
 
 @pytest.fixture
@@ -227,17 +240,159 @@ def test_deactivated_endpoint_gets_nothing(live, webhook_receiver):
     assert webhook_receiver.requests == []
 
 
-def test_endpoint_on_a_private_address_is_refused_at_delivery(live):
-    key, acct = account(live)
-    endpoint = register(live, key, "http://10.1.2.3:8080/hooks")
-    record_live(live, clicks(acct, 1))
+# -- where webhooks may go: public addresses only, unless allowed (SSRF) ----------------------
+
+
+def refused(address: str) -> str:
+    return (
+        f"refusing to connect to {address}: not a public address "
+        "(EDGE_WEBHOOK_ALLOW_NETWORKS can allow its network)"
+    )
+
+
+@pytest.fixture
+def public_only(fast, make_server, dns_server):
+    """A server with the default webhook policy, resolving through the loopback DNS server."""
+    default = Settings().webhook_allow_networks
+    return make_server(
+        replace(fast, webhook_allow_networks=default, dns_nameservers=(dns_server.nameserver,))
+    )
+
+
+def stored_earlier(live, account_id: int, url: str) -> int:
+    """An endpoint stored without the registration check, as one registered under another
+    configuration (or before this check existed) is; returns its id."""
+    engagement = live.app.admin_app.state.engagement
+    anywhere = Outbound(AddressResolver(), AddressPolicy(["0.0.0.0/0", "::/0"]))
+
+    async def create():
+        endpoint, _ = await WebhookEndpoints(engagement.store, anywhere).create(account_id, url)
+        return endpoint.id
+
+    return live.call(create)
+
+
+def last_error(live, key: str, endpoint_id: int) -> dict:
     deadline = time.monotonic() + 10
-    while status(live, key, endpoint["id"])["last_error"] is None:
+    while status(live, key, endpoint_id)["last_error"] is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    got = status(live, key, endpoint["id"])
-    assert got["last_error"] == (
-        "refusing to connect to 10.1.2.3: not a public address "
-        "(EDGE_VERIFY_ALLOW_NETWORKS can allow its network)"
-    )
+    return status(live, key, endpoint_id)
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("169.254.169.254", "169.254.169.254"),
+        ("[::ffff:0:a9fe:a9fe]", "::ffff:0:a9fe:a9fe"),
+        ("[fec0::1]", "fec0::1"),
+    ],
+)
+def test_url_on_a_refused_address_is_refused_at_registration(public_only, host, address):
+    key, _ = account(public_only)
+    with api_client(public_only, key) as c:
+        r = c.post("/api/v1/webhooks", json={"url": f"http://{host}:8080/hooks"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["description"] == refused(address)
+
+
+def test_url_changed_to_a_refused_address_is_refused(public_only):
+    key, _ = account(public_only)
+    endpoint = register(public_only, key, "https://hooks.brand.test/in")
+    with api_client(public_only, key) as c:
+        r = c.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"url": "http://localhost/in"})
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["description"] == refused("127.0.0.1")
+        assert c.get(f"/api/v1/webhooks/{endpoint['id']}").json()["results"]["url"] == (
+            "https://hooks.brand.test/in"
+        )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1"])
+def test_loopback_endpoint_is_refused_at_delivery_by_default(public_only, webhook_receiver, host):
+    key, acct = account(public_only)
+    endpoint_id = stored_earlier(public_only, acct, f"http://{host}:{webhook_receiver.port}/hooks")
+    record_live(public_only, clicks(acct, 1))
+    got = last_error(public_only, key, endpoint_id)
+    assert got["last_error"] == refused("127.0.0.1")
     assert (got["backlog"], got["delivered"]) == (1, 0)
+    assert webhook_receiver.requests == []
+
+
+def test_last_error_does_not_tell_whether_an_internal_port_answers(public_only, webhook_receiver):
+    key, acct = account(public_only)
+    answering = stored_earlier(public_only, acct, webhook_receiver.url)
+    closed = stored_earlier(public_only, acct, f"http://127.0.0.1:{free_port()}/hooks")
+    record_live(public_only, clicks(acct, 1))
+    errors = {last_error(public_only, key, i)["last_error"] for i in (answering, closed)}
+    assert errors == {refused("127.0.0.1")}
+    assert webhook_receiver.requests == []
+
+
+def test_name_resolving_to_loopback_is_refused_at_delivery(
+    public_only, dns_server, webhook_receiver
+):
+    # (Refusing private and link-local addresses is the policy's own test: no traffic leaves
+    # loopback here, even if the guard were broken.)
+    dns_server.set_a("hooks.brand.test", "127.0.0.1")
+    key, acct = account(public_only)
+    endpoint = register(public_only, key, f"http://hooks.brand.test:{webhook_receiver.port}/in")
+    record_live(public_only, clicks(acct, 1))
+    got = last_error(public_only, key, endpoint["id"])
+    assert got["last_error"] == refused("127.0.0.1")
+    assert (got["backlog"], got["delivered"]) == (1, 0)
+    assert webhook_receiver.requests == []
+
+
+def test_name_is_resolved_by_idna_2008_as_it_is_sent(
+    fast, make_server, dns_server, webhook_receiver
+):
+    # IDNA 2003 (Python's codec, getaddrinfo under uvloop) reads ß.hooks.test as ss.hooks.test;
+    # IDNA 2008 (httpx, browsers, edge.hosts) as xn--zca.hooks.test. 127.0.0.2 stands in for a
+    # public address: the only network allowed.
+    dns_server.set_a("ss.hooks.test", "127.0.0.2")
+    dns_server.set_a("xn--zca.hooks.test", "127.0.0.1")
+    allowed = ("127.0.0.2/32",)
+    live = make_server(
+        replace(fast, webhook_allow_networks=allowed, dns_nameservers=(dns_server.nameserver,))
+    )
+    key, acct = account(live)
+    endpoint = register(live, key, f"http://ß.hooks.test:{webhook_receiver.port}/hooks")
+    record_live(live, clicks(acct, 1))
+    got = last_error(live, key, endpoint["id"])
+    assert got["last_error"] == refused("127.0.0.1")
+    assert webhook_receiver.requests == []
+    assert {name for name, _ in dns_server.queries} == {"xn--zca.hooks.test"}
+
+
+def test_rebinding_name_is_posted_to_the_address_that_was_checked(
+    fast, make_server, dns_server, make_webhook_receiver
+):
+    # The name answers 127.0.0.2 (the stand-in public address) first, 127.0.0.1 next, TTL 0.
+    public = make_webhook_receiver("127.0.0.2")
+    internal = make_webhook_receiver("127.0.0.1", public.port)
+    dns_server.set_a_sequence("rebind.hooks.test", ["127.0.0.2"], ["127.0.0.1"], ttl=0)
+    allowed = ("127.0.0.2/32",)
+    live = make_server(
+        replace(fast, webhook_allow_networks=allowed, dns_nameservers=(dns_server.nameserver,))
+    )
+    key, acct = account(live)
+    register(live, key, f"http://rebind.hooks.test:{public.port}/hooks")
+    record_live(live, clicks(acct, 1))
+    public.wait_for(1)
+    assert public.requests[0].headers["host"] == f"rebind.hooks.test:{public.port}"
+    assert internal.requests == []
+    assert dns_server.queries.count(("rebind.hooks.test", "A")) == 1
+
+
+def test_allowed_networks_from_the_environment():
+    assert Settings.from_env({}).webhook_allow_networks == ()
+    assert Settings.from_env({"EDGE_WEBHOOK_ALLOW_NETWORKS": "none"}).webhook_allow_networks == ()
+    env = {"EDGE_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/8, ::1"}
+    assert Settings.from_env(env).webhook_allow_networks == ("127.0.0.0/8", "::1/128")
