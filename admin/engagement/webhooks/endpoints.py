@@ -56,7 +56,7 @@ class WebhookEndpoints:
         self.outbound = outbound or public_only()
 
     def _check_url(self, url: object) -> str:
-        url = self._check_url(url)
+        url = check_url(url)
         refusal = self.outbound.known_refusal(url)
         if refusal is not None:
             raise WebhookError(refusal, "url")
