@@ -2,7 +2,7 @@
 
 Packages, each a capability, and what each may import (``tests/test_layering.py``)::
 
-    admin.api         API plumbing: errors, routing, contracts, OpenAPI     edge
+    admin.api         API plumbing: errors, contracts, OpenAPI              edge
     admin.accounts    accounts, API keys, authentication                    edge, api
     admin.domains     validation, the domain service, DNS, reachability,    edge, api, accounts
                       sending domains, both dialects

@@ -19,15 +19,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiosqlite
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api import query_params as qp
+from admin.accounts.service import Account
+from admin.api.contracts import Operations
 from admin.api.errors import InvalidData
-from admin.api.routing import resource
+from admin.api.timestamps import epoch_ms
+from admin.engagement.contracts import EventFilterParams, EventPage, EventsParams, ExportParams
 from admin.engagement.webhooks import EVENT_FIELDS, event_json
-from edge.model.events import EVENT_TYPES, VERDICTS
 
 PREFIX = "/api/v1/engagement"
 CSV_COLUMNS = (
@@ -63,17 +66,17 @@ class EventFilter:
     link: str | None = None
 
     @classmethod
-    def from_request(cls, request: Request, account_id: int, *, need_range: bool) -> EventFilter:
+    def of(cls, account_id: int, query: EventFilterParams) -> EventFilter:
         return cls(
             account_id,
-            qp.time_ms(request, "from", required=need_range),
-            qp.time_ms(request, "to", required=need_range),
-            qp.choices(request, "type", EVENT_TYPES),
-            qp.choices(request, "verdict", VERDICTS),
-            qp.text(request, "domain"),
-            qp.text(request, "message"),
-            qp.text(request, "recipient"),
-            qp.text(request, "link"),
+            None if query.start is None else epoch_ms(query.start),
+            None if query.end is None else epoch_ms(query.end),
+            query.types,
+            query.verdicts,
+            query.domain,
+            query.message,
+            query.recipient,
+            query.link,
         )
 
     def where(self) -> tuple[str, list]:
@@ -148,49 +151,51 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidData("'cursor' is not a cursor this API returned", field="cursor") from None
 
 
-async def list_events(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    f = EventFilter.from_request(request, account.id, need_range=False)
-    limit = qp.integer(request, "limit", 100, 1, 1000)
-    cursor = qp.text(request, "cursor")
-    after = decode_cursor(cursor) if cursor else None
-    conn = request.app.state.engagement.reader
-    # One row more than asked tells whether another page follows.
-    rows: list[tuple] = []
-    async for chunk in pages(conn, f, page=limit + 1, after=after):
-        rows = chunk
-        break
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1][2], rows[-1][0]) if more else None
-    return JSONResponse(
-        {"results": [event_json(r) for r in rows], "next_cursor": next_cursor, "limit": limit}
-    )
+op = Operations("Engagement", auth=authenticate)
 
 
-async def export_events(request: Request) -> StreamingResponse:
-    account = await authenticate(request)
-    f = EventFilter.from_request(request, account.id, need_range=True)
-    fmt = qp.text(request, "format") or "ndjson"
-    if fmt not in ("ndjson", "csv"):
-        raise InvalidData("'format' must be ndjson or csv", field="format")
-    path = request.app.state.engagement.path
+class Events(HTTPEndpoint):
+    @op("Events in time order, with filters and cursor pagination", answer=EventPage)
+    async def get(self, request: Request, account: Account, query: EventsParams) -> EventPage:
+        f = EventFilter.of(account.id, query)
+        after = decode_cursor(query.cursor) if query.cursor else None
+        conn = request.app.state.engagement.reader
+        # One row more than asked tells whether another page follows.
+        rows: list[tuple] = []
+        async for chunk in pages(conn, f, page=query.limit + 1, after=after):
+            rows = chunk
+            break
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1][2], rows[-1][0]) if more else None
+        return EventPage([event_json(r) for r in rows], next_cursor, query.limit)  # type: ignore[misc]
 
-    async def stream() -> AsyncIterator[bytes]:
-        # A connection of its own: a long export holds no lock anyone else needs (WAL).
-        async with aiosqlite.connect(path, timeout=5.0) as conn:
-            if fmt == "csv":
-                yield (",".join(CSV_COLUMNS) + "\r\n").encode()
-            async for rows in pages(conn, f, page=1000):
-                yield _render(rows, fmt)
 
-    media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
-    name = f"events.{'ndjson' if fmt == 'ndjson' else 'csv'}"
-    return StreamingResponse(
-        stream(),
-        media_type=media,
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
+class Export(HTTPEndpoint):
+    @op("Stream every event of a time range as NDJSON or CSV",
+        content={"application/x-ndjson": str, "text/csv": str})  # fmt: skip
+    async def get(
+        self, request: Request, account: Account, query: ExportParams
+    ) -> StreamingResponse:
+        f = EventFilter.of(account.id, query)
+        fmt = query.format
+        path = request.app.state.engagement.path
+
+        async def stream() -> AsyncIterator[bytes]:
+            # A connection of its own: a long export holds no lock anyone else needs (WAL).
+            async with aiosqlite.connect(path, timeout=5.0) as conn:
+                if fmt == "csv":
+                    yield (",".join(CSV_COLUMNS) + "\r\n").encode()
+                async for rows in pages(conn, f, page=1000):
+                    yield _render(rows, fmt)
+
+        media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
+        name = f"events.{'ndjson' if fmt == 'ndjson' else 'csv'}"
+        return StreamingResponse(
+            stream(),
+            media_type=media,
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
 
 
 def _render(rows: list[tuple], fmt: str) -> bytes:
@@ -207,6 +212,6 @@ def _render(rows: list[tuple], fmt: str) -> bytes:
 
 
 routes = [
-    resource(f"{PREFIX}/events", GET=list_events),
-    resource(f"{PREFIX}/events/export", GET=export_events),
+    Route(f"{PREFIX}/events", Events),
+    Route(f"{PREFIX}/events/export", Export),
 ]
