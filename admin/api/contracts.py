@@ -55,6 +55,11 @@ Instant = datetime
 T = TypeVar("T")
 
 
+def one_of(*values: str | int) -> Meta:
+    """The values an answer's field takes, for the document (an answer is not validated)."""
+    return Meta(extra_json_schema={"enum": list(values)})
+
+
 class Results(msgspec.Struct, Generic[T]):
     """The SparkPost dialect's answer: ``{"results": ...}``."""
 

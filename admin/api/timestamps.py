@@ -8,10 +8,15 @@ assumed when no zone is given.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+@overload
+def iso_utc(when: float | datetime) -> str: ...
+@overload
+def iso_utc(when: None) -> None: ...
 def iso_utc(when: float | datetime | None) -> str | None:
     """``when`` (seconds since the epoch, or an aware datetime) as ISO 8601 UTC; ``None`` stays."""
     if when is None:

@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from admin.api.contracts import MAX_ID, RowId, Time
+from admin.api.contracts import MAX_ID, RowId, Time, one_of
 from admin.api.fields import Messages
 
-CnameStatus = Literal["unverified", "pending", "invalid", "valid"]
-ComplianceStatus = Literal["pending", "valid", "blocked"]
-SslStatus = Literal["unavailable", "provisioning", "active", "failed"]
+CnameStatus = Annotated[str, one_of("unverified", "pending", "invalid", "valid")]
+ComplianceStatus = Annotated[str, one_of("pending", "valid", "blocked")]
+SslStatus = Annotated[str, one_of("unavailable", "provisioning", "active", "failed")]
 
 Name = Annotated[str, Messages("field '{field}' must be a string")]
 Flag = Annotated[bool | None, Messages("field '{field}' must be a boolean")]
@@ -51,7 +51,7 @@ class SparkPostStatus(Struct):
 
 
 class SparkPostTrackingDomain(Struct):
-    port: Literal[80, 443]
+    port: Annotated[int, one_of(80, 443)]
     domain: str
     secure: bool
     default: bool

@@ -9,6 +9,8 @@ dialect" section documents the shapes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.routing import Route
@@ -38,25 +40,25 @@ def _sending(request: Request) -> SendingDomains:
 
 
 def tracking_view(domain: TrackingDomain, target: str) -> wire.TrackingDomain:
-    return wire.TrackingDomain(*_tracking_fields(domain, target))
+    return wire.TrackingDomain(**_tracking_fields(domain, target))
 
 
-def _tracking_fields(domain: TrackingDomain, target: str) -> tuple:
-    return (
-        domain.id,
-        domain.domain,
-        domain.secure,
-        domain.is_default,
-        domain.verified,
-        domain.cname_status,
-        domain.cname_reason,
-        iso_utc(domain.checked_at),
-        domain.compliance_status,
-        domain.ssl_status,
-        wire.DnsRecord(domain.domain, "CNAME", target),
-        iso_utc(domain.created_at),
-        iso_utc(domain.updated_at),
-    )
+def _tracking_fields(domain: TrackingDomain, target: str) -> dict[str, Any]:
+    return {
+        "id": domain.id,
+        "domain": domain.domain,
+        "secure": domain.secure,
+        "default": domain.is_default,
+        "verified": domain.verified,
+        "verification_status": domain.cname_status,
+        "verification_reason": domain.cname_reason,
+        "last_checked_at": iso_utc(domain.checked_at),
+        "compliance_status": domain.compliance_status,
+        "ssl_status": domain.ssl_status,
+        "dns_record": wire.DnsRecord(domain.domain, "CNAME", target),
+        "created_at": iso_utc(domain.created_at),
+        "updated_at": iso_utc(domain.updated_at),
+    }
 
 
 def instructions(domain: TrackingDomain, target: str) -> list[str]:
@@ -127,7 +129,9 @@ class TrackingDomainById(HTTPEndpoint):
         target = service.cname_target
         return Data(
             wire.TrackingDomainDetail(
-                *_tracking_fields(found, target), ssl_view(found, ssl), instructions(found, target)
+                **_tracking_fields(found, target),
+                ssl=ssl_view(found, ssl),
+                dns_instructions=instructions(found, target),
             )
         )
 
