@@ -3,7 +3,7 @@
 Packages, each a capability, and what each may import (held by ``lint-imports``, with the
 contracts in pyproject.toml)::
 
-    admin.api         API plumbing: errors, routing, contracts, OpenAPI     edge
+    admin.api         API plumbing: errors, contracts, OpenAPI              edge
     admin.outbound    the SSRF guard: address policy, resolution, HTTP      edge
                       pinned to the checked address
     admin.accounts    accounts, API keys, authentication                    edge, api

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from msgspec import Struct
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from admin.api.contracts import META
 from admin.api.errors import (
     AdminError,
     HttpError,
@@ -22,7 +26,6 @@ from admin.domains import customer as api_customer
 from admin.domains import sparkpost as api_sparkpost
 from admin.engagement import api as engagement_api
 from admin.engagement import events_api
-from admin.engagement import openapi as engagement_openapi
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
 from admin.ssl.wiring import tls_allowed
@@ -30,31 +33,42 @@ from edge import __version__
 from edge.serving.server import Runtime
 
 
-async def health(request: Request) -> JSONResponse:
+class Health(Struct):
+    """The server's version and counters; the counters are this worker process's since it
+    started, but the spool backlog, which counts every process's events not yet stored."""
+
+    status: Literal["ok"]
+    version: str
+    spool_backlog_bytes: int
+    redirects_served: int
+    pixels_served: int
+    events_pending: int
+    events_spooled: int
+    events_ingested: int
+
+
+@META("Health")
+async def health(request: Request) -> Health:
     runtime: Runtime = request.app.state.runtime
     ingester = runtime.ingester
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            # Bytes of events in the spool that no ingester has stored yet (all processes).
-            "spool_backlog_bytes": await runtime.spool_backlog(),
-            # Counters of this worker process since it started.
-            "redirects_served": runtime.served.redirects,
-            "pixels_served": runtime.served.pixels,
-            "events_pending": runtime.recorder.pending,
-            "events_spooled": runtime.recorder.spooled,
-            "events_ingested": ingester.committed if ingester is not None else 0,
-        }
+    return Health(
+        "ok",
+        __version__,
+        await runtime.spool_backlog(),
+        runtime.served.redirects,
+        runtime.served.pixels,
+        runtime.recorder.pending,
+        runtime.recorder.spooled,
+        ingester.committed if ingester is not None else 0,
     )
 
 
-async def admin_error(request: Request, exc: Exception) -> JSONResponse:
+async def admin_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AdminError)
     return render(request.url.path, exc)
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> Response:
     # Unknown paths and methods get the dialect's error shape too, not Starlette's text.
     assert isinstance(exc, HTTPException)
     path = request.url.path
@@ -93,6 +107,4 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app.state.runtime = runtime
     app.state.services = services
     app.state.accounts = services.accounts
-    #: Path items that modules adding routes here contribute to /api/v1/openapi.json.
-    app.state.openapi_paths = {**rewrite_api.OPENAPI_PATHS, **engagement_openapi.PATHS}
     return app

@@ -1,5 +1,6 @@
-"""The admin API's plumbing: error types and their two dialects, routing, request parsing,
-times, and the OpenAPI document.
+"""The admin API's plumbing: error types and their two dialects, contracts (how an operation
+is declared, and how requests are read into its models: ``fields``, ``bodies``, ``queries``),
+times, and the OpenAPI document generated from the routes.
 
 May import: :mod:`edge`.
 """

@@ -21,9 +21,10 @@
         └── Blocked             422     1300            domain_blocked
 
 The SparkPost dialect renders ``{"errors": [{"code", "message", "description"}]}`` with the
-seed's codes and texts; the Mailerlogic dialect renders
-``{"error": {"status", "code", "message", "field"}}``. Which one a request gets is decided by
-its path (:func:`render`), so routes added by other modules get the right shape for free.
+seed's codes and texts (:class:`SparkPostErrors`); the Mailerlogic dialect renders
+``{"error": {"status", "code", "message", "field"}}`` (:class:`CustomerError`). Which one a
+request gets is decided by its path (:func:`render`), so routes added by other modules get the
+right shape for free.
 """
 
 from __future__ import annotations
@@ -31,10 +32,41 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import ClassVar
 
-from starlette.responses import JSONResponse
+import msgspec
+from msgspec import UNSET, UnsetType
+from starlette.responses import Response
 
 #: Paths of the Mailerlogic (customer) dialect; every other admin path speaks SparkPost.
 CUSTOMER_PREFIX = "/api/v1/customer/"
+
+
+class SparkPostError(msgspec.Struct, kw_only=True):
+    #: Absent on errors SparkPost gives no code (401, 405, 413...).
+    code: str | UnsetType = UNSET
+    message: str
+    description: str
+
+
+class SparkPostErrors(msgspec.Struct):
+    """An error in the SparkPost dialect."""
+
+    errors: list[SparkPostError]
+
+
+class CustomerErrorDetail(msgspec.Struct, kw_only=True):
+    status: int
+    code: str
+    message: str
+    #: The request field at fault, when one is.
+    field: str | UnsetType = UNSET
+    #: Why the domain was unreachable (``unreachable`` only).
+    reason: str | UnsetType = UNSET
+
+
+class CustomerError(msgspec.Struct):
+    """An error in the Mailerlogic dialect."""
+
+    error: CustomerErrorDetail
 
 
 class AdminError(Exception):
@@ -52,17 +84,19 @@ class AdminError(Exception):
         self.description = description
         self.field = field
 
-    def sparkpost_body(self) -> dict:
-        error: dict = {"message": self.message, "description": self.description}
-        if self.code is not None:
-            error = {"code": self.code, **error}
-        return {"errors": [error]}
+    def sparkpost_body(self) -> SparkPostErrors:
+        code = UNSET if self.code is None else self.code
+        return SparkPostErrors(
+            [SparkPostError(code=code, message=self.message, description=self.description)]
+        )
 
-    def customer_body(self) -> dict:
-        error = {"status": self.status, "code": self.slug, "message": self.description}
-        if self.field is not None:
-            error["field"] = self.field
-        return {"error": error}
+    def customer_body(self) -> CustomerError:
+        field = UNSET if self.field is None else self.field
+        return CustomerError(
+            CustomerErrorDetail(
+                status=self.status, code=self.slug, message=self.description, field=field
+            )
+        )
 
 
 class Unauthorized(AdminError):
@@ -113,7 +147,7 @@ class MalformedBody(AdminError):
 
 
 class PayloadTooLarge(AdminError):
-    """A request body over :data:`admin.payloads.MAX_BODY_BYTES`."""
+    """A request body over :data:`admin.api.bodies.MAX_BODY_BYTES`."""
 
     status = 413
     code = None
@@ -150,9 +184,9 @@ class Unreachable(AdminError):
         self.url = url
         self.reason = reason
 
-    def customer_body(self) -> dict:
+    def customer_body(self) -> CustomerError:
         body = super().customer_body()
-        body["error"]["reason"] = self.reason
+        body.error.reason = self.reason
         return body
 
 
@@ -236,9 +270,10 @@ class Blocked(InvalidData):
         self.domain = domain
 
 
-def render(path: str, error: AdminError) -> JSONResponse:
+def render(path: str, error: AdminError) -> Response:
     """The error in the dialect of ``path``."""
     customer = path.startswith(CUSTOMER_PREFIX)
     body = error.customer_body() if customer else error.sparkpost_body()
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    content = msgspec.json.encode(body)
+    return Response(content, error.status, headers, media_type="application/json")

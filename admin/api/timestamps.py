@@ -8,10 +8,15 @@ assumed when no zone is given.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+@overload
+def iso_utc(when: float | datetime) -> str: ...
+@overload
+def iso_utc(when: None) -> None: ...
 def iso_utc(when: float | datetime | None) -> str | None:
     """``when`` (seconds since the epoch, or an aware datetime) as ISO 8601 UTC; ``None`` stays."""
     if when is None:
@@ -21,12 +26,20 @@ def iso_utc(when: float | datetime | None) -> str | None:
     return when.astimezone(UTC).strftime(FORMAT)
 
 
-def parse_iso_ms(text: str) -> int:
-    """Milliseconds since the epoch for an ISO 8601 date or time; ``ValueError`` if it is not."""
+def parse_iso(text: str) -> datetime:
+    """The aware time an ISO 8601 date or time names; ``ValueError`` if it is not one."""
     text = text.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def epoch_ms(when: datetime) -> int:
+    """Milliseconds since the epoch."""
     return int(when.timestamp() * 1000)
+
+
+def parse_iso_ms(text: str) -> int:
+    """Milliseconds since the epoch for an ISO 8601 date or time; ``ValueError`` if it is not."""
+    return epoch_ms(parse_iso(text))

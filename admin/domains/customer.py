@@ -2,26 +2,33 @@
 
 A thin translation over :class:`~admin.domains.DomainService` and
 :class:`~admin.sending.SendingDomains`. Every answer is ``{"data": ...}``; every error is
-``{"error": {"status", "code", "message", "field"?}}`` (:mod:`admin.errors`). Times are
-ISO 8601 in UTC. The README's "Mailerlogic dialect" section documents the shapes.
+``{"error": {"status", "code", "message", "field"?}}`` (:mod:`admin.api.errors`). Times are
+ISO 8601 in UTC. Models are in :mod:`admin.domains.contracts`; the README's "Mailerlogic
+dialect" section documents the shapes.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api.errors import MissingField, NotFound
-from admin.api.payloads import is_id, json_object, optional_bool, optional_id
-from admin.api.routing import resource
+from admin.accounts.service import Account
+from admin.api.contracts import Data, Operations, RowId
 from admin.api.timestamps import iso_utc
+from admin.domains import contracts as wire
 from admin.domains.provisioning import SslInfo
 from admin.domains.sending import SendingDomain, SendingDomains
 from admin.domains.service import DomainService, TrackingDomain
 
 TRACKING = "/api/v1/customer/tracking-domains"
 SENDING = "/api/v1/customer/domains"
+
+tracking_op = Operations("Mailerlogic tracking domains", auth=authenticate)
+sending_op = Operations("Mailerlogic sending domains", auth=authenticate)
 
 
 def _domains(request: Request) -> DomainService:
@@ -32,20 +39,11 @@ def _sending(request: Request) -> SendingDomains:
     return request.app.state.services.sending
 
 
-def _id(request: Request) -> int:
-    raw = request.path_params["id"]
-    # Ids are positive decimal integers that fit a row id; anything else names nothing.
-    # (The length check comes first: int() of thousands of digits is slow, then refused.)
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not is_id(int(raw)):
-        raise NotFound(raw)
-    return int(raw)
+def tracking_view(domain: TrackingDomain, target: str) -> wire.TrackingDomain:
+    return wire.TrackingDomain(**_tracking_fields(domain, target))
 
 
-def dns_record(domain: TrackingDomain, target: str) -> dict:
-    return {"name": domain.domain, "type": "CNAME", "target": target}
-
-
-def tracking_view(domain: TrackingDomain, target: str) -> dict:
+def _tracking_fields(domain: TrackingDomain, target: str) -> dict[str, Any]:
     return {
         "id": domain.id,
         "domain": domain.domain,
@@ -57,7 +55,7 @@ def tracking_view(domain: TrackingDomain, target: str) -> dict:
         "last_checked_at": iso_utc(domain.checked_at),
         "compliance_status": domain.compliance_status,
         "ssl_status": domain.ssl_status,
-        "dns_record": dns_record(domain, target),
+        "dns_record": wire.DnsRecord(domain.domain, "CNAME", target),
         "created_at": iso_utc(domain.created_at),
         "updated_at": iso_utc(domain.updated_at),
     }
@@ -74,144 +72,143 @@ def instructions(domain: TrackingDomain, target: str) -> list[str]:
     ]
 
 
-def ssl_view(domain: TrackingDomain, info: SslInfo) -> dict:
-    return {
-        "id": domain.id,
-        "domain": domain.domain,
-        "status": info.status,
-        "issuer": info.issuer,
-        "not_before": iso_utc(info.not_before),
-        "not_after": iso_utc(info.not_after),
-        "renew_at": iso_utc(info.renew_at),
-        "reason": info.reason,
-    }
+def ssl_view(domain: TrackingDomain, info: SslInfo) -> wire.Ssl:
+    return wire.Ssl(
+        domain.id,
+        domain.domain,
+        info.status,
+        info.issuer,
+        iso_utc(info.not_before),
+        iso_utc(info.not_after),
+        iso_utc(info.renew_at),
+        info.reason,
+    )
 
 
-def sending_view(domain: SendingDomain) -> dict:
-    return {
-        "id": domain.id,
-        "domain": domain.domain,
-        "tracking_domain_id": domain.tracking_domain_id,
-        "tracking_domain": domain.tracking_domain,
-        "created_at": iso_utc(domain.created_at),
-        "updated_at": iso_utc(domain.updated_at),
-    }
+def sending_view(domain: SendingDomain) -> wire.SendingDomain:
+    return wire.SendingDomain(
+        domain.id,
+        domain.domain,
+        domain.tracking_domain_id,
+        domain.tracking_domain,
+        iso_utc(domain.created_at),
+        iso_utc(domain.updated_at),
+    )
 
 
-def _data(request: Request, domain: TrackingDomain, status: int = 200) -> JSONResponse:
-    target = _domains(request).cname_target
-    return JSONResponse({"data": tracking_view(domain, target)}, status_code=status)
+def _data(request: Request, domain: TrackingDomain) -> Data[wire.TrackingDomain]:
+    return Data(tracking_view(domain, _domains(request).cname_target))
 
 
 # -- tracking domains ---------------------------------------------------------------------------
 
 
-async def create_tracking(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    created = await _domains(request).create(
-        account, body.get("domain"), secure=optional_bool(body, "secure") or False
-    )
-    return _data(request, created, 201)
+class TrackingDomains(HTTPEndpoint):
+    @tracking_op("Create a tracking domain; the answer carries the CNAME record to add",
+                 status=201, errors=(409,))  # fmt: skip
+    async def post(
+        self, request: Request, account: Account, body: wire.CreateTrackingDomain
+    ) -> Data[wire.TrackingDomain]:
+        created = await _domains(request).create(account, body.domain, secure=body.secure or False)
+        return _data(request, created)
+
+    @tracking_op("List the account's tracking domains")
+    async def get(self, request: Request, account: Account) -> Data[list[wire.TrackingDomain]]:
+        target = _domains(request).cname_target
+        domains = await _domains(request).list(account)
+        return Data([tracking_view(d, target) for d in domains])
 
 
-async def list_tracking(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    target = _domains(request).cname_target
-    domains = await _domains(request).list(account)
-    return JSONResponse({"data": [tracking_view(d, target) for d in domains]})
+class TrackingDomainById(HTTPEndpoint):
+    @tracking_op("Get a tracking domain with DNS set-up instructions and SSL status")
+    async def get(
+        self, request: Request, account: Account, id: RowId
+    ) -> Data[wire.TrackingDomainDetail]:
+        service = _domains(request)
+        found, ssl = await service.ssl(account, id)
+        target = service.cname_target
+        return Data(
+            wire.TrackingDomainDetail(
+                **_tracking_fields(found, target),
+                ssl=ssl_view(found, ssl),
+                dns_instructions=instructions(found, target),
+            )
+        )
+
+    @tracking_op("Rename (resets verification and SSL)", errors=(409,))
+    async def patch(
+        self, request: Request, account: Account, body: wire.RenameTrackingDomain, id: RowId
+    ) -> Data[wire.TrackingDomain]:
+        return _data(request, await _domains(request).rename(account, id, body.domain))
+
+    @tracking_op("Delete (409 domain_in_use while sending domains use it)", status=204,
+                 errors=(409,))  # fmt: skip
+    async def delete(self, request: Request, account: Account, id: RowId) -> None:
+        await _domains(request).delete(account, id)
 
 
-async def get_tracking(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    service = _domains(request)
-    found, ssl = await service.ssl(account, _id(request))
-    data = tracking_view(found, service.cname_target)
-    data["ssl"] = ssl_view(found, ssl)
-    data["dns_instructions"] = instructions(found, service.cname_target)
-    return JSONResponse({"data": data})
+class VerifyTrackingDomain(HTTPEndpoint):
+    @tracking_op("Verify the CNAME and reachability; on success SSL provisioning starts",
+                 errors=(400,))  # fmt: skip
+    async def post(
+        self, request: Request, account: Account, id: RowId
+    ) -> Data[wire.TrackingDomain]:
+        return _data(request, await _domains(request).verify(account, id))
 
 
-async def update_tracking(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    if "domain" not in body:
-        raise MissingField("domain")
-    renamed = await _domains(request).rename(account, _id(request), body["domain"])
-    return _data(request, renamed)
+class Certificate(HTTPEndpoint):
+    @tracking_op("SSL certificate status")
+    async def get(self, request: Request, account: Account, id: RowId) -> Data[wire.Ssl]:
+        found, info = await _domains(request).ssl(account, id)
+        return Data(ssl_view(found, info))
 
-
-async def delete_tracking(request: Request) -> Response:
-    account = await authenticate(request)
-    await _domains(request).delete(account, _id(request))
-    return Response(status_code=204)
-
-
-async def verify_tracking(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    return _data(request, await _domains(request).verify(account, _id(request)))
-
-
-async def get_ssl(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    found, info = await _domains(request).ssl(account, _id(request))
-    return JSONResponse({"data": ssl_view(found, info)})
-
-
-async def provision_ssl(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    service = _domains(request)
-    found = await service.provision_ssl(account, _id(request))
-    found, info = await service.ssl(account, found.id)
-    return JSONResponse({"data": ssl_view(found, info)}, status_code=202)
+    @tracking_op("(Re-)issue the certificate in the background; verified domains only",
+                 status=202, errors=(422, 503))  # fmt: skip
+    async def post(self, request: Request, account: Account, id: RowId) -> Data[wire.Ssl]:
+        service = _domains(request)
+        found = await service.provision_ssl(account, id)
+        found, info = await service.ssl(account, found.id)
+        return Data(ssl_view(found, info))
 
 
 # -- sending domains ----------------------------------------------------------------------------
 
 
-async def create_sending(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    created = await _sending(request).create(
-        account, body.get("domain"), optional_id(body, "tracking_domain_id")
-    )
-    return JSONResponse({"data": sending_view(created)}, status_code=201)
+class SendingDomainList(HTTPEndpoint):
+    @sending_op("Create a sending domain", status=201, errors=(409,))
+    async def post(
+        self, request: Request, account: Account, body: wire.CreateSendingDomain
+    ) -> Data[wire.SendingDomain]:
+        created = await _sending(request).create(account, body.domain, body.tracking_domain_id)
+        return Data(sending_view(created))
+
+    @sending_op("List sending domains")
+    async def get(self, request: Request, account: Account) -> Data[list[wire.SendingDomain]]:
+        return Data([sending_view(d) for d in await _sending(request).list(account)])
 
 
-async def list_sending(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    domains = await _sending(request).list(account)
-    return JSONResponse({"data": [sending_view(d) for d in domains]})
+class SendingDomainById(HTTPEndpoint):
+    @sending_op("Get a sending domain")
+    async def get(self, request: Request, account: Account, id: RowId) -> Data[wire.SendingDomain]:
+        return Data(sending_view(await _sending(request).get(account, id)))
 
+    @sending_op("Assign a tracking domain (null: the default)")
+    async def patch(
+        self, request: Request, account: Account, body: wire.AssignTrackingDomain, id: RowId
+    ) -> Data[wire.SendingDomain]:
+        updated = await _sending(request).assign(account, id, body.tracking_domain_id)
+        return Data(sending_view(updated))
 
-async def get_sending(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    found = await _sending(request).get(account, _id(request))
-    return JSONResponse({"data": sending_view(found)})
-
-
-async def update_sending(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    if "tracking_domain_id" not in body:
-        raise MissingField("tracking_domain_id")
-    updated = await _sending(request).assign(
-        account, _id(request), optional_id(body, "tracking_domain_id")
-    )
-    return JSONResponse({"data": sending_view(updated)})
-
-
-async def delete_sending(request: Request) -> Response:
-    account = await authenticate(request)
-    await _sending(request).delete(account, _id(request))
-    return Response(status_code=204)
+    @sending_op("Delete a sending domain", status=204)
+    async def delete(self, request: Request, account: Account, id: RowId) -> None:
+        await _sending(request).delete(account, id)
 
 
 routes = [
-    resource(TRACKING, GET=list_tracking, POST=create_tracking),
-    resource(TRACKING + "/{id}", GET=get_tracking, PATCH=update_tracking, DELETE=delete_tracking),
-    resource(TRACKING + "/{id}/verify", POST=verify_tracking),
-    resource(TRACKING + "/{id}/ssl", GET=get_ssl, POST=provision_ssl),
-    resource(SENDING, GET=list_sending, POST=create_sending),
-    resource(SENDING + "/{id}", GET=get_sending, PATCH=update_sending, DELETE=delete_sending),
+    Route(TRACKING, TrackingDomains),
+    Route(TRACKING + "/{id}", TrackingDomainById),
+    Route(TRACKING + "/{id}/verify", VerifyTrackingDomain),
+    Route(TRACKING + "/{id}/ssl", Certificate),
+    Route(SENDING, SendingDomainList),
+    Route(SENDING + "/{id}", SendingDomainById),
 ]

@@ -1,94 +1,97 @@
 """The SparkPost dialect: ``/api/v1/tracking-domains``, keyed by domain name (seed 001).
 
 A thin translation: read the request, call :class:`~admin.domains.DomainService`, shape the
-answer as SparkPost does. Errors are rendered by the admin app as
-``{"errors": [{"code", "message", "description"}]}`` (:mod:`admin.errors`).
+answer as SparkPost does (models in :mod:`admin.domains.contracts`). Errors are rendered by
+the admin app as ``{"errors": [{"code", "message", "description"}]}`` (:mod:`admin.api.errors`).
 """
 
 from __future__ import annotations
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api.payloads import json_object, optional_bool
-from admin.api.routing import resource
+from admin.accounts.service import Account
+from admin.api.contracts import Operations, Results
+from admin.domains.contracts import (
+    SparkPostCreate,
+    SparkPostDomainName,
+    SparkPostStatus,
+    SparkPostTrackingDomain,
+    SparkPostUpdate,
+)
 from admin.domains.service import DomainService, TrackingDomain
 
 PREFIX = "/api/v1/tracking-domains"
+
+op = Operations("SparkPost tracking domains", auth=authenticate)
 
 
 def _service(request: Request) -> DomainService:
     return request.app.state.services.domains
 
 
-def status(domain: TrackingDomain) -> dict:
-    return {
-        "verified": domain.verified,
-        "cname_status": domain.cname_status,
-        "compliance_status": domain.compliance_status,
-    }
+def status(domain: TrackingDomain) -> SparkPostStatus:
+    return SparkPostStatus(domain.verified, domain.cname_status, domain.compliance_status)
 
 
-def view(domain: TrackingDomain) -> dict:
-    return {
-        "port": domain.port,
-        "domain": domain.domain,
-        "secure": domain.secure,
-        "default": domain.is_default,
-        "status": status(domain),
-    }
-
-
-async def create(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    secure = optional_bool(body, "secure") or False
-    default = optional_bool(body, "default") or False
-    created = await _service(request).create(
-        account, body.get("domain"), secure=secure, default=default
+def view(domain: TrackingDomain) -> SparkPostTrackingDomain:
+    return SparkPostTrackingDomain(
+        domain.port, domain.domain, domain.secure, domain.is_default, status(domain)
     )
-    return JSONResponse({"results": {"domain": created.domain}})
 
 
-async def list_domains(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    domains = await _service(request).list(account)
-    return JSONResponse({"results": [view(d) for d in domains]})
+class TrackingDomains(HTTPEndpoint):
+    @op("Create a tracking domain", errors=(409,))
+    async def post(
+        self, request: Request, account: Account, body: SparkPostCreate
+    ) -> Results[SparkPostDomainName]:
+        created = await _service(request).create(
+            account, body.domain, secure=body.secure or False, default=body.default or False
+        )
+        return Results(SparkPostDomainName(created.domain))
+
+    @op("List the account's tracking domains")
+    async def get(
+        self, request: Request, account: Account
+    ) -> Results[list[SparkPostTrackingDomain]]:
+        domains = await _service(request).list(account)
+        return Results([view(d) for d in domains])
 
 
-async def retrieve(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    found = await _service(request).get(account, request.path_params["domain"])
-    return JSONResponse({"results": view(found)})
+class TrackingDomainByName(HTTPEndpoint):
+    @op("Retrieve a tracking domain", errors=(404,))
+    async def get(
+        self, request: Request, account: Account, domain: str
+    ) -> Results[SparkPostTrackingDomain]:
+        return Results(view(await _service(request).get(account, domain)))
+
+    @op("Update secure and default (making a domain default moves the default)", errors=(404,))
+    async def put(
+        self, request: Request, account: Account, body: SparkPostUpdate, domain: str
+    ) -> Results[SparkPostDomainName]:
+        updated = await _service(request).update(
+            account, domain, secure=body.secure, default=body.default
+        )
+        return Results(SparkPostDomainName(updated.domain))
+
+    @op("Delete a tracking domain (409 while sending domains use it)", status=204,
+        errors=(404, 409))  # fmt: skip
+    async def delete(self, request: Request, account: Account, domain: str) -> None:
+        await _service(request).delete(account, domain)
 
 
-async def update(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    updated = await _service(request).update(
-        account,
-        request.path_params["domain"],
-        secure=optional_bool(body, "secure"),
-        default=optional_bool(body, "default"),
-    )
-    return JSONResponse({"results": {"domain": updated.domain}})
-
-
-async def delete(request: Request) -> Response:
-    account = await authenticate(request)
-    await _service(request).delete(account, request.path_params["domain"])
-    return Response(status_code=204)
-
-
-async def verify(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    verified = await _service(request).verify(account, request.path_params["domain"])
-    return JSONResponse({"results": status(verified)})
+class VerifyTrackingDomain(HTTPEndpoint):
+    @op("Check the CNAME, then that the domain reaches this edge (else 1404)", errors=(400, 404))
+    async def post(
+        self, request: Request, account: Account, domain: str
+    ) -> Results[SparkPostStatus]:
+        return Results(status(await _service(request).verify(account, domain)))
 
 
 routes = [
-    resource(PREFIX, GET=list_domains, POST=create),
-    resource(PREFIX + "/{domain}", GET=retrieve, PUT=update, DELETE=delete),
-    resource(PREFIX + "/{domain}/verify", POST=verify),
+    Route(PREFIX, TrackingDomains),
+    Route(PREFIX + "/{domain}", TrackingDomainByName),
+    Route(PREFIX + "/{domain}/verify", VerifyTrackingDomain),
 ]

@@ -1,208 +1,214 @@
 """Engagement routes of the admin API: stats, privacy switches, message labels, webhooks.
 
-Every route authenticates first (:func:`admin.auth.authenticate`) and is scoped to the
-caller's account; errors use the admin API's shape (:mod:`admin.errors`). The events list
-and export are in :mod:`admin.events_api`.
+Every route authenticates first and is scoped to the caller's account; errors use the admin
+API's shape (:mod:`admin.api.errors`); models are in :mod:`admin.engagement.contracts`. The
+events list and export are in :mod:`admin.engagement.events_api`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
+from msgspec import UNSET
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api import query_params as qp
+from admin.api.contracts import Operations, Results, RowId
 from admin.api.errors import InvalidData, NotFound
-from admin.api.payloads import json_object
-from admin.api.routing import resource
-from admin.engagement.rendering import endpoint_json
+from admin.api.timestamps import epoch_ms
+from admin.engagement.contracts import (
+    DeliveryStatus,
+    Labels,
+    LabelsChange,
+    Settings,
+    SettingsChange,
+    Stats,
+    StatsParams,
+    WebhookChange,
+    WebhookCreate,
+    WebhookEndpoint,
+)
 from admin.engagement.service import Engagement
 from admin.engagement.stats import StatsError, StatsQuery, run_stats
 from admin.engagement.webhooks.endpoints import WebhookError
 from edge.db.store import StoreUnavailable
+from edge.model.accounts import Account
 from edge.model.labels import MessageLabels
-from edge.model.privacy import IP_MODES, UA_MODES, PrivacySettings
+from edge.model.privacy import PrivacySettings
+from edge.model.webhooks import Endpoint
 
 PREFIX = "/api/v1/engagement"
 log = logging.getLogger("admin.engagement")
+
+op = Operations("Engagement", auth=authenticate)
+webhook_op = Operations("Webhooks", auth=authenticate)
 
 
 def _engagement(request: Request) -> Engagement:
     return request.app.state.engagement
 
 
-async def stats(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    start = qp.time_ms(request, "from", required=True)
-    end = qp.time_ms(request, "to") or int(time.time() * 1000)
-    group_by = qp.text(request, "group_by")
-    try:
-        query = StatsQuery.aligned(
-            account.id,
-            start,  # type: ignore[arg-type]
-            end,
-            group_by=group_by,
-            domain=qp.text(request, "domain"),
-            message=qp.text(request, "message"),
-            campaign=qp.text(request, "campaign"),
-            tag=qp.text(request, "tag"),
-            link=qp.text(request, "link"),
-            include_machine=qp.boolean(request, "include_machine"),
-            top_links=qp.integer(request, "top_links", 10, 0, 100),
-        )
-    except StatsError as exc:
-        raise InvalidData(str(exc), field=exc.field) from None
-    engagement = _engagement(request)
-    try:
-        await engagement.rollup.catch_up()  # count everything stored before this request
-    except StoreUnavailable as exc:  # the ingester holds the lock: answer from what is counted
-        log.warning("stats answered without catching the roll-ups up: %s", exc)
-    return JSONResponse({"results": await run_stats(engagement.store, query)})
+class StatsRoute(HTTPEndpoint):
+    @op("Totals, time series and top links for a time range", answer=Results[Stats])
+    async def get(self, request: Request, account: Account, query: StatsParams) -> Results[dict]:
+        end = (query.end and epoch_ms(query.end)) or int(time.time() * 1000)
+        try:
+            stats_query = StatsQuery.aligned(
+                account.id,
+                epoch_ms(query.start),
+                end,
+                group_by=query.group_by,
+                domain=query.domain,
+                message=query.message,
+                campaign=query.campaign,
+                tag=query.tag,
+                link=query.link,
+                include_machine=query.include_machine,
+                top_links=query.top_links,
+            )
+        except StatsError as exc:
+            raise InvalidData(str(exc), field=exc.field) from None
+        engagement = _engagement(request)
+        try:
+            await engagement.rollup.catch_up()  # count everything stored before this request
+        except StoreUnavailable as exc:  # the ingester holds the lock: answer from what's counted
+            log.warning("stats answered without catching the roll-ups up: %s", exc)
+        return Results(await run_stats(engagement.store, stats_query))
 
 
 # -- privacy and tracking switches ----------------------------------------------------------
 
-
-def _settings_json(settings: PrivacySettings) -> dict:
-    return {
-        "client_ip": settings.client_ip,
-        "user_agent": settings.user_agent,
-        "track_opens": settings.track_opens,
-        "track_clicks": settings.track_clicks,
-    }
+_SETTINGS_FIELDS = ("client_ip", "user_agent", "track_opens", "track_clicks")
 
 
-async def get_settings(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    async with _engagement(request).store.reading() as db:
-        settings = await db.privacy.get(account.id)
-    return JSONResponse({"results": _settings_json(settings)})
+def _settings_view(settings: PrivacySettings) -> dict:
+    return {name: getattr(settings, name) for name in _SETTINGS_FIELDS}
 
 
-async def put_settings(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    engagement = _engagement(request)
-    async with engagement.store.reading() as db:
-        current = _settings_json(await db.privacy.get(account.id))
-    for field, allowed in (("client_ip", IP_MODES), ("user_agent", UA_MODES)):
-        if field in body:
-            if body[field] not in allowed:
-                raise InvalidData(f"'{field}' must be one of {', '.join(allowed)}", field=field)
-            current[field] = body[field]
-    for field in ("track_opens", "track_clicks"):
-        if field in body:
-            if not isinstance(body[field], bool):
-                raise InvalidData(f"'{field}' must be true or false", field=field)
-            current[field] = body[field]
-    settings = PrivacySettings(**current)
-    async with engagement.store.transaction() as tx:
-        await tx.privacy.put(account.id, settings, now=int(time.time()))
-    engagement.runtime.settings_changed()  # this worker at once; others within a second
-    return JSONResponse({"results": _settings_json(settings)})
+class SettingsRoute(HTTPEndpoint):
+    @op("The account's privacy and tracking switches", answer=Results[Settings])
+    async def get(self, request: Request, account: Account) -> Results[dict]:
+        async with _engagement(request).store.reading() as db:
+            return Results(_settings_view(await db.privacy.get(account.id)))
+
+    @op("Change privacy and tracking switches (fields not given are kept)",
+        answer=Results[Settings])  # fmt: skip
+    async def put(self, request: Request, account: Account, body: SettingsChange) -> Results[dict]:
+        engagement = _engagement(request)
+        changes = {
+            name: value for name in _SETTINGS_FIELDS if (value := getattr(body, name)) is not UNSET
+        }
+        async with engagement.store.transaction() as tx:
+            settings = replace(await tx.privacy.get(account.id), **changes)
+            await tx.privacy.put(account.id, settings, now=int(time.time()))
+        engagement.runtime.settings_changed()  # this worker at once; others within a second
+        return Results(_settings_view(settings))
 
 
 # -- campaign and tags of a message ---------------------------------------------------------
 
 
-def _labels_json(labels: MessageLabels) -> dict:
-    return {"message": labels.message, "campaign": labels.campaign, "tags": list(labels.tags)}
+def _labels_view(labels: MessageLabels) -> Labels:
+    return Labels(labels.message, labels.campaign, list(labels.tags))
 
 
-async def get_labels(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    message = request.path_params["message"]
-    async with _engagement(request).store.reading() as db:
-        labels = await db.labels.get(account.id, message)
-    return JSONResponse({"results": _labels_json(labels)})
+class LabelsRoute(HTTPEndpoint):
+    @op("Campaign and tags of a message")
+    async def get(self, request: Request, account: Account, message: str) -> Results[Labels]:
+        async with _engagement(request).store.reading() as db:
+            return Results(_labels_view(await db.labels.get(account.id, message)))
 
-
-async def put_labels(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    message = request.path_params["message"]
-    body = await json_object(request)
-    campaign = body.get("campaign")
-    tags = body.get("tags", [])
-    if campaign is not None and (not isinstance(campaign, str) or not campaign):
-        raise InvalidData("'campaign' must be a non-empty string", field="campaign")
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        raise InvalidData("'tags' must be a list of non-empty strings", field="tags")
-    engagement = _engagement(request)
-    async with engagement.store.transaction() as tx:
-        await tx.labels.replace(account.id, MessageLabels(message, campaign, tuple(tags)))
-        labels = await tx.labels.get(account.id, message)
-    return JSONResponse({"results": _labels_json(labels)})
+    @op("Set the campaign and tags of a message (replaces them)")
+    async def put(
+        self, request: Request, account: Account, body: LabelsChange, message: str
+    ) -> Results[Labels]:
+        async with _engagement(request).store.transaction() as tx:
+            changed = MessageLabels(message, body.campaign, tuple(body.tags))
+            await tx.labels.replace(account.id, changed)
+            return Results(_labels_view(await tx.labels.get(account.id, message)))
 
 
 # -- webhooks -------------------------------------------------------------------------------
 
 
-def _endpoint_id(request: Request) -> int:
-    try:
-        return int(request.path_params["id"])
-    except ValueError:
-        raise NotFound(request.path_params["id"]) from None
+def endpoint_view(endpoint: Endpoint, secret: str | None = None) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=endpoint.id,
+        url=endpoint.url,
+        event_types=list(endpoint.event_types),
+        active=endpoint.active,
+        created_at=endpoint.created_at,
+        secret=UNSET if secret is None else secret,
+        status=DeliveryStatus(
+            endpoint.backlog,
+            endpoint.delivered,
+            endpoint.expired,
+            endpoint.failures,
+            endpoint.retry_at_ms or None,
+            endpoint.last_success_ms,
+            endpoint.last_error_ms,
+            endpoint.last_error,
+        ),
+    )
 
 
-async def list_webhooks(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    endpoints = await _engagement(request).endpoints.list(account.id)
-    return JSONResponse({"results": [endpoint_json(e) for e in endpoints]})
+class Webhooks(HTTPEndpoint):
+    @webhook_op("Webhook endpoints with their delivery status")
+    async def get(self, request: Request, account: Account) -> Results[list[WebhookEndpoint]]:
+        endpoints = await _engagement(request).endpoints.list(account.id)
+        return Results([endpoint_view(e) for e in endpoints])
+
+    @webhook_op("Register an endpoint (url, event_types); the answer holds its secret",
+                status=201)  # fmt: skip
+    async def post(
+        self, request: Request, account: Account, body: WebhookCreate
+    ) -> Results[WebhookEndpoint]:
+        try:
+            endpoint, secret = await _engagement(request).endpoints.create(
+                account.id, body.url, body.event_types
+            )
+        except WebhookError as exc:
+            raise InvalidData(str(exc), field=exc.field) from None
+        # The secret is shown here only: receivers verify signatures with it.
+        return Results(endpoint_view(endpoint, secret))
 
 
-async def create_webhook(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    try:
-        endpoint, secret = await _engagement(request).endpoints.create(
-            account.id, body.get("url"), body.get("event_types")
-        )
-    except WebhookError as exc:
-        raise InvalidData(str(exc), field=exc.field) from None
-    # The secret is shown here only: receivers verify signatures with it.
-    return JSONResponse({"results": {**endpoint_json(endpoint), "secret": secret}}, status_code=201)
+class Webhook(HTTPEndpoint):
+    @webhook_op("One endpoint and its delivery status")
+    async def get(self, request: Request, account: Account, id: RowId) -> Results[WebhookEndpoint]:
+        endpoint = await _engagement(request).endpoints.get(account.id, id)
+        if endpoint is None:
+            raise NotFound(request.path_params["id"])
+        return Results(endpoint_view(endpoint))
 
+    @webhook_op("Change url, event_types or active")
+    async def patch(
+        self, request: Request, account: Account, body: WebhookChange, id: RowId
+    ) -> Results[WebhookEndpoint]:
+        try:
+            endpoint = await _engagement(request).endpoints.update(
+                account.id, id, url=body.url, event_types=body.event_types, active=body.active
+            )
+        except WebhookError as exc:
+            raise InvalidData(str(exc), field=exc.field) from None
+        if endpoint is None:
+            raise NotFound(request.path_params["id"])
+        return Results(endpoint_view(endpoint))
 
-async def get_webhook(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    endpoint = await _engagement(request).endpoints.get(account.id, _endpoint_id(request))
-    if endpoint is None:
-        raise NotFound(request.path_params["id"])
-    return JSONResponse({"results": endpoint_json(endpoint)})
-
-
-async def update_webhook(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    body = await json_object(request)
-    try:
-        endpoint = await _engagement(request).endpoints.update(
-            account.id,
-            _endpoint_id(request),
-            url=body.get("url"),
-            event_types=body.get("event_types"),
-            active=body.get("active"),
-        )
-    except WebhookError as exc:
-        raise InvalidData(str(exc), field=exc.field) from None
-    if endpoint is None:
-        raise NotFound(request.path_params["id"])
-    return JSONResponse({"results": endpoint_json(endpoint)})
-
-
-async def delete_webhook(request: Request) -> Response:
-    account = await authenticate(request)
-    if not await _engagement(request).endpoints.delete(account.id, _endpoint_id(request)):
-        raise NotFound(request.path_params["id"])
-    return Response(status_code=204)
+    @webhook_op("Delete an endpoint and its queue", status=204)
+    async def delete(self, request: Request, account: Account, id: RowId) -> None:
+        if not await _engagement(request).endpoints.delete(account.id, id):
+            raise NotFound(request.path_params["id"])
 
 
 routes = [
-    resource(f"{PREFIX}/stats", GET=stats),
-    resource(f"{PREFIX}/settings", GET=get_settings, PUT=put_settings),
-    resource(f"{PREFIX}/messages/{{message}}", GET=get_labels, PUT=put_labels),
-    resource("/api/v1/webhooks", GET=list_webhooks, POST=create_webhook),
-    resource("/api/v1/webhooks/{id}", GET=get_webhook, PATCH=update_webhook, DELETE=delete_webhook),
+    Route(f"{PREFIX}/stats", StatsRoute),
+    Route(f"{PREFIX}/settings", SettingsRoute),
+    Route(f"{PREFIX}/messages/{{message}}", LabelsRoute),
+    Route("/api/v1/webhooks", Webhooks),
+    Route("/api/v1/webhooks/{id}", Webhook),
 ]

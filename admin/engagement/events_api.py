@@ -5,8 +5,8 @@
 stable while events are added: keyset pagination on ``(ts_ms, id)``, never an offset.
 
 ``GET /api/v1/engagement/events/export?format=ndjson|csv`` streams every matching event of a
-time range. It reads a page at a time and writes each page as it goes, so memory stays flat
-whatever the range holds.
+time range. It reads a page at a time on a connection of its own and writes each page as it
+goes, so memory stays flat whatever the range holds.
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ import io
 import json
 from collections.abc import AsyncIterator
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api import query_params as qp
+from admin.api.contracts import Operations
 from admin.api.errors import InvalidData
-from admin.api.routing import resource
+from admin.api.timestamps import epoch_ms
+from admin.engagement.contracts import EventFilterParams, EventPage, EventsParams, ExportParams
 from admin.engagement.rendering import event_json
 from edge.db.repositories.events import EventFilter
 from edge.db.store import Store
-from edge.model.events import EVENT_TYPES, VERDICTS, StoredEvent
+from edge.model.accounts import Account
+from edge.model.events import StoredEvent
 
 PREFIX = "/api/v1/engagement"
 CSV_COLUMNS = (
@@ -49,18 +53,18 @@ CSV_COLUMNS = (
 )
 
 
-def event_filter(request: Request, account_id: int, *, need_range: bool) -> EventFilter:
-    """The filters in the query string (``from``/``to`` required with ``need_range``)."""
+def event_filter(account_id: int, query: EventFilterParams) -> EventFilter:
+    """The filters of ``query``, for the caller's account."""
     return EventFilter(
         account_id,
-        qp.time_ms(request, "from", required=need_range),
-        qp.time_ms(request, "to", required=need_range),
-        qp.choices(request, "type", EVENT_TYPES),
-        qp.choices(request, "verdict", VERDICTS),
-        qp.text(request, "domain"),
-        qp.text(request, "message"),
-        qp.text(request, "recipient"),
-        qp.text(request, "link"),
+        None if query.start is None else epoch_ms(query.start),
+        None if query.end is None else epoch_ms(query.end),
+        query.types,
+        query.verdicts,
+        query.domain,
+        query.message,
+        query.recipient,
+        query.link,
     )
 
 
@@ -83,46 +87,48 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise InvalidData("'cursor' is not a cursor this API returned", field="cursor") from None
 
 
-async def list_events(request: Request) -> JSONResponse:
-    account = await authenticate(request)
-    f = event_filter(request, account.id, need_range=False)
-    limit = qp.integer(request, "limit", 100, 1, 1000)
-    cursor = qp.text(request, "cursor")
-    after = decode_cursor(cursor) if cursor else None
-    # One event more than asked tells whether another page follows.
-    async with _store(request).reading() as db:
-        events = await db.events.page(f, limit=limit + 1, after=after)
-    more = len(events) > limit
-    events = events[:limit]
-    next_cursor = encode_cursor(events[-1].ts_ms, events[-1].id) if more else None
-    return JSONResponse(
-        {"results": [event_json(e) for e in events], "next_cursor": next_cursor, "limit": limit}
-    )
+op = Operations("Engagement", auth=authenticate)
 
 
-async def export_events(request: Request) -> StreamingResponse:
-    account = await authenticate(request)
-    f = event_filter(request, account.id, need_range=True)
-    fmt = qp.text(request, "format") or "ndjson"
-    if fmt not in ("ndjson", "csv"):
-        raise InvalidData("'format' must be ndjson or csv", field="format")
-    store = _store(request)
+class Events(HTTPEndpoint):
+    @op("Events in time order, with filters and cursor pagination", answer=EventPage)
+    async def get(self, request: Request, account: Account, query: EventsParams) -> EventPage:
+        f = event_filter(account.id, query)
+        after = decode_cursor(query.cursor) if query.cursor else None
+        # One event more than asked tells whether another page follows.
+        async with _store(request).reading() as db:
+            events = await db.events.page(f, limit=query.limit + 1, after=after)
+        more = len(events) > query.limit
+        events = events[: query.limit]
+        next_cursor = encode_cursor(events[-1].ts_ms, events[-1].id) if more else None
+        return EventPage([event_json(e) for e in events], next_cursor, query.limit)  # type: ignore[misc]
 
-    async def stream() -> AsyncIterator[bytes]:
-        # Page by page, each its own statement: a long export holds no lock anyone needs.
-        async with store.reading() as db:
-            if fmt == "csv":
-                yield (",".join(CSV_COLUMNS) + "\r\n").encode()
-            async for events in db.events.pages(f, page=1000):
-                yield _render(events, fmt)
 
-    media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
-    name = f"events.{'ndjson' if fmt == 'ndjson' else 'csv'}"
-    return StreamingResponse(
-        stream(),
-        media_type=media,
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
+class Export(HTTPEndpoint):
+    @op("Stream every event of a time range as NDJSON or CSV",
+        content={"application/x-ndjson": str, "text/csv": str})  # fmt: skip
+    async def get(
+        self, request: Request, account: Account, query: ExportParams
+    ) -> StreamingResponse:
+        f = event_filter(account.id, query)
+        fmt = query.format
+        store = _store(request)
+
+        async def stream() -> AsyncIterator[bytes]:
+            # Page by page, each its own statement: a long export holds no lock anyone needs.
+            async with store.reading() as db:
+                if fmt == "csv":
+                    yield (",".join(CSV_COLUMNS) + "\r\n").encode()
+                async for events in db.events.pages(f, page=1000):
+                    yield _render(events, fmt)
+
+        media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
+        name = f"events.{'ndjson' if fmt == 'ndjson' else 'csv'}"
+        return StreamingResponse(
+            stream(),
+            media_type=media,
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
 
 
 def _render(events: list[StoredEvent], fmt: str) -> bytes:
@@ -139,6 +145,6 @@ def _render(events: list[StoredEvent], fmt: str) -> bytes:
 
 
 routes = [
-    resource(f"{PREFIX}/events", GET=list_events),
-    resource(f"{PREFIX}/events/export", GET=export_events),
+    Route(f"{PREFIX}/events", Events),
+    Route(f"{PREFIX}/events/export", Export),
 ]

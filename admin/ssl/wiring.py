@@ -14,10 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
+from typing import Annotated
 
+from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
+from admin.api.contracts import META
 from admin.outbound.client import Outbound
 from admin.ssl.challenges import ChallengeBoard, ChallengeResponder
 from admin.ssl.https_proof import HttpsProof
@@ -90,14 +93,23 @@ def _default_certificate_name(settings: Settings) -> str | None:
     return name
 
 
-async def tls_allowed(request: Request) -> PlainTextResponse:
+class TlsAsk(Struct):
+    domain: Annotated[str | None, Meta(description="the name a certificate is asked for")] = None
+
+
+@META(
+    "On-demand TLS 'ask' (Caddy): 200 for a served tracking domain, else 404",
+    content={"text/plain": str},
+    responses={404: {"text/plain": str}},
+)
+async def tls_allowed(request: Request, query: TlsAsk) -> PlainTextResponse:
     """``GET /internal/tls-allowed?domain=...``: may a TLS terminator get a certificate?
 
     Caddy's on-demand TLS ``ask``: 200 for a verified, unblocked tracking domain (or the
     default domain), 404 for anything else. One dict lookup, no database read.
     """
     runtime: Runtime = request.app.state.runtime
-    host = normalise_host(request.query_params.get("domain", ""))
+    host = normalise_host(query.domain or "")
     if host and runtime.domains.served(host) is not None:
         return PlainTextResponse("allowed\n", headers={"cache-control": "no-store"})
     return PlainTextResponse("not a served tracking domain\n", status_code=404)

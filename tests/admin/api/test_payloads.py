@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from admin.api.payloads import MAX_BODY_BYTES, MAX_ID
+from admin.api.bodies import MAX_BODY_BYTES
+from admin.api.contracts import MAX_ID
 
 ML = "/api/v1/customer/tracking-domains"
 SENDING = "/api/v1/customer/domains"
@@ -112,3 +113,37 @@ def test_a_path_id_outside_the_row_id_range_is_404(admin, ref):
     assert r.json() == {
         "error": {"status": 404, "code": "not_found", "message": f"Resource not found: {ref}"}
     }
+
+
+def test_a_lone_surrogate_in_a_domain_is_422_naming_the_field_not_a_500(admin):
+    with admin.as_account() as c:
+        sp = c.post(SP, content=b'{"domain": "a\\ud800.brand.com"}')
+        ml = c.post(ML, content=b'{"domain": "\\udc00"}')
+    assert sp.status_code == 422
+    assert sp.json() == {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": "field 'domain' is not valid Unicode text",
+            }
+        ]
+    }
+    assert ml.status_code == 422
+    assert ml.json() == {
+        "error": {
+            "status": 422,
+            "code": "invalid_data",
+            "message": "field 'domain' is not valid Unicode text",
+            "field": "domain",
+        }
+    }
+
+
+def test_a_field_of_the_wrong_type_on_a_path_that_names_nothing_is_404(admin):
+    # As it has always been: the path is looked at before the types of the body's fields.
+    with admin.as_account() as c:
+        r = c.patch(f"{SENDING}/abc", json={"tracking_domain_id": "x"})
+        missing = c.patch(f"{SENDING}/abc", json={})
+    assert r.status_code == 404
+    assert missing.json()["error"]["code"] == "missing_field"

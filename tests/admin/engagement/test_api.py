@@ -154,3 +154,13 @@ def test_message_labels_feed_the_campaign_filter(live_server, engagement_account
         }
         r = c.get("/api/v1/engagement/stats", params={"from": FROM, "to": TO, "campaign": "spring"})
     assert r.json()["results"]["totals"]["opens"] == 1
+
+
+def test_a_label_that_is_not_unicode_text_is_422_not_a_500(live_server, engagement_account):
+    key, _ = engagement_account("acme")
+    with api_client(live_server, key) as c:
+        r = c.put("/api/v1/engagement/messages/m1", content=b'{"tags": ["ok", "\\ud800"]}')
+        labels = c.get("/api/v1/engagement/messages/m1").json()
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["description"] == "field 'tags' is not valid Unicode text"
+    assert labels == {"results": {"message": "m1", "campaign": None, "tags": []}}

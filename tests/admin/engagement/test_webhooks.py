@@ -210,6 +210,15 @@ def test_unknown_event_type_is_refused(live):
     assert r.json()["errors"][0]["description"] == "unknown event types: x"
 
 
+@pytest.mark.parametrize("ref", ["9" * 19, "9" * 40, "0", "+1", "abc"])
+def test_an_id_that_names_no_row_is_404_not_a_500(live, ref):
+    key, _ = account(live)
+    with api_client(live, key) as c:
+        r = c.get(f"/api/v1/webhooks/{ref}")
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["description"] == f"Resource not found: {ref}"
+
+
 def test_endpoints_of_another_account_are_not_found(live, webhook_receiver):
     key, _ = account(live)
     other_key, _ = account(live, "other")
