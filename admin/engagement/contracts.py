@@ -13,8 +13,9 @@ from admin.engagement.webhooks.endpoints import check_types, check_url
 from edge.model.events import EVENT_TYPES, VERDICTS
 from edge.model.privacy import IP_MODES, UA_MODES
 
-EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
-Verdict = Literal[VERDICTS]  # type: ignore[valid-type]
+# The closed value sets of edge.model, as the plain strings JSON carries.
+EventType = Literal[tuple(str(t) for t in EVENT_TYPES)]  # type: ignore[valid-type]
+Verdict = Literal[tuple(str(v) for v in VERDICTS)]  # type: ignore[valid-type]
 IpMode = Literal[IP_MODES]  # type: ignore[valid-type]
 UaMode = Literal[UA_MODES]  # type: ignore[valid-type]
 Count = int

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from tests.admin.api.test_openapi import conforms
 from tests.fixtures_engagement import HOUR, T0, api_client, event, record_live
 
 E = "/api/v1/engagement"
 W = "/api/v1/webhooks"
 RANGE = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
+
+
+@pytest.fixture
+def live_server(settings, make_server):
+    """The server, with webhooks allowed to loopback (where nothing listens on port 9)."""
+    return make_server(replace(settings, webhook_allow_networks=("127.0.0.0/8", "::1/128")))
 
 
 def test_engagement_answers_fit_the_documented_schemas(live_server, engagement_account):

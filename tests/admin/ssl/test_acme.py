@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import stat
 from dataclasses import replace
 
@@ -313,11 +314,15 @@ def test_failed_issuance_is_retried_by_the_background_job(edge, pebble):
         assert _status(edge.settings, domain_id) == "failed"
     finally:
         pebble.clear_address(NAME)
-    edge.call(edge.manager.start)
-    deadline = time.monotonic() + 10
-    while _status(edge.settings, domain_id) != "active":
-        assert time.monotonic() < deadline, "not retried within 10 s"
-        time.sleep(0.02)
+    running = contextlib.AsyncExitStack()
+    edge.call(lambda: running.enter_async_context(edge.manager.running()))
+    try:
+        deadline = time.monotonic() + 10
+        while _status(edge.settings, domain_id) != "active":
+            assert time.monotonic() < deadline, "not retried within 10 s"
+            time.sleep(0.02)
+    finally:
+        edge.call(running.aclose)
 
 
 def test_missing_pebble_fails_with_a_clear_message(monkeypatch, tmp_path):
