@@ -28,11 +28,11 @@ from enum import StrEnum
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from edge.hosts import normalise_host
 from edge.model.events import HONEYPOT_LINK
-from edge.rewrite.htmlscan import Attribute, LinkTag, decode_attribute, scan
+from edge.rewrite.htmlscan import Attribute, LinkTag, decode_attribute, describe_open, scan
 from edge.rewrite.textlinks import find_urls
 from edge.serving.domains import TrackingHost
 from edge.tokens.codec import BadToken, ClickToken, safe_url
@@ -45,6 +45,7 @@ WARNING_CODES = (
     "unparseable_link",
     "unterminated_tag",
     "reserved_link_name",
+    "html_truncated",
 )
 
 
@@ -167,6 +168,8 @@ class _Job:
     warnings: list[RewriteWarning] = field(default_factory=list)
     placeholders: int = 0
     honeypot_present: bool = False
+    #: The HTML's base URL (``<base href>``) when it is an http(s) URL, else ``None``.
+    base: str | None = None
 
 
 # Template syntaxes whose placeholders the sending system fills after us: Handlebars/Jinja
@@ -330,17 +333,23 @@ class Rewriter:
 
     # -- links -------------------------------------------------------------------------
 
-    def classify(self, url: str) -> tuple[SkipReason | None, str, ClickToken | None]:
+    def classify(
+        self, url: str, base: str | None = None
+    ) -> tuple[SkipReason | None, str, ClickToken | None]:
         """Why ``url`` (decoded, as a browser reads it) is not wrapped, or ``None``.
 
         Returns ``(reason, cleaned_url, token)``: ``token`` is the click token when the URL
-        is already one of this edge's click URLs.
+        is already one of this edge's click URLs. With ``base`` (an http(s) URL, the
+        document's ``<base href>``), a relative URL is resolved against it first, as the
+        mail clients that honour ``<base>`` do; ``cleaned_url`` is then the resolved URL.
         """
         if _plain(url):
             return None, url, None
-        return self._classify(url)
+        return self._classify(url, base)
 
-    def _classify(self, url: str) -> tuple[SkipReason | None, str, ClickToken | None]:
+    def _classify(
+        self, url: str, base: str | None = None
+    ) -> tuple[SkipReason | None, str, ClickToken | None]:
         """:meth:`classify` for any URL, by every rule in turn."""
         url = url.strip(_C0_AND_SPACE)
         if "\t" in url or "\n" in url or "\r" in url:
@@ -353,7 +362,12 @@ class Rewriter:
             return SkipReason.FRAGMENT, url, None
         m = _SCHEME.match(url)
         if m is None:
-            return SkipReason.RELATIVE, url, None
+            if base is None:
+                return SkipReason.RELATIVE, url, None
+            url = resolve(base, url)
+            m = _SCHEME.match(url)
+            if m is None:  # cannot happen with an http(s) base; kept as the browser would
+                return SkipReason.RELATIVE, url, None
         scheme = m.group(1).lower()
         if scheme != "http" and scheme != "https":
             return _SCHEME_REASONS.get(scheme, SkipReason.UNSUPPORTED_SCHEME), url, None
@@ -408,7 +422,7 @@ class Rewriter:
             return LinkReport(
                 part, name, url, True, None, unsubscribe, tracked, tag, raw, offset
             ), tracked
-        reason, url, token = self._classify(url)
+        reason, url, token = self._classify(url, job.base)
         if token is not None:
             if token.link == HONEYPOT_LINK:
                 job.honeypot_present = True
@@ -468,6 +482,7 @@ class Rewriter:
         scanned = scan(document, _LINK_ATTRIBUTES, max_links=self.max_links)
         if scanned.over_limit:
             raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
+        job.base = base_url(scanned.base_href)
         edits: list[tuple[int, int, str]] = []
         position = 0
         click_url, reports = job.click_url, job.links
@@ -503,6 +518,18 @@ class Rewriter:
                     "so it was left as it is",
                     "html",
                     offset,
+                )
+            )
+        job.base = None  # the text part has no base
+        if scanned.open_end is not None:
+            job.warnings.append(
+                RewriteWarning(
+                    "html_truncated",
+                    f"the HTML ends inside {describe_open(document, scanned.open_end)}, so it "
+                    f"looks cut short; what follows is hidden from some or all mail clients, "
+                    f"so the pixel went before it",
+                    "html",
+                    scanned.open_end,
                 )
             )
 
@@ -679,6 +706,45 @@ def _plain(url: str) -> bool:
     match instead of a dozen checks.
     """
     return _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url
+
+
+def base_url(href: Attribute | None) -> str | None:
+    """The document's base URL from its first ``<base href>``, when that is an http(s) URL.
+
+    Apple Mail and the other clients that honour it resolve relative links against it;
+    a relative or other base resolves against the message itself, which leads nowhere.
+    """
+    if href is None or not href.value:
+        return None
+    url = _TAB_NEWLINE.sub("", decode_attribute(href.value).strip(_C0_AND_SPACE))
+    m = _SCHEME.match(url)
+    if m is None or m.group(1).lower() not in ("http", "https"):
+        return None
+    try:
+        if not urlsplit(url).hostname:
+            return None
+    except ValueError:
+        return None
+    return url
+
+
+def resolve(base: str, url: str) -> str:
+    """``url`` (relative, cleaned) resolved against the http(s) ``base`` as a browser does.
+
+    ``urljoin`` follows RFC 3986; the WHATWG URL parser differs for http(s) in two ways that
+    matter here, applied first: a ``\\`` before the query is a ``/``, and any run of slashes
+    opening the URL starts a host (``///host/x`` is ``//host/x``).
+    """
+    cut = len(url)
+    for mark in "?#":
+        at = url.find(mark)
+        if 0 <= at < cut:
+            cut = at
+    url = _SLASHES.sub("//", url[:cut].replace("\\", "/"), count=1) + url[cut:]
+    return urljoin(base, url)
+
+
+_SLASHES = re.compile(r"^//+")
 
 
 def _value(attrs: dict[str, Attribute], name: str) -> str | None:
