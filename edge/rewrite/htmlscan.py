@@ -50,10 +50,11 @@ _END = r"[\t\n\f\r /]*+>"
 _AFTER_NAME = r"(?=[\t\n\f\r />])"
 _RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
 
-# A raw text element with its content; one without an end tag runs to the end (see _TOKEN).
+# A raw text element with its content; one without a whole end tag runs to the end (see
+# _TOKEN): once "</style " is read, the rest up to ">" is that end tag, or is dropped with it.
 _RAW = "|".join(
     rf"(?i:{name}){_AFTER_NAME}{_ATTRS}{_END}(?:[^<]++|<(?!/(?i:{name}){_AFTER_NAME}))*+"
-    rf"(?=</(?i:{name}){_AFTER_NAME})"
+    rf"(?=</(?i:{name}){_AFTER_NAME}{_ATTRS}{_END})"
     for name in _RAW_TEXT.split("|")
 )
 # Outlook's conditional comments: the opening (the content is scanned, not skipped) and the

@@ -154,6 +154,13 @@ def test_an_unquoted_value_holds_quotes_after_its_first_character() -> None:
     assert hrefs("<a href=x\"y'z>") == ["x\"y'z"]
 
 
+@pytest.mark.parametrize("end_tag", ["</style", "</style ", '</style class="x>'])
+def test_a_raw_text_element_whose_end_tag_is_cut_off_runs_to_the_end(end_tag: str) -> None:
+    # The tokenizer drops the end tag cut off by the end, so the element never closes.
+    doc = f"<p>x</p><style>p {{ color: red }}{end_tag}"
+    assert scan(doc).open_end == len("<p>x</p>")
+
+
 def test_a_comment_never_closed_runs_to_the_end_even_past_a_gt() -> None:
     doc = '<body><p>x</p><!-- note <b>y</b> <a href="https://a.example/">'
     found = scan(doc)
