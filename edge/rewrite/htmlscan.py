@@ -214,6 +214,11 @@ def scan(
             links.append(
                 LinkTag(m.group("fast").lower(), m.start("fast") - 1, m.end(), {"href": value})
             )
+        elif kind == "pair":
+            if len(links) == limit:
+                found.over_limit = True
+                break
+            links.append(_pair_link_tag(m))
         elif kind == "link":
             if len(links) == limit:
                 found.over_limit = True
@@ -364,31 +369,62 @@ _HREF_ONLY = {"dq": '"', "sq": "'", "uq": ""}
 
 
 def _token_pattern(names: frozenset[str]) -> re.Pattern[str]:
-    """_TOKEN, plus the usual link tag read whole inside the engine.
+    """_TOKEN, plus the usual link tags read whole inside the engine.
 
     Most link tags have a valued ``href`` and none of the other wanted ``names`` (any
     number of other attributes, ``style``, ``target``...): such a tag is matched with its
-    ``href`` value as a group, so it costs no second pass over its attributes. The
-    attributes are split exactly as ``_ATTRS`` splits them; any other link tag falls
-    through to the general ``link`` alternative.
+    ``href`` value as a group, so it costs no second pass over its attributes. The next
+    most have two of the wanted names (an ``href`` and a link name, say), matched with
+    both as groups (``pair``). The attributes are split exactly as ``_ATTRS`` splits them;
+    any other link tag falls through to the general ``link`` alternative.
     """
     pattern = _TOKEN_PATTERNS.get(names)
     if pattern is None:
         if "href" not in names:
             pattern = _TOKEN
         else:
-            other, _ = _other_attributes(names)
+            other, wanted = _other_attributes(names)
             fast = (
                 rf"<(?P<fast>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{other}"
                 rf"[\t\n\f\r /]*+(?i:href)[\t\n\f\r ]*+=[\t\n\f\r ]*+"
                 r"""(?>"(?P<dq>[^"]*+)"?+|'(?P<sq>[^']*+)'?+|(?P<uq>[^\t\n\f\r >]*+))"""
                 rf"{other}{_END}"
             )
+            pair = "".join(
+                rf"[\t\n\f\r /]*+(?P<n{i}>(?i:{wanted})){_NAME_ENDS}"
+                rf"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?P<v{i}>{_ANY_VALUE}))?+{other}"
+                for i in (1, 2)
+            )
+            pair = (
+                rf"(?P<pair><(?P<pair_name>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{other}"
+                rf"{pair}{_END})"
+            )
             text = _TOKEN.pattern
             at = text.index("(?P<link>")
-            pattern = re.compile(f"{text[:at]}{fast}|{text[at:]}", _TOKEN.flags)
+            pattern = re.compile(f"{text[:at]}{fast}|{pair}|{text[at:]}", _TOKEN.flags)
         _TOKEN_PATTERNS[names] = pattern
     return pattern
+
+
+def _pair_link_tag(m: re.Match[str]) -> LinkTag:
+    """The link tag of a ``pair`` match of :func:`_token_pattern`."""
+    attributes: dict[str, Attribute] = {}
+    for name, value in (("n1", "v1"), ("n2", "v2")):
+        key = m.group(name).lower()
+        if key in attributes:  # the first of duplicates wins
+            continue
+        raw = m.group(value)
+        if raw is None:  # a bare attribute
+            end = m.end(name)
+            attributes[key] = Attribute(key, None, end, end, "")
+            continue
+        start, end = m.span(value)
+        quote = raw[:1]
+        if quote == '"' or quote == "'":
+            attributes[key] = Attribute(key, raw[1:-1], start + 1, end - 1, quote)
+        else:
+            attributes[key] = Attribute(key, raw, start, end, "")
+    return LinkTag(m.group("pair_name").lower(), m.start("pair"), m.end(), attributes)
 
 
 def decode_attribute(value: str) -> str:
