@@ -793,6 +793,8 @@ def _opted_out(attrs: dict[str, Attribute]) -> bool:
 def _utf8_size(text: str) -> int:
     """Bytes of ``text`` in UTF-8; lone surrogates (undecodable input bytes carried by the
     CLI's ``surrogateescape``) count as the byte each stands for, or 3 when they are not one."""
+    if text.isascii():  # known without a pass over the text
+        return len(text)
     try:
         return len(text.encode("utf-8", "surrogateescape"))
     except UnicodeEncodeError:
