@@ -237,10 +237,12 @@ def selectolax_rewrite(html: str, links: LinkBuilder, host: TrackingHost) -> tup
         parts = conditional(comment.comment_content or "")
         if parts:
             fragment = LexborHTMLParser(parts[1], is_fragment=True)
+            if fragment.root is None:  # nothing a fragment keeps ("<body>" alone)
+                continue
             rewrite_nodes(
                 [
                     n
-                    for n in fragment.root.traverse()
+                    for n in fragment.root.traverse()  # the first node and all after it
                     if n.is_element_node and _is_vml_or_link(n.tag) and "href" in n.attrs
                 ]
             )
@@ -328,9 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         theirs, count = rewrite(html, links, host)
         preserving[name] = byte_preserving(html, theirs)
         if _targets(links, theirs) != _targets(links, ours.html):
-            print(f"error: {name} did not wrap the links the rewriter wrapped", file=sys.stderr)
-            return 1
-        assert count == len(wrapped)
+            if not args.html:
+                print(f"error: {name} did not wrap the links the rewriter wrapped", file=sys.stderr)
+                return 1
+            # Another document may hold what a parser reads otherwise (html.parser sees markup
+            # in a <textarea>) or what the jobs' simpler rules miss (encoded placeholders).
+            print(f"note: {name} wrapped {count} links, other ones than the rewriter's")
 
     def sign_only() -> None:
         click_url = links.click_urls(host, ACCOUNT, message=MESSAGE)
