@@ -14,8 +14,9 @@ and reported for each link as a :class:`LinkReport`; :class:`SkipReason` lists t
 Rewriting is idempotent: links and pixels this edge already made are recognised (their host
 is a tracking host and their token verifies) and left alone.
 
-The markup is found by :mod:`edge.htmlscan` and the text part's URLs by :mod:`edge.textlinks`;
-tokens are made by :class:`edge.links.LinkBuilder`, the one place for tracking URLs.
+The markup is found by :mod:`edge.rewrite.htmlscan`, the text part's URLs by
+:mod:`edge.rewrite.textlinks`; tokens are made by :class:`edge.tokens.links.LinkBuilder`, the
+one place for tracking URLs.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class _Listed(Protocol):
 def served_hosts(entries: Iterable[_Listed]) -> frozenset[str]:
     """The hosts whose click URLs count as already wrapped: those the edge serves.
 
-    ``entries`` are the domain table's :class:`~edge.domains.TrackingHost` entries or the
+    ``entries`` are the domain table's :class:`~edge.serving.domains.TrackingHost` entries or the
     store's records. A link on an unverified or blocked domain does not redirect, so it is
     wrapped like any other link rather than left dead.
     """
@@ -720,7 +721,7 @@ def _plain(url: str) -> bool:
 
     True for a :data:`_PLAIN_URL` that is no click URL of this edge (no "/e/"): then
     :meth:`Rewriter.classify` finds no reason to skip it and ``safe_url()`` returns it
-    unchanged (``tests/test_rewrite_properties.py`` holds both), so most links cost one
+    unchanged (``tests/edge/rewrite/test_properties.py`` holds both), so most links cost one
     match instead of a dozen checks.
     """
     return _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url
