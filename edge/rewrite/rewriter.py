@@ -546,7 +546,7 @@ class Rewriter:
                     "html_truncated",
                     f"the HTML ends inside {describe_open(document, scanned.open_end)}, so it "
                     f"looks cut short; what follows is hidden from some or all mail clients, "
-                    f"so the pixel went before it",
+                    f"so nothing was inserted after its start",
                     "html",
                     scanned.open_end,
                 )
