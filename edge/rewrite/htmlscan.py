@@ -11,15 +11,20 @@ reports the spans of the tags that carry links:
 - attributes double-, single- or un-quoted, in any case, a duplicate ignored as browsers do;
 - comments are skipped, except that the content of Outlook's conditional comments
   (``<!--[if mso]> … <![endif]-->``) is scanned, since Outlook renders it; but a ``<body>``
-  or ``</body>`` in such a block is only a landmark when there is none outside one, since
-  every other client sees a comment there (the content of a "downlevel-revealed" block,
-  ``<!--[if !mso]><!--> … <!--<![endif]-->``, is markup for them and counts);
+  or ``</body>`` in such a block is only a landmark when there is none outside one, and then
+  at the block's edge, since every other client sees a comment there (the content of a
+  "downlevel-revealed" block, ``<!--[if !mso]><!--> … <!--<![endif]-->``, is markup for
+  them and counts);
+- the first ``<base>`` with an ``href`` outside comments gives the document's base URL;
 - ``<script>``, ``<style>``, ``<textarea>``, ``<title>`` and the other raw-text elements are
   skipped to their end tag, so a ``<a`` inside CSS or a script is not a link;
 - a ``<`` inside a quoted attribute value is part of the value, not a tag;
 - anything else (doctype, ``<?…>``, ``<![CDATA[…``) is a bogus comment ending at ``>``;
 - a tag, comment or raw text element left open at the end of the input swallows the rest,
-  as in a browser; where it starts is reported, since nothing can be appended after it.
+  as in a browser (a quote never closed runs to the end with its tag, a ``<!--`` never closed
+  to the end whatever ``>`` follows); where it starts is reported, since nothing can be
+  appended after it; a conditional comment never closed is reported alike, and when not even
+  a ``-->`` closes it for browsers, no link in it counts.
 
 Nothing here raises on malformed input: every byte is either part of a token or text.
 """
@@ -35,18 +40,21 @@ from html.entities import html5
 # Possessive quantifiers and atomic groups keep matching linear: an attribute list can only
 # be split one way, so the engine never backtracks into it (no catastrophic cases on
 # malformed input).
-_ATTRS = (
-    r"(?>[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"
-    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"""
-)
+# An attribute value. A quote opens a value that only the same quote closes: one never closed
+# runs to the end of the input, taking the tag with it (the tokenizer drops a tag the end
+# cuts off, HTML §13.2.5.36-38), so an unquoted value never starts with a quote.
+_ANY_VALUE = r"""(?:"[^"]*+"?+|'[^']*+'?+|[^\t\n\f\r >]*+)"""
+_ONE_ATTRIBUTE = rf"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+{_ANY_VALUE})?+"
+_ATTRS = rf"(?>[\t\n\f\r /]*+{_ONE_ATTRIBUTE})*+"
 _END = r"[\t\n\f\r /]*+>"
 _AFTER_NAME = r"(?=[\t\n\f\r />])"
 _RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
 
-# A raw text element with its content; one without an end tag runs to the end (see _TOKEN).
+# A raw text element with its content; one without a whole end tag runs to the end (see
+# _TOKEN): once "</style " is read, the rest up to ">" is that end tag, or is dropped with it.
 _RAW = "|".join(
     rf"(?i:{name}){_AFTER_NAME}{_ATTRS}{_END}(?:[^<]++|<(?!/(?i:{name}){_AFTER_NAME}))*+"
-    rf"(?=</(?i:{name}){_AFTER_NAME})"
+    rf"(?=</(?i:{name}){_AFTER_NAME}{_ATTRS}{_END})"
     for name in _RAW_TEXT.split("|")
 )
 # Outlook's conditional comments: the opening (the content is scanned, not skipped) and the
@@ -56,12 +64,12 @@ _IF = r"!--\[(?i:if)[^\]>]*+\]>"
 _ENDIF = r"!\[(?i:endif)\][^>]*+>"
 # Tags the scanner stops at: link tags and the landmarks where pixels go, and conditional
 # comments (which decide whether a <body> there is a landmark).
-_STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html)){_AFTER_NAME}|{_IF}|{_ENDIF})"
+_STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html|base)){_AFTER_NAME}|{_IF}|{_ENDIF})"
 # The commonest tags, each settled by one look at its name: a start tag that is no link
-# (a, area, v:...), no landmark (body, html) and no raw text element, and an end tag other
+# (a, area, v:...), no landmark (body, html, base) and no raw text element, and an end tag other
 # than </body> and </head>. They match exactly what the general branches of _SKIP would.
 _PLAIN_START_TAG = (
-    r"<(?=[b-uw-zB-UW-Z])(?![bB](?i:ody)_A|[hH](?i:tml)_A|[sS](?i:cript|tyle)_A"
+    r"<(?=[b-uw-zB-UW-Z])(?![bB](?i:ody|ase)_A|[hH](?i:tml)_A|[sS](?i:cript|tyle)_A"
     r"|[tT](?i:extarea|itle)_A|[xX](?i:mp)_A|[iI](?i:frame)_A|[nN](?i:oembed|oframes)_A)"
     rf"[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
 ).replace("_A", _AFTER_NAME)
@@ -83,7 +91,8 @@ _OTHER = (
     rf"|(?:/|(?!(?i:{_RAW_TEXT}){_AFTER_NAME}))[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
     # Comments ("<!-->" and "<!--->" are complete ones).
     r"|!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
-    r"|(?:!|\?|/(?![a-zA-Z>]))[^>]*+>"  # doctype and bogus comments
+    # Doctype and bogus comments ("<!--" always opens a comment, even one never closed).
+    r"|(?:!(?!--)|\?|/(?![a-zA-Z>]))[^>]*+>"
     r"|/>"  # "</>" is dropped by browsers
     r"|(?![a-zA-Z/!?])"  # a "<" that starts nothing is text
 )
@@ -95,6 +104,7 @@ _TOKEN = re.compile(
     rf"|(?P<body_end></(?i:body){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<head_end></(?i:head){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<html><(?i:html){_AFTER_NAME}{_ATTRS}{_END})"
+    rf"|(?P<base><(?i:base){_AFTER_NAME}{_ATTRS}{_END})"
     rf"|(?P<if><{_IF})"
     rf"|(?P<endif><{_ENDIF})"
     # A tag, comment or raw text element never closed: browsers take the rest of the input
@@ -104,10 +114,6 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 
-_ONE_ATTRIBUTE = (
-    r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
-    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+"""
-)
 _VALUE = (
     r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"""
     r"""(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\t\n\f\r >]*+)))?+"""
@@ -146,7 +152,14 @@ class LinkTag:
 
 @dataclass(slots=True)
 class ScannedDocument:
-    """What the rewriter needs to know about a document, as offsets into it."""
+    """What the rewriter needs to know about a document, as offsets into it.
+
+    The landmarks are those every client sees. One found only inside an Outlook conditional
+    comment (``<!--[if mso]><body><![endif]-->``) counts when there is none outside one, and
+    then as the edge of that comment: a ``</body>`` in it as the comment's start, a
+    ``<body>``, ``</head>`` or ``<html>`` as its end. A pixel put there is outside the
+    comment, so browsers render it, and still in the body that Outlook sees.
+    """
 
     links: list[LinkTag] = field(default_factory=list)
     #: End of the first ``<body …>`` tag (where the initial-open pixel goes).
@@ -156,10 +169,13 @@ class ScannedDocument:
     #: End of ``</head>`` and of ``<html …>``: fallbacks for the top of a body-less document.
     head_end: int | None = None
     html_start: int | None = None
+    #: The ``href`` of the first ``<base>`` that has one (the document's base URL).
+    base_href: Attribute | None = None
     #: Offsets of link tags cut off by the end of the input (left alone, reported).
     unterminated: list[int] = field(default_factory=list)
-    #: Where a tag, comment or raw text element left open at the end of the input starts:
-    #: anything appended after it would be swallowed by it.
+    #: Where a tag, comment, raw text element or conditional comment left open at the end of
+    #: the input starts: anything appended after it would be swallowed by it, or be hidden
+    #: from Outlook or from browsers (see :func:`describe_open`).
     open_end: int | None = None
     #: The scan stopped at more than ``max_links`` link tags: ``links`` is incomplete.
     over_limit: bool = False
@@ -182,10 +198,11 @@ def scan(
         names = frozenset(attributes)
         token, pattern = _token_pattern(names), _attribute_pattern(names)
     limit = -1 if max_links is None else max_links
-    # Landmarks inside conditional comments hidden from non-Outlook clients, kept apart.
-    hidden = 0
-    hidden_body_start: int | None = None
-    hidden_body_end: int | None = None
+    # Depth of Outlook conditional comments, where the outermost open one starts, the links
+    # found before it, and the landmarks found in such comments (see ScannedDocument).
+    hidden = block_start = links_before_block = 0
+    pending: list[str] = []  # "top" landmarks in the open block: placed at its end
+    fallback: dict[str, int] = {}
     for m in token.finditer(document):
         kind = m.lastgroup
         if kind in _HREF_ONLY:
@@ -197,6 +214,11 @@ def scan(
             links.append(
                 LinkTag(m.group("fast").lower(), m.start("fast") - 1, m.end(), {"href": value})
             )
+        elif kind == "pair":
+            if len(links) == limit:
+                found.over_limit = True
+                break
+            links.append(_pair_link_tag(m))
         elif kind == "link":
             if len(links) == limit:
                 found.over_limit = True
@@ -204,36 +226,77 @@ def scan(
             links.append(_link_tag(document, m, pattern))
         elif kind == "body":
             if hidden:
-                if hidden_body_start is None:
-                    hidden_body_start = m.end()
+                pending.append("body_start")
             elif found.body_start is None:
                 found.body_start = m.end()
         elif kind == "body_end":
             if hidden:
-                hidden_body_end = m.start(kind)
+                fallback["body_end"] = block_start
             else:
                 found.body_end = m.start(kind)
         elif kind == "if":
+            if not hidden:
+                block_start, links_before_block = m.start(kind), len(links)
             hidden += 1
         elif kind == "endif":
             if hidden:
                 hidden -= 1
+                if not hidden:
+                    for name in pending:
+                        fallback.setdefault(name, m.end())
+                    pending.clear()
         elif kind == "head_end":
-            if found.head_end is None:
+            if hidden:
+                pending.append("head_end")
+            elif found.head_end is None:
                 found.head_end = m.end()
         elif kind == "html":
-            if found.html_start is None:
+            if hidden:
+                pending.append("html_start")
+            elif found.html_start is None:
                 found.html_start = m.end()
+        elif kind == "base":
+            if not hidden and found.base_href is None:
+                found.base_href = _first_attribute(document, m.start(kind) + 5, m.end() - 1, _HREF)
         elif kind == "eof":
             found.open_end = m.start(kind)
             if _LINK_START.match(document, found.open_end):
                 found.unterminated.append(found.open_end)
-    # Only Outlook sees a body landmark in a conditional comment: used when there is no other.
-    if found.body_start is None:
-        found.body_start = hidden_body_start
-    if found.body_end is None:
-        found.body_end = hidden_body_end
+    if hidden and not found.over_limit:
+        # A conditional comment never closed: Outlook hides (or shows only) everything after
+        # it, so only its start is seen alike by every client.
+        found.open_end = block_start
+        if _COMMENT_END.search(document, block_start + 4) is None:
+            # Nor closed for browsers: to them the rest is one comment, with no link in it.
+            del links[links_before_block:]
+            found.unterminated.clear()
+    for name, offset in fallback.items():
+        if getattr(found, name) is None:
+            setattr(found, name, offset)
     return found
+
+
+def describe_open(document: str, offset: int) -> str:
+    """What is left open at ``offset`` (a :attr:`ScannedDocument.open_end`), in words."""
+    if _IF_START.match(document, offset):
+        return "an Outlook conditional comment (<!--[if …]>) never closed by <![endif]-->"
+    if document.startswith("<!--", offset):
+        return "a comment (<!--) never closed by -->"
+    if document.startswith(("<!", "<?"), offset):
+        return "a declaration (<!…> or <?…>) never closed by >"
+    raw = _RAW_START.match(document, offset)
+    if raw:
+        return f"a <{raw.group(1).lower()}> element never closed"
+    if _LINK_START.match(document, offset):
+        return "a link tag never closed by >"
+    return "a tag never closed by >"
+
+
+_HREF = frozenset({"href"})
+# Where a browser's comment ends (HTML §13.2.5.43-52): at the first "-->" or "--!>".
+_COMMENT_END = re.compile(r"--!?>")
+_IF_START = re.compile(f"<{_IF}")
+_RAW_START = re.compile(rf"<((?i:{_RAW_TEXT})){_AFTER_NAME}{_ATTRS}{_END}")
 
 
 def _link_tag(document: str, m: re.Match[str], pattern: re.Pattern[str]) -> LinkTag:
@@ -246,15 +309,27 @@ def _link_tag(document: str, m: re.Match[str], pattern: re.Pattern[str]) -> Link
         if key is None:  # the rest of the tag held none of the wanted attributes
             break
         key = key.lower()
-        if key in attributes:
-            continue
-        group = a.lastgroup
-        if group == "name":  # a bare attribute
-            attributes[key] = Attribute(key, None, a.end(), a.end(), "")
-        else:
-            quote = '"' if group == "dq" else "'" if group == "sq" else ""
-            attributes[key] = Attribute(key, a.group(group), a.start(group), a.end(group), quote)
+        if key not in attributes:
+            attributes[key] = _attribute(a, key)
     return LinkTag(m.group("name").lower(), start, end, attributes)
+
+
+def _first_attribute(
+    document: str, start: int, end: int, names: frozenset[str]
+) -> Attribute | None:
+    """The first of ``names`` among the attributes of a tag, from ``start`` to ``end``."""
+    a = _attribute_pattern(names).match(document, start, end)
+    if a is None or a.group("name") is None:
+        return None
+    return _attribute(a, a.group("name").lower())
+
+
+def _attribute(a: re.Match[str], key: str) -> Attribute:
+    group = a.lastgroup
+    if group == "name":  # a bare attribute
+        return Attribute(key, None, a.end(), a.end(), "")
+    quote = '"' if group == "dq" else "'" if group == "sq" else ""
+    return Attribute(key, a.group(group), a.start(group), a.end(group), quote)
 
 
 _ATTRIBUTE_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
@@ -294,31 +369,62 @@ _HREF_ONLY = {"dq": '"', "sq": "'", "uq": ""}
 
 
 def _token_pattern(names: frozenset[str]) -> re.Pattern[str]:
-    """_TOKEN, plus the usual link tag read whole inside the engine.
+    """_TOKEN, plus the usual link tags read whole inside the engine.
 
     Most link tags have a valued ``href`` and none of the other wanted ``names`` (any
     number of other attributes, ``style``, ``target``...): such a tag is matched with its
-    ``href`` value as a group, so it costs no second pass over its attributes. The
-    attributes are split exactly as ``_ATTRS`` splits them; any other link tag falls
-    through to the general ``link`` alternative.
+    ``href`` value as a group, so it costs no second pass over its attributes. The next
+    most have two of the wanted names (an ``href`` and a link name, say), matched with
+    both as groups (``pair``). The attributes are split exactly as ``_ATTRS`` splits them;
+    any other link tag falls through to the general ``link`` alternative.
     """
     pattern = _TOKEN_PATTERNS.get(names)
     if pattern is None:
         if "href" not in names:
             pattern = _TOKEN
         else:
-            other, _ = _other_attributes(names)
+            other, wanted = _other_attributes(names)
             fast = (
                 rf"<(?P<fast>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{other}"
                 rf"[\t\n\f\r /]*+(?i:href)[\t\n\f\r ]*+=[\t\n\f\r ]*+"
-                r"""(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\t\n\f\r >]*+))"""
+                r"""(?>"(?P<dq>[^"]*+)"?+|'(?P<sq>[^']*+)'?+|(?P<uq>[^\t\n\f\r >]*+))"""
                 rf"{other}{_END}"
+            )
+            pair = "".join(
+                rf"[\t\n\f\r /]*+(?P<n{i}>(?i:{wanted})){_NAME_ENDS}"
+                rf"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?P<v{i}>{_ANY_VALUE}))?+{other}"
+                for i in (1, 2)
+            )
+            pair = (
+                rf"(?P<pair><(?P<pair_name>[aA]|(?i:area|v:[a-z0-9_-]*+)){_AFTER_NAME}{other}"
+                rf"{pair}{_END})"
             )
             text = _TOKEN.pattern
             at = text.index("(?P<link>")
-            pattern = re.compile(f"{text[:at]}{fast}|{text[at:]}", _TOKEN.flags)
+            pattern = re.compile(f"{text[:at]}{fast}|{pair}|{text[at:]}", _TOKEN.flags)
         _TOKEN_PATTERNS[names] = pattern
     return pattern
+
+
+def _pair_link_tag(m: re.Match[str]) -> LinkTag:
+    """The link tag of a ``pair`` match of :func:`_token_pattern`."""
+    attributes: dict[str, Attribute] = {}
+    for name, value in (("n1", "v1"), ("n2", "v2")):
+        key = m.group(name).lower()
+        if key in attributes:  # the first of duplicates wins
+            continue
+        raw = m.group(value)
+        if raw is None:  # a bare attribute
+            end = m.end(name)
+            attributes[key] = Attribute(key, None, end, end, "")
+            continue
+        start, end = m.span(value)
+        quote = raw[:1]
+        if quote == '"' or quote == "'":
+            attributes[key] = Attribute(key, raw[1:-1], start + 1, end - 1, quote)
+        else:
+            attributes[key] = Attribute(key, raw, start, end, "")
+    return LinkTag(m.group("pair_name").lower(), m.start("pair"), m.end(), attributes)
 
 
 def decode_attribute(value: str) -> str:

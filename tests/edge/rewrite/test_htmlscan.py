@@ -138,6 +138,63 @@ def test_construct_left_open_at_the_end_is_reported(tail: str) -> None:
     assert scan(doc).open_end == len("<p>done</p>")
 
 
+@pytest.mark.parametrize("quote", ['"', "'"])
+@pytest.mark.parametrize("wanted", [None, {"href"}])
+def test_a_quote_never_closed_runs_to_the_end_taking_the_tag_with_it(
+    quote: str, wanted: set[str] | None
+) -> None:
+    # Not an unquoted value starting with a quote: the tokenizer reads to the end inside the
+    # quoted value, even past a ">", and drops the tag (HTML §13.2.5.36).
+    doc = f"<p>hi <a href={quote}https://x.example/a</p> more"
+    found = scan(doc, wanted)
+    assert (found.links, found.open_end, found.unterminated) == ([], 6, [6])
+
+
+def test_an_unquoted_value_holds_quotes_after_its_first_character() -> None:
+    assert hrefs("<a href=x\"y'z>") == ["x\"y'z"]
+
+
+@pytest.mark.parametrize("end_tag", ["</style", "</style ", '</style class="x>'])
+def test_a_raw_text_element_whose_end_tag_is_cut_off_runs_to_the_end(end_tag: str) -> None:
+    # The tokenizer drops the end tag cut off by the end, so the element never closes.
+    doc = f"<p>x</p><style>p {{ color: red }}{end_tag}"
+    assert scan(doc).open_end == len("<p>x</p>")
+
+
+def test_a_comment_never_closed_runs_to_the_end_even_past_a_gt() -> None:
+    doc = '<body><p>x</p><!-- note <b>y</b> <a href="https://a.example/">'
+    found = scan(doc)
+    assert (found.links, found.open_end) == ([], len("<body><p>x</p>"))
+
+
+def test_a_conditional_comment_never_closed_hides_its_links_and_landmarks() -> None:
+    head = "<html><p>x</p>"
+    doc = head + '<!--[if mso]><v:rect href="https://v.example/"><body><table><tr><td>'
+    found = scan(doc)
+    assert (found.links, found.open_end, found.body_start) == ([], len(head), None)
+
+
+def test_a_conditional_comment_closed_for_browsers_only_keeps_its_links() -> None:
+    # An inner "-->" ends the comment for browsers: what follows is markup to them, and
+    # Outlook shows it too; only the start of the block is seen alike by both.
+    doc = "<p>x<!--[if mso]><!-- c --><a href=y>z"
+    found = scan(doc)
+    assert ([t.get("href") for t in found.links], found.open_end) == (["y"], 4)
+
+
+def test_head_and_html_landmarks_only_in_conditional_comments_count_after_them() -> None:
+    doc = "<!--[if mso]><html class=mso><![endif]--><p>x</p>"
+    assert scan(doc).html_start == doc.index("<p>")
+
+
+def test_the_first_base_with_an_href_outside_comments_is_the_base() -> None:
+    doc = (
+        '<!-- <base href="https://c.example/"> --><!--[if mso]><base href=https://m/><![endif]-->'
+        '<BASE target=_blank><base HREF="https://b.example/d/"><base href="https://e.example/">'
+    )
+    assert scan(doc).base_href.value == "https://b.example/d/"  # type: ignore[union-attr]
+
+
 def test_document_ending_cleanly_has_no_open_end() -> None:
     assert scan("<p>done</p> text < 3").open_end is None
 
@@ -176,10 +233,11 @@ def test_a_closing_body_in_an_outlook_only_block_is_not_the_body_end() -> None:
     assert scan(doc).body_end == doc.index("</body>")
 
 
-def test_body_landmarks_only_in_conditional_comments_are_still_used() -> None:
+def test_body_landmarks_only_in_conditional_comments_count_at_the_comments_edges() -> None:
+    # Outside the comment browsers render a pixel; for Outlook it is still inside the body.
     doc = "<!--[if mso]><body><![endif]--><p>x</p><!--[if mso]></body><![endif]-->"
     found = scan(doc)
-    assert (found.body_start, found.body_end) == (len("<!--[if mso]><body>"), doc.index("</body>"))
+    assert (found.body_start, found.body_end) == (doc.index("<p>"), doc.index("</p>") + 4)
 
 
 def test_links_in_both_kinds_of_conditional_comment_are_still_found() -> None:

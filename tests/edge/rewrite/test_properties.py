@@ -4,6 +4,10 @@
   input, byte for byte;
 - rewriting twice equals rewriting once;
 - no input makes it raise;
+- all of these hold for documents cut short (every prefix of the golden emails, a random
+  prefix of generated ones): each pixel goes where a browser renders it (no comment, tag,
+  raw text element or conditional comment is left open before it), and a document that ends
+  inside one says so in an ``html_truncated`` warning;
 - something does change: every pixel asked for is inserted, and in emails built from known
   pieces the pixels go exactly where they must (after the ``<body>`` every client sees, else
   after ``</head>``/``<html>``/the doctype/a BOM; before the last such ``</body>``, else at
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +33,7 @@ from edge.tokens.links import LinkBuilder
 HOST = TrackingHost("t.brand.example", 9, False, True, 1)
 REWRITER = Rewriter(LinkBuilder(TokenCodec(["property-secret"])), HOST, 9)
 OPTIONS = {"message": "m", "initial_open": True, "honeypot": True}
+HREF = frozenset({"href"})
 
 url = st.one_of(
     st.sampled_from(
@@ -80,7 +87,7 @@ MARKUP = [
     "<!--<![endif]-->", "<!DOCTYPE html>", "<", ">", "&", "&amp;", '"', "'", "</", "<![CDATA[",
     "]]>", "<?x?>", "\n", " https://g.example/t. ", "\ufeff",
     '<!--[if mso]><body class="mso"><![endif]-->', "<!--[if mso]></body><![endif]-->",
-    "<!--[if !mso]><!--><body><!--<![endif]-->",
+    "<!--[if !mso]><!--><body><!--<![endif]-->", '<base href="https://base.example/d/">',
 ]  # fmt: skip
 fragment = st.one_of(tag, st.text(max_size=10), st.sampled_from(MARKUP))
 documents = st.lists(fragment, max_size=25).map("".join)
@@ -132,6 +139,38 @@ def test_every_pixel_asked_for_is_inserted_and_every_link_has_an_outcome(documen
 def test_html_rewriting_is_idempotent(document: str) -> None:
     once = REWRITER.rewrite(document, **OPTIONS).html
     assert REWRITER.rewrite(once, **OPTIONS).html == once
+
+
+def assert_rewritten_exactly(document: str) -> None:
+    """The properties above, and where the pixels go and what is warned, for one document."""
+    result = REWRITER.rewrite(document, **OPTIONS)
+    assert restore(result.html, result) == document
+    assert REWRITER.rewrite(result.html, **OPTIONS).html == result.html
+    for offset in {insertion.offset for insertion in result.insertions}:
+        # Nothing left open before it: it is in the markup every client renders.
+        assert scan(document[:offset], HREF).open_end is None, offset
+    open_end = scan(document, HREF).open_end
+    truncated = [w.offset for w in result.warnings if w.code == "html_truncated"]
+    assert truncated == ([] if open_end is None else [open_end])
+
+
+@common
+@given(documents, st.integers(min_value=0))
+def test_a_generated_document_cut_anywhere_is_rewritten_exactly(document: str, cut: int) -> None:
+    assert_rewritten_exactly(document)
+    assert_rewritten_exactly(document[: cut % (len(document) + 1)])
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(
+    "name", ["fragment.html", "newsletter.html", "outlook-crlf.html", "receipt.html"]
+)
+def test_every_prefix_of_a_golden_email_is_rewritten_exactly(name: str) -> None:
+    document = (GOLDEN / name).read_bytes().decode("utf-8")
+    for end in range(len(document) + 1):
+        assert_rewritten_exactly(document[:end])
 
 
 @common
@@ -222,10 +261,9 @@ def built_emails(draw) -> Built:
     if draw(st.booleans()):
         head = draw(st.sampled_from(["<head><title>t</title></head>", "<HEAD></HEAD >"]))
         b.after_head = b.add(head) + len(head)
-    if draw(st.booleans()):
-        b.outlook_top = b.add('<!--[if mso]><body class="mso"><![endif]-->') + len(
-            '<!--[if mso]><body class="mso">'
-        )
+    if draw(st.booleans()):  # counts after the comment, where browsers render a pixel too
+        outlook_body = '<!--[if mso]><body class="mso"><![endif]-->'
+        b.outlook_top = b.add(outlook_body) + len(outlook_body)
     opening = draw(
         st.sampled_from(["", "<body>", '<BODY bgcolor="#fff">',
                          "<!--[if !mso]><!--><body><!--<![endif]-->"])
@@ -249,11 +287,11 @@ def built_emails(draw) -> Built:
     for ending in endings:
         if not ending:
             continue
-        at = b.add(ending) + ending.index("</")
+        at = b.add(ending)
         if ending.startswith("<!--[if mso]>"):
-            b.outlook_bottom = at
+            b.outlook_bottom = at  # before the comment, where browsers render a pixel too
         else:
-            b.bottom = at
+            b.bottom = at + ending.index("</")
     b.add(draw(st.sampled_from(["", "</html>", "\r\n"])))
     return b
 
@@ -284,6 +322,12 @@ def test_every_link_of_a_built_email_is_wrapped_or_skipped_for_its_reason(b: Bui
             assert f'"{link.tracking_url}"' in result.html or f"={link.tracking_url}>" in (
                 result.html or ""
             )
+
+
+@common
+@given(built_emails(), st.integers(min_value=0))
+def test_a_built_email_cut_anywhere_is_rewritten_exactly(b: Built, cut: int) -> None:
+    assert_rewritten_exactly(b.document[: cut % (len(b.document) + 1)])
 
 
 WANTED = frozenset(

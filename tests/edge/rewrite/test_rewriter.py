@@ -270,7 +270,10 @@ def test_unterminated_link_tag_at_the_end_warns_and_is_left_alone() -> None:
     html = '<p>x</p><a href="http://a.example/'
     result = rewriter().rewrite(html, track_opens=False)
     assert result.html == html
-    assert [(w.code, w.offset) for w in result.warnings] == [("unterminated_tag", 8)]
+    assert [(w.code, w.offset) for w in result.warnings] == [
+        ("unterminated_tag", 8),
+        ("html_truncated", 8),
+    ]
 
 
 def test_unparseable_url_warns() -> None:
@@ -434,3 +437,89 @@ def test_pixels_go_into_the_body_every_client_sees_not_an_outlook_only_one() -> 
     offsets = {i.kind: i.offset for i in result.insertions}
     after_body = len(top) - len("<!--<![endif]-->")
     assert offsets == {"initial_open": after_body, "open": html.index("</body>")}
+
+
+# -- documents that end badly, read as a browser's tokenizer reads them -------------------
+
+
+def warnings(result) -> list[tuple[str, int | None]]:
+    return [(w.code, w.offset) for w in result.warnings]
+
+
+def test_a_quote_never_closed_gets_the_pixel_before_its_tag_and_a_rerun_changes_nothing() -> None:
+    # The browser reads to the end inside the value and drops the tag: a pixel appended
+    # would never show, and its quotes would close the value on a second rewrite.
+    html = '<p>hi <a href="https://x.example/a</p>'
+    result = rewriter().rewrite(html)
+    (pixel,) = result.insertions
+    assert result.html == f"<p>hi {pixel.markup}" + html[len("<p>hi ") :]
+    assert result.links == []
+    assert warnings(result) == [("unterminated_tag", 6), ("html_truncated", 6)]
+    assert rewriter().rewrite(result.html).html == result.html
+
+
+@pytest.mark.parametrize("tail", ["<!--[if mso]><table><tr><td>", "<!-- note <b>y</b>"])
+def test_a_document_ending_inside_a_comment_gets_the_pixel_before_it_and_a_warning(
+    tail: str,
+) -> None:
+    result = rewriter().rewrite("<body><p>x</p>" + tail)
+    (pixel,) = result.insertions
+    assert result.html == f"<body><p>x</p>{pixel.markup}{tail}"
+    assert warnings(result) == [("html_truncated", len("<body><p>x</p>"))]
+
+
+def test_the_truncation_warning_says_what_was_left_open() -> None:
+    (warning,) = rewriter().rewrite("<p>x</p><!--[if mso]><table>").warnings
+    assert "an Outlook conditional comment (<!--[if …]>) never closed" in warning.message
+    (warning,) = rewriter().rewrite("<p>x</p><style>p { color: red }").warnings
+    assert "a <style> element never closed" in warning.message
+
+
+def test_a_vml_link_in_a_conditional_comment_never_closed_is_left_alone() -> None:
+    html = '<body><!--[if mso]><v:roundrect href="https://v.example/"><center>Buy</center>'
+    result = rewriter().rewrite(html, track_opens=False)
+    assert (result.html, result.links) == (html, [])
+
+
+BASE = '<head><base href="https://shop.example/autumn/"></head>'
+
+
+def test_relative_links_resolve_against_an_http_base_as_apple_mail_does_and_are_wrapped() -> None:
+    html = BASE + '<a href="sale.html?x=1&amp;y=2">a</a><area href="/account">'
+    result = rewriter().rewrite(html, track_opens=False)
+    assert [(link.url, link.raw, link.wrapped) for link in result.links] == [
+        ("https://shop.example/autumn/sale.html?x=1&y=2", "sale.html?x=1&amp;y=2", True),
+        ("https://shop.example/account", "/account", True),
+    ]
+    token = CODEC.read_click(result.links[0].tracking_url.rpartition("/e/")[2])
+    assert token.url == "https://shop.example/autumn/sale.html?x=1&y=2"
+    assert rewriter().rewrite(result.html, track_opens=False).html == result.html
+
+
+@pytest.mark.parametrize(
+    ("href", "url"),
+    [
+        ("\\\\cdn.example\\a", "https://cdn.example/a"),  # "\" is "/" before the query
+        ("///cdn.example/a", "https://cdn.example/a"),  # any run of slashes starts a host
+        ("../../up?q=\\x", "https://shop.example/up?q=\\x"),
+    ],
+)
+def test_relative_links_resolve_as_a_browser_parses_them(href: str, url: str) -> None:
+    _, link = only_link(f'{BASE}<a href="{href}">x</a>')
+    assert (link.url, link.wrapped) == (url, True)
+
+
+@pytest.mark.parametrize(
+    ("href", "reason"), [("#top", SkipReason.FRAGMENT), ("", SkipReason.EMPTY)]
+)
+def test_fragments_and_empty_links_stay_as_they_are_under_a_base(
+    href: str, reason: SkipReason
+) -> None:
+    _, link = only_link(f'{BASE}<a href="{href}">x</a>')
+    assert (link.url, link.reason) == (href, reason)
+
+
+@pytest.mark.parametrize("base", ["/relative/", "ftp://files.example/", "https:///", ""])
+def test_a_base_that_is_no_http_url_leaves_relative_links_relative(base: str) -> None:
+    _, link = only_link(f'<base href="{base}"><a href="a.html">x</a>')
+    assert (link.url, link.reason) == ("a.html", SkipReason.RELATIVE)
