@@ -1,51 +1,122 @@
 """Settings read from environment variables, each with a working default.
 
-The README's configuration table is the user-facing copy of this module: keep them in step.
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: its
+variable, default, parser and description (the README's wording). The dataclass takes its
+defaults from there and :meth:`Settings.from_env` its parsing. The README's configuration
+table lists the same declarations in the same order; tests/edge/test_config.py holds the two
+together. An unset or blank variable means the default.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+#: Reads one variable's value (its name first, for the error message); raises ConfigError.
+Parser = Callable[[str, str], T]
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """How one environment variable is read, and what it means."""
+
+    env: str
+    default: T
+    parse: Parser[T]
+    #: The README's description (markdown).
+    doc: str
+    #: What an empty default stands for, in the README's words ("generated"); "" for none.
+    unset: str = ""
+    #: A field whose value this one takes while it is left at ``default``.
+    same_as: str = ""
+
+
+def setting(
+    env: str,
+    default: T,
+    parse: Parser[T],
+    doc: str,
+    *,
+    unset: str = "",
+    same_as: str = "",
+    secret: bool = False,
+) -> T:
+    """A :class:`Settings` field declared by ``env``; ``secret`` keeps it out of ``repr``."""
+    declared = Setting(env, default, parse, doc, unset, same_as)
+    return field(default=default, repr=not secret, metadata={"setting": declared})
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw.strip())
+
+
+def _int(name: str, raw: str) -> int:
     try:
-        return int(raw)
+        return int(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be an integer, got {raw.strip()!r}") from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _float(name: str, raw: str) -> float:
     try:
-        return float(raw)
+        return float(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a number, got {raw.strip()!r}") from None
 
 
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
-def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+def _choice(*choices: str) -> Parser[str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _host_name(name: str, raw: str) -> str:
+    """One host name (or IP literal), normalised."""
+    from edge.hosts import normalise_host
+
+    host = normalise_host(raw)
+    if not host:
+        raise ConfigError(f"{name} is not a valid host name")
+    return host
+
+
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
     """Comma-separated host names, normalised; one that is not a host name is an error."""
     from edge.hosts import normalise_host
 
     hosts = []
-    for part in _list(env, name):
+    for part in _list(name, raw):
         host = normalise_host(part)
         if not host:
             raise ConfigError(f"{name}: {part!r} is not a valid host name")
@@ -53,146 +124,350 @@ def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(hosts)
 
 
-def _host(env: Mapping[str, str], name: str) -> str:
-    """One host name, normalised; empty when unset."""
-    hosts = _hosts(env, name)
+def _host(name: str, raw: str) -> str:
+    """At most one host name, normalised (the list rule, so a stray comma is forgiven)."""
+    hosts = _hosts(name, raw)
     if len(hosts) > 1:
-        raise ConfigError(f"{name} must be one host name, got {env[name]!r}")
+        raise ConfigError(f"{name} must be one host name, got {raw!r}")
     return hosts[0] if hosts else ""
 
 
-def _networks(
-    env: Mapping[str, str], name: str, default: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-) -> tuple[str, ...]:
-    """CIDR networks; unset: ``default`` (loopback only); ``none``: no network at all."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if raw.lower() == "none":
-        return ()
+def _cidrs(name: str, raw: str) -> tuple[str, ...]:
     try:
-        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(env, name))
-    except ValueError:
-        raise ConfigError(f"{name} must be CIDR networks or none, got {raw!r}") from None
-
-
-def _cidrs(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    try:
-        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(env, name))
+        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(name, raw))
     except ValueError:
         raise ConfigError(f"{name} must be comma-separated CIDR networks") from None
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    raw = env.get(name, "").strip().lower() or choices[0]
-    if raw not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """CIDR networks, or ``none`` for no network at all."""
+    if raw.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in _list(name, raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be CIDR networks or none, got {raw.strip()!r}") from None
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the server reads from its environment.
+    """Everything the server reads from its environment: one declaration per variable.
 
     Construct with :meth:`from_env`; tests build one directly with the fields they need.
     """
 
-    data_dir: Path = Path("data")
-    #: Signing secrets, newest first. Empty means: use (or create) ``<data_dir>/secret_keys``.
-    secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    #: The platform's own tracking domain; it serves tokens of every account.
-    default_domain: str = "127.0.0.1"
-    #: Whether links on the default domain use https.
-    default_secure: bool = False
-    admin_host: str = "localhost"
-    #: Ports written into tracking URLs (omitted when they are the scheme's default).
-    public_http_port: int = 80
-    public_https_port: int = 443
-    #: How often each worker looks for domain-table changes made by other processes.
-    domain_poll_interval: float = 0.25
-    #: How long the ingester waits on a locked database before trying again later (the
-    #: events wait in the spool meanwhile); background jobs hold the write lock for up to a
-    #: few hundred milliseconds.
-    db_busy_timeout: float = 1.0
-    #: Largest number of events committed in one transaction.
-    event_batch_size: int = 5000
-    #: Who moves events from the spool into the database (edge/ingester.py). ``inline``: the
-    #: serving process that holds the ingester lock, as a background task; ``separate``: a
-    #: process of its own (``tracking-edge serve`` starts one and sets this for its workers).
-    ingester: str = "inline"
-    #: Niceness the separate ingester process adds to itself: when the CPU is saturated it
-    #: goes to answering requests, and the spool absorbs the events until the load drops.
-    ingest_nice: int = 19
-    #: The host name customers point their tracking domain's CNAME at; empty means
-    #: ``default_domain`` (filled in by ``__post_init__``).
-    cname_target: str = ""
-    #: Resolvers for verification, as ``host`` or ``host:port``; empty: the system resolver.
-    dns_nameservers: tuple[str, ...] = ()
-    dns_timeout: float = 3.0
-    #: Port the reachability check fetches ``http://<domain>:<port>/.well-known/...`` on.
-    verify_port: int = 80
-    #: Seconds between re-checks of verified domains' CNAMEs.
-    recheck_interval: float = 86400.0
-    #: Operator-restricted domains (and their subdomains), refused with SparkPost code 7000.
-    deny_domains: tuple[str, ...] = ()
-    #: Networks, besides globally routable addresses, the reachability check and the HTTPS
-    #: proof may connect to (an SSRF guard: see ``admin/outbound``). ``none``: none.
-    verify_allow_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    #: ``builtin``: this server issues certificates (ACME, or the local CA) and serves TLS;
-    #: ``external``: TLS is terminated in front of it (Caddy's on-demand TLS, a balancer).
-    tls_mode: str = "builtin"
-    #: ACME directory URL; empty means the local certificate authority in ``data_dir``.
-    acme_directory: str = ""
-    acme_email: str = ""
-    #: External account binding, for CAs that require it (key id, base64url HMAC key).
-    acme_eab_kid: str = ""
-    acme_eab_hmac: str = field(default="", repr=False)
-    #: CA bundle for the ACME directory's own HTTPS (a test CA's root); empty: system roots.
-    acme_ca_bundle: str = ""
-    #: Port of the HTTPS request that proves a new certificate is served before ``active``.
-    https_verify_port: int = 443
-    #: Renew certificates this many days before they expire.
-    ssl_renew_days: float = 30.0
-    #: Failed issuance is retried after ``base * 2**(attempts-1)`` seconds, at most ``max``.
-    ssl_retry_base: float = 60.0
-    ssl_retry_max: float = 21600.0
-    #: Seconds between looks for due renewals and retries.
-    ssl_check_interval: float = 60.0
-    #: Engagement data (issue 6). Peers whose ``X-Forwarded-For`` is believed (CIDRs).
-    trusted_proxies: tuple[str, ...] = ()
-    #: A directory of extra classification rule files (``*.txt``), read after the shipped ones.
-    classify_rules_dir: Path | None = None
-    #: Behaviour rules: a click this soon after the first open of its message and recipient,
-    #: or two links of one message clicked this close from one address, is a scanner's.
-    fast_click_seconds: float = 2.0
-    burst_seconds: float = 2.0
-    #: Seconds between roll-up passes (stats, unique counts and the webhook queue).
-    rollup_interval: float = 1.0
-    #: Days raw events are kept (0: forever; roll-ups are always kept), checked every interval.
-    event_retention_days: float = 90.0
-    retention_interval: float = 3600.0
-    #: Webhooks: request timeout, first retry delay (doubling), and how long events are retried.
-    webhook_timeout: float = 10.0
-    webhook_backoff_base: float = 5.0
-    webhook_max_age: float = 86400.0
-    #: Networks, besides globally routable addresses, webhooks may be delivered to; none by
-    #: default (an account's URL must not reach this host or its network).
-    webhook_allow_networks: tuple[str, ...] = ()
+    data_dir: Path = setting(  # noqa: RUF009 (Path is immutable)
+        "EDGE_DATA_DIR",
+        Path("data"),
+        _path,
+        "all state: the SQLite database, the generated signing secret, the event spool",
+    )
+    #: Newest first; empty: use (or create) ``<data_dir>/secret_keys`` (edge/tokens/codec.py).
+    secret_keys: tuple[str, ...] = setting(
+        "EDGE_SECRET_KEYS",
+        (),
+        _list,
+        "comma-separated signing secrets, **newest first**: the first signs, all verify (key "
+        "rotation). Unset: a 256-bit secret is generated on first start and kept in `<data "
+        "dir>/secret_keys` (mode 0600). Never logged.",
+        unset="generated",
+        secret=True,
+    )
+    default_domain: str = setting(
+        "EDGE_DEFAULT_DOMAIN",
+        "127.0.0.1",
+        _host_name,
+        "the platform's own tracking domain; it serves links of every account",
+    )
+    default_secure: bool = setting(
+        "EDGE_DEFAULT_SECURE",
+        False,
+        _bool,
+        "whether links on the default domain use `https`",
+    )
+    admin_host: str = setting(
+        "EDGE_ADMIN_HOST",
+        "localhost",
+        _host_name,
+        "the only host on which the admin API is served",
+    )
+    public_http_port: int = setting(
+        "EDGE_PUBLIC_HTTP_PORT",
+        80,
+        _int,
+        "port written into `http` tracking URLs (left out when 80)",
+    )
+    public_https_port: int = setting(
+        "EDGE_PUBLIC_HTTPS_PORT",
+        443,
+        _int,
+        "port written into `https` tracking URLs (left out when 443)",
+    )
+    domain_poll_interval: float = setting(
+        "EDGE_DOMAIN_POLL_INTERVAL",
+        0.25,
+        _float,
+        "seconds between each worker's checks for domain changes",
+    )
+    #: Background jobs hold the write lock for up to a few hundred milliseconds.
+    db_busy_timeout: float = setting(
+        "EDGE_DB_BUSY_TIMEOUT",
+        1.0,
+        _float,
+        "seconds the ingester waits on a locked database before trying again later (the events "
+        "wait in the spool; no request ever waits)",
+    )
+    event_batch_size: int = setting(
+        "EDGE_EVENT_BATCH_SIZE",
+        5000,
+        _int,
+        "most events the ingester commits in one transaction",
+    )
+    ingester: str = setting(
+        "EDGE_INGESTER",
+        "inline",
+        _choice("inline", "separate"),
+        "who stores the spooled events: `separate`, a process of its own that `tracking-edge "
+        "serve` starts and restarts (serve's choice unless this is set); `inline`, a task of "
+        "the serving process holding `<data dir>/ingester.lock` (for `uvicorn --factory "
+        "admin.server:create_app`, tests)",
+    )
+    ingest_nice: int = setting(
+        "EDGE_INGEST_NICE",
+        19,
+        _int,
+        "niceness the separate ingester adds to itself. It only matters when the CPU is "
+        "saturated: then requests are answered first, the spool on disk absorbs the events, and "
+        "the ingester stores them once the load drops (`spool_backlog_bytes` in `/healthz`). "
+        "Lower it to trade redirect throughput for fresher stats under sustained full load",
+    )
+    cname_target: str = setting(
+        "EDGE_CNAME_TARGET",
+        "",
+        _host,
+        "the host name customers point their tracking domain's CNAME at (set it in production: "
+        "a CNAME cannot point at an IP address); a value that is not a host name stops the "
+        "server at start",
+        same_as="default_domain",
+    )
+    dns_nameservers: tuple[str, ...] = setting(
+        "EDGE_DNS_NAMESERVERS",
+        (),
+        _list,
+        "comma-separated resolvers, `host` or `host:port` (e.g. `127.0.0.1:5353`), for "
+        "verification and for every outbound request to a customer's host (reachability, "
+        "HTTPS proof, webhooks); `/etc/hosts` is not read",
+        unset="system resolver",
+    )
+    dns_timeout: float = setting(
+        "EDGE_DNS_TIMEOUT",
+        3.0,
+        _float,
+        "seconds one CNAME check may take in all",
+    )
+    verify_port: int = setting(
+        "EDGE_VERIFY_PORT",
+        80,
+        _int,
+        "port the reachability check connects to on the customer's domain",
+    )
+    recheck_interval: float = setting(
+        "EDGE_RECHECK_INTERVAL",
+        86400.0,
+        _float,
+        "seconds between re-checks of a verified domain's CNAME (a domain whose CNAME is gone "
+        "becomes `invalid` and is no longer served)",
+    )
+    deny_domains: tuple[str, ...] = setting(
+        "EDGE_DENY_DOMAINS",
+        (),
+        _hosts,
+        "comma-separated names nobody may claim, with their subdomains (error 7000), besides "
+        "the default domain, the CNAME target, the admin host and `localhost`; an entry that is "
+        "not a host name stops the server at start",
+    )
+    #: The guard itself is admin/domains/reachability.py.
+    verify_allow_networks: tuple[str, ...] = setting(
+        "EDGE_VERIFY_ALLOW_NETWORKS",
+        ("127.0.0.0/8", "::1/128"),
+        _networks,
+        "networks (CIDR, comma-separated) besides globally routable addresses that the "
+        "reachability check and the HTTPS proof may connect to; `none`: public addresses only. "
+        "Everything else (private, loopback, link-local and cloud metadata, shared, site-local, "
+        "unique-local, documentation, multicast, reserved) is refused, since a customer's DNS "
+        "chooses the address (see [SSRF](#server-side-request-forgery))",
+    )
+    tls_mode: str = setting(
+        "EDGE_TLS",
+        "builtin",
+        _choice("builtin", "external"),
+        "`builtin`: this server issues certificates and can serve HTTPS (`serve --https-port`); "
+        "`external`: TLS is terminated in front of it (Caddy on-demand TLS, a load balancer): "
+        "no certificates are issued here, domains are only proven over HTTPS (see "
+        "[HTTPS](#https))",
+    )
+    acme_directory: str = setting(
+        "EDGE_ACME_DIRECTORY",
+        "",
+        _text,
+        "ACME directory URL, e.g. `https://acme-v02.api.letsencrypt.org/directory` (staging: "
+        "`https://acme-staging-v02.api.letsencrypt.org/directory`) or any RFC 8555 CA. Unset: "
+        "certificates come from the local CA in `<data dir>/local-ca`",
+        unset="local CA",
+    )
+    acme_email: str = setting(
+        "EDGE_ACME_EMAIL",
+        "",
+        _text,
+        "contact address registered with the ACME account",
+    )
+    acme_eab_kid: str = setting(
+        "EDGE_ACME_EAB_KID",
+        "",
+        _text,
+        "external account binding key id, for CAs that require one (ZeroSSL, Google, ...)",
+    )
+    acme_eab_hmac: str = setting(
+        "EDGE_ACME_EAB_HMAC",
+        "",
+        _text,
+        "external account binding HMAC key (base64url, as the CA gives it). Never logged",
+        secret=True,
+    )
+    acme_ca_bundle: str = setting(
+        "EDGE_ACME_CA_BUNDLE",
+        "",
+        _text,
+        "CA bundle (PEM file) that verifies the ACME directory's own HTTPS, for a private or "
+        "test CA",
+        unset="system roots",
+    )
+    https_verify_port: int = setting(
+        "EDGE_HTTPS_VERIFY_PORT",
+        0,
+        _int,
+        "port of the HTTPS request that proves a new certificate is served before `ssl_status` "
+        "becomes `active`",
+        same_as="public_https_port",
+    )
+    ssl_renew_days: float = setting(
+        "EDGE_SSL_RENEW_DAYS",
+        30.0,
+        _float,
+        "renew a certificate this many days before it expires (day 60 of Let's Encrypt's 90)",
+    )
+    ssl_retry_base: float = setting(
+        "EDGE_SSL_RETRY_BASE",
+        60.0,
+        _float,
+        "seconds before the first retry of a failed issuance; doubled after each failure",
+    )
+    ssl_retry_max: float = setting(
+        "EDGE_SSL_RETRY_MAX",
+        21600.0,
+        _float,
+        "longest wait between retries, in seconds",
+    )
+    ssl_check_interval: float = setting(
+        "EDGE_SSL_CHECK_INTERVAL",
+        60.0,
+        _float,
+        "seconds between each worker's looks for due renewals and retries",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "EDGE_TRUSTED_PROXIES",
+        (),
+        _cidrs,
+        "CIDR networks (comma-separated) of proxies in front of the edge whose "
+        "`X-Forwarded-For` is believed; from any other peer the header is ignored and the peer "
+        "is the client (see [Engagement data](#engagement-data))",
+    )
+    classify_rules_dir: Path | None = setting(  # noqa: RUF009 (Path is immutable)
+        "EDGE_CLASSIFY_RULES_DIR",
+        None,
+        _path,
+        "a directory of extra classification rule files (`*.txt`, same format as "
+        "`edge/data/classify/`), read after the shipped ones",
+    )
+    fast_click_seconds: float = setting(
+        "EDGE_FAST_CLICK_SECONDS",
+        2.0,
+        _float,
+        "a click this soon after the first open of its message and recipient is a scanner's "
+        "(`fast_click`)",
+    )
+    burst_seconds: float = setting(
+        "EDGE_BURST_SECONDS",
+        2.0,
+        _float,
+        "two different links of one message clicked from one address this close together are a "
+        "scanner's (`link_burst`)",
+    )
+    rollup_interval: float = setting(
+        "EDGE_ROLLUP_INTERVAL",
+        1.0,
+        _float,
+        "seconds between the ingester's roll-up passes while events keep arriving (stats, "
+        "unique counts, the webhook queue); it also passes whenever the spool is empty, and the "
+        "stats API catches up before it answers",
+    )
+    event_retention_days: float = setting(
+        "EDGE_EVENT_RETENTION_DAYS",
+        90.0,
+        _float,
+        "raw events older than this are pruned (`0`: kept forever); roll-ups and unique keys "
+        "are kept",
+    )
+    retention_interval: float = setting(
+        "EDGE_RETENTION_INTERVAL",
+        3600.0,
+        _float,
+        "seconds between pruning runs",
+    )
+    webhook_timeout: float = setting(
+        "EDGE_WEBHOOK_TIMEOUT",
+        10.0,
+        _float,
+        "seconds a webhook request may take",
+    )
+    webhook_backoff_base: float = setting(
+        "EDGE_WEBHOOK_BACKOFF_BASE",
+        5.0,
+        _float,
+        "seconds before retrying a failed endpoint; doubled after each failure, at most an hour",
+    )
+    webhook_max_age: float = setting(
+        "EDGE_WEBHOOK_MAX_AGE",
+        86400.0,
+        _float,
+        "seconds an event is retried before it is dropped and counted as `expired`",
+    )
+    webhook_allow_networks: tuple[str, ...] = setting(
+        "EDGE_WEBHOOK_ALLOW_NETWORKS",
+        (),
+        _networks,
+        "networks (CIDR, comma-separated) besides globally routable addresses that webhooks may "
+        "be delivered to, e.g. `10.1.0.0/16` for receivers on a private network; `none`: public "
+        "addresses only, so not this host's loopback (see [SSRF](#server-side-request-forgery))",
+        unset="none",
+    )
+    listen_host: str = setting(
+        "EDGE_HOST",
+        "127.0.0.1",
+        _text,
+        "address `tracking-edge serve` binds (the Procfile uses `0.0.0.0`)",
+    )
+    listen_port: int = setting(
+        "PORT",
+        8000,
+        _int,
+        "port `tracking-edge serve` listens on",
+    )
 
     def __post_init__(self) -> None:
-        if not self.cname_target:
-            object.__setattr__(self, "cname_target", self.default_domain)
+        for name, declared in _FOLLOWERS:
+            if getattr(self, name) == declared.default:
+                object.__setattr__(self, name, getattr(self, declared.same_as))
 
     @property
     def database_path(self) -> Path:
@@ -204,61 +479,21 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``env`` (default: ``os.environ``) gives; a bad value is a ConfigError."""
         env = os.environ if env is None else env
-        from edge.hosts import normalise_host
-
-        default_domain = normalise_host(env.get("EDGE_DEFAULT_DOMAIN", "127.0.0.1"))
-        admin_host = normalise_host(env.get("EDGE_ADMIN_HOST", "localhost"))
-        if not default_domain:
-            raise ConfigError("EDGE_DEFAULT_DOMAIN is not a valid host name")
-        if not admin_host:
-            raise ConfigError("EDGE_ADMIN_HOST is not a valid host name")
-        if admin_host == default_domain:
+        given: dict[str, Any] = {}
+        for name, declared in SETTINGS.items():
+            raw = env.get(declared.env, "")
+            if raw.strip():
+                given[name] = declared.parse(declared.env, raw)
+        settings = cls(**given)
+        if settings.admin_host == settings.default_domain:
             raise ConfigError("EDGE_ADMIN_HOST and EDGE_DEFAULT_DOMAIN must differ")
-        return cls(
-            data_dir=Path(env.get("EDGE_DATA_DIR", "data")),
-            secret_keys=_list(env, "EDGE_SECRET_KEYS"),
-            default_domain=default_domain,
-            default_secure=_bool(env, "EDGE_DEFAULT_SECURE", False),
-            admin_host=admin_host,
-            public_http_port=_int(env, "EDGE_PUBLIC_HTTP_PORT", 80),
-            public_https_port=_int(env, "EDGE_PUBLIC_HTTPS_PORT", 443),
-            domain_poll_interval=_float(env, "EDGE_DOMAIN_POLL_INTERVAL", 0.25),
-            db_busy_timeout=_float(env, "EDGE_DB_BUSY_TIMEOUT", 1.0),
-            event_batch_size=_int(env, "EDGE_EVENT_BATCH_SIZE", 5000),
-            ingester=_choice(env, "EDGE_INGESTER", ("inline", "separate")),
-            ingest_nice=_int(env, "EDGE_INGEST_NICE", 19),
-            cname_target=_host(env, "EDGE_CNAME_TARGET") or default_domain,
-            dns_nameservers=_list(env, "EDGE_DNS_NAMESERVERS"),
-            dns_timeout=_float(env, "EDGE_DNS_TIMEOUT", 3.0),
-            verify_port=_int(env, "EDGE_VERIFY_PORT", 80),
-            recheck_interval=_float(env, "EDGE_RECHECK_INTERVAL", 86400.0),
-            deny_domains=_hosts(env, "EDGE_DENY_DOMAINS"),
-            verify_allow_networks=_networks(env, "EDGE_VERIFY_ALLOW_NETWORKS"),
-            tls_mode=_choice(env, "EDGE_TLS", ("builtin", "external")),
-            acme_directory=env.get("EDGE_ACME_DIRECTORY", "").strip(),
-            acme_email=env.get("EDGE_ACME_EMAIL", "").strip(),
-            acme_eab_kid=env.get("EDGE_ACME_EAB_KID", "").strip(),
-            acme_eab_hmac=env.get("EDGE_ACME_EAB_HMAC", "").strip(),
-            acme_ca_bundle=env.get("EDGE_ACME_CA_BUNDLE", "").strip(),
-            https_verify_port=_int(
-                env, "EDGE_HTTPS_VERIFY_PORT", _int(env, "EDGE_PUBLIC_HTTPS_PORT", 443)
-            ),
-            ssl_renew_days=_float(env, "EDGE_SSL_RENEW_DAYS", 30.0),
-            ssl_retry_base=_float(env, "EDGE_SSL_RETRY_BASE", 60.0),
-            ssl_retry_max=_float(env, "EDGE_SSL_RETRY_MAX", 21600.0),
-            ssl_check_interval=_float(env, "EDGE_SSL_CHECK_INTERVAL", 60.0),
-            trusted_proxies=_cidrs(env, "EDGE_TRUSTED_PROXIES"),
-            classify_rules_dir=Path(env["EDGE_CLASSIFY_RULES_DIR"])
-            if env.get("EDGE_CLASSIFY_RULES_DIR", "").strip()
-            else None,
-            fast_click_seconds=_float(env, "EDGE_FAST_CLICK_SECONDS", 2.0),
-            burst_seconds=_float(env, "EDGE_BURST_SECONDS", 2.0),
-            rollup_interval=_float(env, "EDGE_ROLLUP_INTERVAL", 1.0),
-            event_retention_days=_float(env, "EDGE_EVENT_RETENTION_DAYS", 90.0),
-            retention_interval=_float(env, "EDGE_RETENTION_INTERVAL", 3600.0),
-            webhook_timeout=_float(env, "EDGE_WEBHOOK_TIMEOUT", 10.0),
-            webhook_backoff_base=_float(env, "EDGE_WEBHOOK_BACKOFF_BASE", 5.0),
-            webhook_max_age=_float(env, "EDGE_WEBHOOK_MAX_AGE", 86400.0),
-            webhook_allow_networks=_networks(env, "EDGE_WEBHOOK_ALLOW_NETWORKS", ()),
-        )
+        return settings
+
+
+#: Every setting by field name, in declaration (and README) order. A field made without
+#: :func:`setting` fails here, at import.
+SETTINGS: dict[str, Setting[Any]] = {f.name: f.metadata["setting"] for f in fields(Settings)}
+#: Settings whose default is another's value (``same_as``).
+_FOLLOWERS = tuple((name, declared) for name, declared in SETTINGS.items() if declared.same_as)

@@ -28,8 +28,8 @@ BUILTIN_ACCOUNT_ID = 1
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the server (edge and admin API)")
-    serve.add_argument("--host", default=os.environ.get("EDGE_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    serve.add_argument("--host", help="address to bind (default: the EDGE_HOST setting)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: the PORT setting)")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
         "--https-port", type=int, help="also serve HTTPS (certificates per SNI name) on this port"
@@ -67,13 +67,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
     settings = Settings.from_env()
+    host = settings.listen_host if args.host is None else args.host
+    port = settings.listen_port if args.port is None else args.port
     # Prepare shared state once, before workers start: schema and signing secret.
     asyncio.run(_migrate(settings))
     load_secret_keys(settings.secret_keys, settings.data_dir)
     options = dict(
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         workers=args.workers,
         loop="uvloop",
         # httptools, with the fast path for tracking requests (edge/protocol.py).
@@ -87,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     if args.https_port is not None:
-        if args.https_port == args.port:
+        if args.https_port == port:
             raise CLIError("--https-port must differ from --port")
         if settings.tls_mode == "external":
             raise CLIError("--https-port serves built-in TLS; EDGE_TLS=external turns it off")
