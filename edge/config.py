@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -85,6 +86,21 @@ def _bool(name: str, raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _database_url(name: str, raw: str) -> str:
+    url = raw.strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        # The value may hold a password: never repeated in the message.
+        raise ConfigError(f"{name} must be a postgresql:// URL")
+    return url
+
+
+def _node_id(name: str, raw: str) -> str:
+    node = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", node):
+        raise ConfigError(f"{name} must be 1 to 64 letters, digits, '.', '_' or '-', got {node!r}")
+    return node
 
 
 def _choice(*choices: str) -> Parser[str]:
@@ -162,6 +178,25 @@ class Settings:
         _path,
         "all state: the SQLite database, the generated signing secret, the event spool",
     )
+    database_url: str = setting(
+        "EDGE_DATABASE_URL",
+        "",
+        _database_url,
+        "`postgresql://user:password@host:port/database`: every node of a cluster keeps its "
+        "state there (see [Running several nodes](#running-several-nodes)). Unset: SQLite in "
+        "`<data dir>/edge.sqlite3`, for one machine. Never logged",
+        unset="SQLite",
+        secret=True,
+    )
+    node_id: str = setting(
+        "EDGE_NODE_ID",
+        "",
+        _node_id,
+        "this node's name in a cluster (letters, digits, `.`, `_`, `-`; at most 64): its "
+        "events and spool progress are kept under it. Unset: generated once and kept in "
+        "`<data dir>/node_id`",
+        unset="generated",
+    )
     #: Newest first; empty: use (or create) ``<data_dir>/secret_keys`` (edge/tokens/codec.py).
     secret_keys: tuple[str, ...] = setting(
         "EDGE_SECRET_KEYS",
@@ -169,7 +204,8 @@ class Settings:
         _list,
         "comma-separated signing secrets, **newest first**: the first signs, all verify (key "
         "rotation). Unset: a 256-bit secret is generated on first start and kept in `<data "
-        "dir>/secret_keys` (mode 0600). Never logged.",
+        "dir>/secret_keys` (mode 0600), or with `EDGE_DATABASE_URL` in the shared database, so "
+        "that every node verifies every link. Never logged.",
         unset="generated",
         secret=True,
     )

@@ -81,6 +81,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "verify_port": ("8081", 8081),
     "recheck_interval": ("3600", 3600.0),
     "deny_domains": ("Bad.Example, worse.example.", ("bad.example", "worse.example")),
+    "database_url": (" postgresql://edge@db.internal:5432/edge ", "postgresql://edge@db.internal:5432/edge"),
+    "node_id": (" node-a.1 ", "node-a.1"),
     "verify_allow_networks": ("10.1.2.3/8", ("10.0.0.0/8",)),
     "webhook_allow_networks": (" 10.1.0.0/16 ", ("10.1.0.0/16",)),
     "tls_mode": ("External", "external"),
