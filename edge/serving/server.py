@@ -159,7 +159,8 @@ class EdgeServer:
         ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app.
 
         The ASGI entry calls this first; so does the HTTP protocol's fast path
-        (``edge/protocol.py``), with the same arguments, for a bodyless GET or HEAD.
+        (``edge/serving/uvicorn_internals.py``), with the same arguments, for a bodyless GET
+        or HEAD.
         """
         host = self._host(_host_header(headers))
         if host == self._admin_host or (path.startswith("/.well-known/") and host):

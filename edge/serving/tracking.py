@@ -2,9 +2,9 @@
 
 Written by hand rather than with Starlette's router because it is the hot path: one path
 check, one token verification, one list append. Each request becomes a :class:`Reply` made
-at once, which the ASGI entry sends and the HTTP protocol's fast path (``edge/protocol.py``)
-writes straight to the socket. It never reads the database and never redirects to a URL it
-did not sign.
+at once, which the ASGI entry sends and the HTTP protocol's fast path
+(``edge/serving/uvicorn_internals.py``) writes straight to the socket. It never reads the
+database and never redirects to a URL it did not sign.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class Reply:
     """A whole response, made at once: every tracking response is small and needs no I/O.
 
     The ASGI path sends it as two messages (:meth:`send`); the HTTP protocol's fast path
-    (``edge/protocol.py``) writes it to the socket itself. Both answer with the same bytes.
+    (``edge/serving/uvicorn_internals.py``) writes it to the socket itself. Both answer with
+    the same bytes.
     """
 
     status: int

@@ -9,7 +9,8 @@ import re
 import socket
 import time
 
-from edge.serving.protocol import CoalescingTransport, EdgeHttpProtocol
+from edge.serving.connections import CoalescingTransport
+from edge.serving.uvicorn_internals import EdgeHttpProtocol
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET
 
