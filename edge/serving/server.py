@@ -129,6 +129,8 @@ class EdgeServer:
             method: str = scope["method"]
             reply = self.reply_now(method, scope["path"], scope["headers"], scope.get("client"))
             if reply is not None:
+                # Its event in the spool before the answer leaves, whatever the protocol.
+                self.flush_events()
                 await reply.send(send, method)
                 return
             host = self._host(_host_header(scope["headers"]))
@@ -169,6 +171,12 @@ class EdgeServer:
         if entry is None:
             return NOT_FOUND
         return self.tracking.reply(method, path, headers, client, entry)
+
+    def flush_events(self) -> None:
+        """Write the events recorded so far to the spool. The HTTP protocol calls this before
+        the responses of each loop turn are written, so that no client holds an answer whose
+        event a crash (``kill -9``) could still lose."""
+        self.runtime.recorder.write_pending()
 
     async def _domain_proof(self, scope: Scope, receive: Receive, send: Send, host: str) -> None:
         # Answered for any host, with no table lookup: a domain being verified is not served

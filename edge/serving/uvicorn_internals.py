@@ -11,8 +11,8 @@ The edge needs two things beyond it:
   response as soon as the request head is parsed, and writes it itself. Whatever the app
   declines (the admin host, ``/.well-known/``), and any request that is not a plain bodyless
   GET or HEAD, takes uvicorn's ASGI path unchanged, which calls the same ``reply_now``: both
-  paths give the same bytes. Writes leave through a
-  :class:`~edge.serving.connections.CoalescingTransport`.
+  paths give the same bytes. Writes leave at the end of the loop turn, all connections' at
+  once and after the turn's events are in the spool (:mod:`edge.serving.connections`).
 * **HTTPS beside HTTP** (:class:`EdgeListeners`, a ``uvicorn.Server`` whose startup opens a
   plain and a TLS listener sharing one app and one lifespan; with ``--workers``, uvicorn's own
   supervisor runs it in each worker).
@@ -34,6 +34,7 @@ import inspect
 import logging
 import socket
 import sys
+import weakref
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -41,7 +42,7 @@ import uvicorn
 
 from edge.config import Settings
 from edge.serving.certificates import CertificateStore, SQLiteCertificates
-from edge.serving.connections import CoalescingTransport
+from edge.serving.connections import CoalescingTransport, TurnWrites
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -212,14 +213,24 @@ _SERVER_ERROR = (
 )
 
 
+#: Each server's :class:`TurnWrites` (a server's connections share its ``server_state``).
+_turns: weakref.WeakKeyDictionary[Any, TurnWrites] = weakref.WeakKeyDictionary()
+
+
 class EdgeHttpProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=EdgeHttpProtocol)``: the fast path described above, for an
     app with a ``reply_now(method, path, headers, client)`` method returning a
-    :class:`~edge.serving.tracking.Reply` or ``None``."""
+    :class:`~edge.serving.tracking.Reply` or ``None``, and a ``flush_events()`` method that
+    writes recorded events to the spool (run before each loop turn's responses leave)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reply_now = getattr(self.app, "reply_now", None)
+        turn = _turns.get(self.server_state)
+        if turn is None:
+            turn = TurnWrites(self.loop, getattr(self.app, "flush_events", None))
+            _turns[self.server_state] = turn
+        self._turn = turn
         #: The response to the request being parsed, written when its message completes.
         self._ready: bytes | None = None
         self._close_after = False
@@ -227,7 +238,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._idle_at: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        super().connection_made(CoalescingTransport(transport, self._turn))  # type: ignore[arg-type]
 
     def on_headers_complete(self) -> None:
         if self._reply_now is not None and self._answer_now():
