@@ -180,6 +180,14 @@ class Settings:
     #: Days raw events are kept (0: forever; roll-ups are always kept), checked every interval.
     event_retention_days: float = 90.0
     retention_interval: float = 3600.0
+    #: HTTP connections (``edge/serving/connections.py``): seconds from a request head's first
+    #: byte to its end (else 408), bytes in a request target (else 414) and in a whole head
+    #: (else 431), and connections per worker (0: three quarters of the open-file limit;
+    #: beyond it a new connection closes the longest idle one).
+    http_head_timeout: float = 10.0
+    http_max_request_line: int = 16384
+    http_max_head: int = 65536
+    http_max_connections: int = 0
     #: Webhooks: request timeout, first retry delay (doubling), and how long events are retried.
     webhook_timeout: float = 10.0
     webhook_backoff_base: float = 5.0
@@ -252,6 +260,10 @@ class Settings:
             rollup_interval=_float(env, "EDGE_ROLLUP_INTERVAL", 1.0),
             event_retention_days=_float(env, "EDGE_EVENT_RETENTION_DAYS", 90.0),
             retention_interval=_float(env, "EDGE_RETENTION_INTERVAL", 3600.0),
+            http_head_timeout=_float(env, "EDGE_HTTP_HEAD_TIMEOUT", 10.0),
+            http_max_request_line=_int(env, "EDGE_HTTP_MAX_REQUEST_LINE", 16384),
+            http_max_head=_int(env, "EDGE_HTTP_MAX_HEAD", 65536),
+            http_max_connections=_int(env, "EDGE_HTTP_MAX_CONNECTIONS", 0),
             webhook_timeout=_float(env, "EDGE_WEBHOOK_TIMEOUT", 10.0),
             webhook_backoff_base=_float(env, "EDGE_WEBHOOK_BACKOFF_BASE", 5.0),
             webhook_max_age=_float(env, "EDGE_WEBHOOK_MAX_AGE", 86400.0),

@@ -13,6 +13,15 @@ spool: one ``write`` for the whole turn. A client therefore never holds a respon
 event is only in memory, and a crash (even ``kill -9``) can lose only events of requests
 that were never answered.
 
+Limits. A client may hold a connection and the worker's attention only so long: a request
+head must be complete within ``head_timeout`` seconds of its first byte (else 408) and an idle
+connection is closed after uvicorn's keep-alive timeout, fresh ones included; a request
+target longer than ``max_request_line`` bytes is a 414 and a head larger than ``max_head`` a
+431 (RFC 9110 §15.5.15, RFC 6585 §5), refused as soon as that many bytes have arrived. Each
+server holds at most ``max_connections``: a newcomer beyond it closes the connection that has
+been idle longest (:class:`IdleConnections`), so idle or half-sent connections can neither
+exhaust the process's file descriptors nor lock out real clicks.
+
 The protocol that uses these parts is in :mod:`edge.serving.uvicorn_internals`.
 """
 
@@ -20,8 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edge.config import Settings
 
 log = logging.getLogger("edge.serving")
 
@@ -114,3 +128,83 @@ class CoalescingTransport:
     def __getattr__(self, name: str) -> Any:
         # get_extra_info, is_closing, pause_reading, resume_reading, set_protocol, ...
         return getattr(self._transport, name)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How much a client may ask of a connection (``EDGE_HTTP_*`` settings)."""
+
+    #: Seconds from a request head's first byte to its end.
+    head_timeout: float = 10.0
+    #: Bytes in a request target (the URL of the request line).
+    max_request_line: int = 16384
+    #: Bytes in a request head: request line and header fields.
+    max_head: int = 65536
+    #: Connections one server (worker) holds; 0: three quarters of its open-file limit.
+    max_connections: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(
+            settings.http_head_timeout,
+            settings.http_max_request_line,
+            settings.http_max_head,
+            settings.http_max_connections,
+        )
+
+    def connection_cap(self) -> int:
+        """``max_connections``, or three quarters of ``ulimit -n``: the rest stays for the
+        spool, the database, outgoing requests and the listening sockets."""
+        if self.max_connections > 0:
+            return self.max_connections
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return 1 << 30 if soft == resource.RLIM_INFINITY else max(1, soft * 3 // 4)
+
+
+class Evictable(Protocol):
+    def evict(self) -> None:
+        """Close this idle connection to make room for a new one."""
+
+
+class IdleConnections:
+    """A server's connections that no request is being answered on (fresh, between requests,
+    or partway through a request head), longest idle first; and the cap on all of them."""
+
+    __slots__ = ("_idle", "cap")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._idle: OrderedDict[Evictable, None] = OrderedDict()
+
+    def idle(self, connection: Evictable) -> None:
+        """``connection`` has just gone idle: it is now the last one to be evicted."""
+        self._idle[connection] = None
+        self._idle.move_to_end(connection)
+
+    def busy(self, connection: Evictable) -> None:
+        """A request is being answered on ``connection`` (or it is gone): not evictable."""
+        self._idle.pop(connection, None)
+
+    def admit(self, open_connections: int) -> bool:
+        """A connection arrived, making ``open_connections``: beyond the cap, evict the
+        longest idle one. False if none can be: the newcomer must go."""
+        if open_connections <= self.cap:
+            return True
+        if not self._idle:
+            return False
+        oldest, _ = self._idle.popitem(last=False)
+        oldest.evict()
+        return True
+
+
+class ServerConnections:
+    """What the connections of one server share: the turn's writes, the limits, the idle list."""
+
+    __slots__ = ("idle", "limits", "turn")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, app: object) -> None:
+        #: The app's ``flush_events`` runs before each turn's responses leave.
+        self.turn = TurnWrites(loop, getattr(app, "flush_events", None))
+        limits = getattr(app, "http_limits", None)
+        self.limits: HttpLimits = limits if isinstance(limits, HttpLimits) else HttpLimits()
+        self.idle = IdleConnections(self.limits.connection_cap())

@@ -21,8 +21,10 @@ from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolReader, SpoolWriter
 from edge.hosts import HostCache
 from edge.serving.clientaddr import ClientResolver
+from edge.serving.connections import HttpLimits
 from edge.serving.domains import DomainTable
 from edge.serving.tracking import (
+    BAD_REQUEST_TWO_HOSTS,
     NOT_FOUND,
     Receive,
     Reply,
@@ -90,11 +92,15 @@ class Runtime:
         return await asyncio.to_thread(SpoolReader(self.settings.spool_dir).backlog_bytes, offsets)
 
 
-def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
+def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The ``Host`` field's value (empty if there is none); ``None`` if there are two."""
+    found = None
     for name, value in headers:
         if name == b"host":
-            return value
-    return b""
+            if found is not None:
+                return None
+            found = value
+    return b"" if found is None else found
 
 
 @dataclass
@@ -120,6 +126,8 @@ class EdgeServer:
             client=ClientResolver(rt.settings.trusted_proxies),
         )
         self._admin_host = rt.settings.admin_host
+        #: Read by the HTTP protocol (edge/serving/uvicorn_internals.py).
+        self.http_limits = HttpLimits.from_settings(rt.settings)
         self._host = HostCache()
         self.well_known.setdefault("tracking-edge", self._domain_proof)
 
@@ -133,7 +141,7 @@ class EdgeServer:
                 self.flush_events()
                 await reply.send(send, method)
                 return
-            host = self._host(_host_header(scope["headers"]))
+            host = self._host(_host_header(scope["headers"]) or b"")
             if host == self._admin_host:
                 if self.admin_app is not None:
                     await self.admin_app(scope, receive, send)
@@ -158,13 +166,17 @@ class EdgeServer:
         client: tuple[str, int] | None,
     ) -> Reply | None:
         """The response to a request on a tracking host, made at once (its event queued);
-        ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app.
+        ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app; a
+        400 for any request with two ``Host`` fields.
 
         The ASGI entry calls this first; so does the HTTP protocol's fast path
         (``edge/serving/uvicorn_internals.py``), with the same arguments, for a bodyless GET
         or HEAD.
         """
-        host = self._host(_host_header(headers))
+        raw_host = _host_header(headers)
+        if raw_host is None:
+            return BAD_REQUEST_TWO_HOSTS  # on every host and path, the admin API's too
+        host = self._host(raw_host)
         if host == self._admin_host or (path.startswith("/.well-known/") and host):
             return None
         entry = self.runtime.domains.served(host)

@@ -38,11 +38,12 @@ import weakref
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import httptools
 import uvicorn
 
 from edge.config import Settings
 from edge.serving.certificates import CertificateStore, SQLiteCertificates
-from edge.serving.connections import CoalescingTransport, TurnWrites
+from edge.serving.connections import CoalescingTransport, ServerConnections
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -105,7 +106,8 @@ def _fast_path_missing() -> list[str]:
             label,
             "connection_made connection_lost data_received on_message_begin on_url on_header "
             "on_headers_complete on_message_complete on_response_complete _start_asgi_task "
-            "_unset_keepalive_if_required timeout_keep_alive_handler",
+            "_unset_keepalive_if_required _should_upgrade handle_websocket_upgrade "
+            "_unsupported_upgrade_warning send_400_response",
         ),
         *_params(
             getattr(protocol, "_start_asgi_task", None), f"{label}._start_asgi_task", "cycle app"
@@ -114,11 +116,14 @@ def _fast_path_missing() -> list[str]:
             protocol,
             "__init__",
             label,
-            "app loop parser root_path limit_concurrency access_log access_logger "
-            "timeout_keep_alive timeout_keep_alive_task server_state pipeline cycle",
+            "app loop parser logger root_path limit_concurrency access_log access_logger "
+            "timeout_keep_alive server_state connections pipeline cycle",
         ),
-        *_assigned(protocol, "connection_made", label, "transport flow client"),
-        *_assigned(protocol, "on_message_begin", label, "url headers"),
+        *_assigned(protocol, "connection_made", label, "transport flow client connections"),
+        *_assigned(protocol, "connection_lost", label, "_unset_keepalive_if_required"),
+        *_assigned(protocol, "on_message_begin", label, "headers"),
+        # It reads the target from ``url``, which on_url fills here.
+        *_assigned(protocol, "on_headers_complete", label, "url"),
         *_assigned(
             impl.RequestResponseCycle, "__init__", "RequestResponseCycle", "response_complete"
         ),
@@ -212,38 +217,160 @@ _SERVER_ERROR = (
     b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
 )
 
+#: Reason phrases as RFC 9110 §15.5 and RFC 6585 §5 give them (Python's differ by version).
+_REFUSALS = {
+    408: b"Request Timeout",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+}
 
-#: Each server's :class:`TurnWrites` (a server's connections share its ``server_state``).
-_turns: weakref.WeakKeyDictionary[Any, TurnWrites] = weakref.WeakKeyDictionary()
+#: Seconds a refused connection may still send before it is closed (see ``_refuse``).
+_LINGER = 2.0
+
+#: What the connections of each server share (they share its ``server_state``).
+_servers: weakref.WeakKeyDictionary[Any, ServerConnections] = weakref.WeakKeyDictionary()
+
+
+class _Refused(Exception):
+    """Raised in a parser callback: stop reading this request head, answer ``status``."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
 
 
 class EdgeHttpProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=EdgeHttpProtocol)``: the fast path described above, for an
     app with a ``reply_now(method, path, headers, client)`` method returning a
-    :class:`~edge.serving.tracking.Reply` or ``None``, and a ``flush_events()`` method that
-    writes recorded events to the spool (run before each loop turn's responses leave)."""
+    :class:`~edge.serving.tracking.Reply` or ``None``, a ``flush_events()`` method that
+    writes recorded events to the spool (run before each loop turn's responses leave), and
+    an ``http_limits`` attribute (:class:`~edge.serving.connections.HttpLimits`), all optional.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reply_now = getattr(self.app, "reply_now", None)
-        turn = _turns.get(self.server_state)
-        if turn is None:
-            turn = TurnWrites(self.loop, getattr(self.app, "flush_events", None))
-            _turns[self.server_state] = turn
-        self._turn = turn
+        shared = _servers.get(self.server_state)
+        if shared is None:
+            shared = _servers[self.server_state] = ServerConnections(self.loop, self.app)
+        self._turn, self._limits, self._idle = shared.turn, shared.limits, shared.idle
         #: The response to the request being parsed, written when its message completes.
         self._ready: bytes | None = None
         self._close_after = False
+        #: Loop time a request head began, ``None`` between heads.
+        self._head_at: float | None = None
+        #: Heads begun on this connection; bytes of this head seen in callbacks and in reads.
+        self._heads = 0
+        self._head_size = 0
+        self._head_streamed = 0
+        self._url_parts: list[bytes] = []
+        #: Refused: what arrives is dropped until the connection is closed.
+        self._discard = False
         #: Loop time the connection went idle (no request in flight), ``None`` while busy.
         self._idle_at: float | None = None
+        #: The one timer of this connection (head and keep-alive timeouts), and when it fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self._turn))  # type: ignore[arg-type]
+        if not self._idle.admit(len(self.connections)):
+            self.transport.close()  # at the cap, and every connection is answering a request
+            return
+        self._went_idle()  # a silent new connection is closed after the keep-alive timeout
+
+    def evict(self) -> None:
+        """Closed to make room for a new connection (it was the longest idle)."""
+        self.transport.close()
+
+    # Reading a request head, with bounded time and memory. Bytes are counted from the
+    # parser's callbacks (the target, each complete header field) and from whole reads that
+    # arrive while a head is incomplete (a header field too long to be complete yet), so a
+    # head is refused at most one read past its limit.
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, with the refusals below and without a timer operation per request.
+        if self._discard:
+            return  # refused: only waiting for the client to close
+        self._idle_at = None
+        heads, in_head = self._heads, self._head_at is not None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _Refused):
+                self._refuse(exc.__context__.status)
+            else:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+            return
+        if self._head_at is not None and in_head and heads == self._heads:
+            self._head_streamed += len(data)  # all of it part of one head still incomplete
+            if self._head_streamed > self._limits.max_head:
+                self._refuse(431)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._heads += 1
+        self._head_size = self._head_streamed = 0
+        self._url_parts = []
+        self._head_at = now = self.loop.time()
+        self._arm(now + self._limits.head_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        # Gathered in a list: uvicorn's ``self.url += url`` copies all that came before on
+        # every read, quadratic in the length of a request line that arrives slowly.
+        self._url_parts.append(url)
+        self._head_size += len(url)  # the target comes first: this is its length so far
+        if self._head_size > self._limits.max_request_line:
+            raise _Refused(414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_size > self._limits.max_head:
+            raise _Refused(431)
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._head_at = None
+        parts = self._url_parts
+        self.url = parts[0] if len(parts) == 1 else b"".join(parts)
         if self._reply_now is not None and self._answer_now():
             return
+        self._idle.busy(self)
         super().on_headers_complete()
+
+    def _refuse(self, status: int) -> None:
+        """Answer ``status`` for a request head the edge will not read, and close.
+
+        Closed in stages (RFC 9112 §9.6): the write side first, then, once the client has
+        closed its side or after ``_LINGER`` seconds, all of it; what arrives meanwhile is
+        dropped. Closed at once with unread bytes, the connection would be reset and the
+        client could lose the answer.
+        """
+        self._head_at = None
+        self._discard = True
+        message = _REFUSALS[status]
+        content = [b"HTTP/1.1 %d %s\r\n" % (status, message)]
+        for name, value in self.server_state.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        content += (
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(message),
+            b"connection: close\r\n\r\n",
+            message,
+        )
+        self.transport.write(b"".join(content))
+        if self.transport.can_write_eof():  # not on TLS, whose close says goodbye itself
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
     def _answer_now(self) -> bool:
         """Answer the parsed request head at once if it may be; returns whether it was."""
@@ -288,13 +415,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 version,
                 reply.status,
             )
-        keep_alive = version != "1.0" and self.parser.should_keep_alive()
+        keep_alive = version != "1.0" and self.parser.should_keep_alive() and not reply.close
         content = [STATUS_LINE[reply.status]]
         for name, value in self.server_state.default_headers:  # date (and server, if on)
             content += (name, b": ", value, b"\r\n")
         for name, value in reply.headers:
             content += (name, b": ", value, b"\r\n")
-        if not keep_alive:
+        if not keep_alive and not reply.close:  # a closing reply's headers say so already
             content.append(b"connection: close\r\n")
         content.append(b"\r\n")
         if method_str == "GET":
@@ -316,11 +443,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         else:
             self._went_idle()
 
-    # Keep-alive timeout, kept lazily. uvicorn arms a new timer after every response and
+    # Timeouts, kept lazily. uvicorn arms a new keep-alive timer after every response and
     # cancels it when the next request arrives: two timer operations per request, a tenth
-    # of what a fast-path request costs. Here one timer stays armed; each request only
-    # notes the time, and the timer, when it fires, closes the connection if it has been
-    # idle long enough or else waits for the rest.
+    # of what a fast-path request costs. Here one timer stays armed; each request only notes
+    # the time, and the timer, when it fires, acts if the connection has been idle (or in
+    # one request head) long enough, or else waits for the rest.
 
     def on_response_complete(self) -> None:
         # uvicorn's, with _went_idle() for its new timer.
@@ -335,33 +462,48 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self._went_idle()
 
     def _went_idle(self) -> None:
-        self._idle_at = self.loop.time()
-        if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+        self._idle_at = now = self.loop.time()
+        self._idle.idle(self)
+        self._arm(now + self.timeout_keep_alive)
+
+    def _arm(self, at: float) -> None:
+        """Make sure the timer fires by ``at``."""
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._head_at is not None:
+            deadline = self._head_at + self._limits.head_timeout
+            if now >= deadline:
+                self._refuse(408)  # RFC 9110 §15.5.9
+                return
+        elif self._idle_at is not None:
+            deadline = self._idle_at + self.timeout_keep_alive
+            if now >= deadline:
+                self.transport.close()
+                return
+        else:
+            return  # busy: the next idle moment or request head arms it again
+        self._arm(deadline)
 
     def _unset_keepalive_if_required(self) -> None:
-        # Called when data arrives (and on connection loss): busy, the timer stays.
+        # uvicorn calls this on connection loss: nothing to do, the timer goes below.
         self._idle_at = None
-
-    def timeout_keep_alive_handler(self) -> None:
-        self.timeout_keep_alive_task = None
-        if self.transport.is_closing() or self._idle_at is None:
-            return  # closed, or busy: the next idle moment arms a new timer
-        remaining = self._idle_at + self.timeout_keep_alive - self.loop.time()
-        if remaining > 0:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                remaining, self.timeout_keep_alive_handler
-            )
-        else:
-            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        if self.timeout_keep_alive_task is not None:
-            self.timeout_keep_alive_task.cancel()
-            self.timeout_keep_alive_task = None
+        self._idle.busy(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 # -- the listeners --------------------------------------------------------------------------

@@ -59,6 +59,7 @@ def test_a_missing_name_is_one_log_line_and_clicks_are_still_answered(tmp_path):
     assert line.startswith("uvicorn ")
     assert (
         "lacks HttpToolsProtocol.transport, HttpToolsProtocol.flow, HttpToolsProtocol.client, "
+        "HttpToolsProtocol.connections, "
         "which the edge's fast path relies on (supported: uvicorn >=0.55,<0.56 with httptools "
         ">=0.9,<0.10); serving through uvicorn's public ASGI path instead"
     ) in line
