@@ -1,13 +1,15 @@
-"""Edge benchmark: the tracking edge against a bare Starlette redirect, same load, one run.
+"""Edge benchmark: the tracking edge against two bare redirects, same load, one run.
 
     python bench/edge.py [--duration 60] [--connections 50]
 
-Starts two uvicorn servers on 127.0.0.1 (uvloop + httptools, one worker each): the edge
-(``tracking-edge serve``: host check, token verification, durable event recording) and
-``bench/bare_redirect.py``. Drives each with the same load (wrk when installed, else a
-Python load generator) over 1,000 distinct click URLs, and prints requests/s, p50 and p99
-latency, the ratio edge/bare, the events in the database against the redirects served
-(they must be equal) and the edge's resident memory over the run (it must stay flat).
+Starts three uvicorn servers on 127.0.0.1 (uvloop + httptools, one worker each): the edge
+(``tracking-edge serve``: host check, token verification, durable event recording) and the
+two baselines of ``bench/bare_redirect.py``, a bare Starlette redirect (``bare``) and a raw
+ASGI callable answering a constant 302 (``raw``: uvicorn's own floor). Drives each with the
+same load (wrk when installed, else a Python load generator) over 1,000 distinct click URLs,
+and prints requests/s, p50 and p99 latency, the ratios edge/bare and edge/raw, the events in
+the database against the redirects served (they must be equal) and the edge's resident
+memory over the run (it must stay flat).
 """
 
 from __future__ import annotations
@@ -225,10 +227,15 @@ def main() -> int:
     }
     uvicorn_flags = ["--loop", "uvloop", "--http", "httptools", "--no-access-log",
                      "--log-level", "warning"]  # fmt: skip
-    bare_port, edge_port = free_port(), free_port()
+    bare_port, raw_port, edge_port = free_port(), free_port(), free_port()
     bare = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bare_redirect:app", "--app-dir", str(_HERE),
          "--port", str(bare_port), *uvicorn_flags],
+        cwd=root, env=env,
+    )  # fmt: skip
+    raw = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_redirect:raw_app", "--app-dir", str(_HERE),
+         "--port", str(raw_port), "--lifespan", "off", *uvicorn_flags],
         cwd=root, env=env,
     )  # fmt: skip
     edge = subprocess.Popen(
@@ -237,12 +244,15 @@ def main() -> int:
     )  # fmt: skip
     try:
         wait_ready(bare_port, bare)
+        wait_ready(raw_port, raw)
         wait_ready(edge_port, edge)
         print(f"load: {'wrk' if use_wrk else 'python'}, {args.connections} connections, "
               f"{args.duration} s per server in {args.rounds} interleaved rounds, "
               "1,000 distinct click URLs")  # fmt: skip
-        pids = {"bare": bare.pid, "edge": edge.pid}
-        for port, pid in ((bare_port, bare.pid), (edge_port, edge.pid)):  # warm-up
+        pids = {"bare": bare.pid, "raw": raw.pid, "edge": edge.pid}
+        ports = {"bare": bare_port, "raw": raw_port, "edge": edge_port}
+        for name in pids:  # warm-up
+            port, pid = ports[name], pids[name]
             load("warm-up", port, paths, paths_file, 2, args.connections, use_wrk, pid)
         # The events of the warm-up stored first, so that the ingester's figures below
         # cover the measured rounds only.
@@ -263,13 +273,14 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        # Interleaved rounds, alternating which server goes first: a noisy machine drifts,
-        # and drift then weighs on both servers alike.
-        rounds: dict[str, list[Result]] = {"bare": [], "edge": []}
+        # Interleaved rounds, each starting with another server: a noisy machine drifts,
+        # and drift then weighs on all servers alike.
+        rounds: dict[str, list[Result]] = {name: [] for name in pids}
         per_round = max(2, args.duration // args.rounds)
+        names = list(pids)
         for n in range(args.rounds):
-            order = [("bare", bare_port), ("edge", edge_port)]
-            for name, port in order if n % 2 == 0 else reversed(order):
+            for name in names[n % 3 :] + names[: n % 3]:
+                port = ports[name]
                 rounds[name].append(
                     load(
                         name,
@@ -284,7 +295,7 @@ def main() -> int:
                 )
         sampling.set()
         sampler.join()
-        baseline, measured = (combine(name, rounds[name]) for name in ("bare", "edge"))
+        baseline, floor, measured = (combine(name, rounds[name]) for name in names)
 
         # Every served click is in the spool; the ingester, niced, got what CPU the load
         # left it and catches up now.
@@ -299,7 +310,7 @@ def main() -> int:
         with sqlite3.connect(db_path) as db:
             stored = db.execute("SELECT count(*) FROM events WHERE type = 'click'").fetchone()[0]
     finally:
-        for proc in (bare, edge):
+        for proc in (bare, raw, edge):
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(30)
@@ -307,15 +318,18 @@ def main() -> int:
     print()
     print(f"{'server':8} {'requests/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'server CPU us/request':>22}")  # fmt: skip
-    for r in (baseline, measured):
+    for r in (baseline, floor, measured):
         print(f"{r.name:8} {r.rps:12,.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7} "
               f"{r.cpu_us_per_request:22.1f}")  # fmt: skip
-    ratios = [e.rps / b.rps for b, e in zip(rounds["bare"], rounds["edge"], strict=True)]
-    print(f"\nratio edge/bare (requests/s): {measured.rps / baseline.rps:.2f}   (target >= 1.0)"
-          f"; per round: {' '.join(f'{r:.2f}' for r in ratios)}")  # fmt: skip
-    print(f"server CPU per request, edge/bare: "
-          f"{measured.cpu_us_per_request / baseline.cpu_us_per_request:.2f} "
-          "(steadier than requests/s on a busy machine; below 1.0 is better)")  # fmt: skip
+    print()
+    for base in (baseline, floor):
+        ratios = [e.rps / b.rps for b, e in zip(rounds[base.name], rounds["edge"], strict=True)]
+        print(f"ratio edge/{base.name} (requests/s): {measured.rps / base.rps:.2f}   "
+              f"(target >= 1.0); per round: {' '.join(f'{r:.2f}' for r in ratios)}")  # fmt: skip
+    for base in (baseline, floor):
+        print(f"server CPU per request, edge/{base.name}: "
+              f"{measured.cpu_us_per_request / base.cpu_us_per_request:.2f} "
+              "(steadier than requests/s on a busy machine; below 1.0 is better)")  # fmt: skip
     measured_events = measured.requests
     print(
         f"ingester (separate process, nice {os.environ.get('EDGE_INGEST_NICE', '19')}): "

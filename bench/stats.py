@@ -267,8 +267,8 @@ async def ingest(directory: Path, n: int) -> tuple[float, float, float]:
     rate, and the bare-insert baseline."""
     store = SQLiteStore(directory / "ingest.sqlite3")
     await store.open()
-    # What the serving processes do: append to the spool, a flush per thousand events
-    # (the recorder flushes every 10 ms; 1,000 events is 10 ms at 100,000 clicks/s).
+    # What the serving processes do: append to the spool, here a line per thousand events
+    # (a worker writes one line per event-loop turn, before that turn's responses).
     recorder = EventRecorder(SpoolWriter(directory / "spool"))
     await recorder.start()
     events = ingest_events(n)

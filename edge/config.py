@@ -487,6 +487,37 @@ class Settings:
         "addresses only, so not this host's loopback (see [SSRF](#server-side-request-forgery))",
         unset="none",
     )
+    http_head_timeout: float = setting(
+        "EDGE_HTTP_HEAD_TIMEOUT",
+        10.0,
+        _float,
+        "seconds a client has, from the first byte of a request head, to send all of it; then "
+        "`408` and the connection is closed (idle connections, fresh ones too, are closed after "
+        "uvicorn's 5 s keep-alive timeout)",
+    )
+    http_max_request_line: int = setting(
+        "EDGE_HTTP_MAX_REQUEST_LINE",
+        16384,
+        _int,
+        "most bytes in a request target (the URL of the request line); a longer one is "
+        "answered `414` as soon as that many bytes have arrived",
+    )
+    http_max_head: int = setting(
+        "EDGE_HTTP_MAX_HEAD",
+        65536,
+        _int,
+        "most bytes in a request head (request line and header fields); a larger one is "
+        "answered `431`",
+    )
+    http_max_connections: int = setting(
+        "EDGE_HTTP_MAX_CONNECTIONS",
+        0,
+        _int,
+        "connections each worker holds at most; a new connection beyond it closes the one idle "
+        "longest (idle, or still sending its request head), or is itself closed if every "
+        "connection has a request in progress",
+        unset="three quarters of the open-file limit",
+    )
     listen_host: str = setting(
         "EDGE_HOST",
         "127.0.0.1",

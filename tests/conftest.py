@@ -24,8 +24,8 @@ import uvicorn
 
 from admin.server import create_app
 from edge.config import Settings
-from edge.serving.protocol import EdgeHttpProtocol
 from edge.serving.server import EdgeServer
+from edge.serving.uvicorn_internals import http_protocol
 from tests import postgres
 
 SECRET = "test-secret-key"
@@ -116,7 +116,7 @@ def server_config(app: EdgeServer, port: int, **config) -> uvicorn.Config:
         lifespan="on",
         log_level="warning",
         loop="asyncio",
-        http=EdgeHttpProtocol,
+        http=http_protocol(),
         proxy_headers=False,
         access_log=False,
         **config,
@@ -180,10 +180,24 @@ def other_settings(settings: Settings) -> Callable[..., Settings]:
     return make
 
 
+def cli_command(prelude: str = "") -> list[str]:
+    """The command line that runs ``tracking-edge``, after ``prelude`` (Python) if given."""
+    if not prelude:
+        return [sys.executable, "-m", "admin.cli"]
+    run = "import sys\nfrom admin.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+    return [sys.executable, "-c", f"{prelude}\n{run}"]
+
+
 def start_server_process(
-    data_dir: Path, port: int, workers: int = 1, poll_interval: float | None = 0.05
+    data_dir: Path,
+    port: int,
+    workers: int = 1,
+    poll_interval: float | None = 0.05,
+    *,
+    prelude: str = "",
 ) -> subprocess.Popen:
-    """``tracking-edge serve`` in a child process (for signals and ``--workers``).
+    """``tracking-edge serve`` in a child process (for signals and ``--workers``); ``prelude``
+    is Python code run in that process first (to change what it imports, say).
 
     Its output goes to ``<data_dir>/../server-<port>.log``; returns once it answers.
     """
@@ -199,8 +213,7 @@ def start_server_process(
     log_path = Path(data_dir).parent / f"server-{port}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "admin.cli", "serve", "--port", str(port),
-             "--workers", str(workers)],
+            [*cli_command(prelude), "serve", "--port", str(port), "--workers", str(workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + 30

@@ -25,8 +25,8 @@ from admin.ssl.wiring import TlsParts, build_tls
 from edge.config import Settings
 from edge.db.repositories import Repositories
 from edge.model.certificates import CertificateRecord
-from edge.serving.listeners import EdgeListeners
 from edge.serving.server import EdgeServer, Runtime
+from edge.serving.uvicorn_internals import EdgeListeners
 from tests.conftest import free_port, serve_in_thread, server_config
 from tests.stores import in_store
 

@@ -19,7 +19,6 @@ from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
 from edge.model.domains import TrackingHost
-from edge.serving.protocol import EdgeHttpProtocol
 from edge.tokens.codec import TokenCodec, load_secret_keys
 from edge.tokens.links import LinkBuilder
 
@@ -64,6 +63,10 @@ class _Stopped(Exception):
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # Imported here, not at the top: its check of uvicorn's internals logs a line when it
+    # fails, and only ``serve`` needs to say so.
+    from edge.serving import uvicorn_internals
+
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
     settings = Settings.from_env()
@@ -78,8 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         loop="uvloop",
-        # httptools, with the fast path for tracking requests (edge/protocol.py).
-        http=EdgeHttpProtocol,
+        # httptools, with the fast path for tracking requests (edge/serving/uvicorn_internals.py;
+        # uvicorn's own httptools protocol if the installed uvicorn lacks what it needs).
+        http=uvicorn_internals.http_protocol(),
         lifespan="on",
         access_log=False,
         server_header=False,
@@ -93,6 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise CLIError("--https-port must differ from --port")
         if settings.tls_mode == "external":
             raise CLIError("--https-port serves built-in TLS; EDGE_TLS=external turns it off")
+        try:
+            uvicorn_internals.require_listeners()
+        except uvicorn_internals.UnsupportedUvicorn as exc:
+            raise CLIError(str(exc)) from None
     # The workers only append events to the spool; one process of its own stores them
     # (edge/ingester.py), unless EDGE_INGESTER=inline asks the workers to.
     ingester = None
@@ -114,10 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.https_port is None:
             uvicorn.run("admin.server:create_app", **options)
         else:
-            from edge.serving import listeners
-
-            listeners.run(
-                listeners.ListenersConfig(
+            uvicorn_internals.run_listeners(
+                uvicorn_internals.ListenersConfig(
                     "admin.server:create_app", https_port=args.https_port, **options
                 )
             )

@@ -1,8 +1,10 @@
 """Events, and the recorder that hands them from the request handlers to the spool.
 
 The request handler calls :meth:`EventRecorder.record` (an append to an in-memory list) and
-answers at once. Every few milliseconds the recorder appends what it gathered to this
-process's segment of the event spool (:mod:`edge.spool`), and the ingester
+makes its response at once. Before the responses of an event-loop turn are written, the
+HTTP protocol has the recorder append what the turn gathered to this process's segment of
+the event spool (:meth:`EventRecorder.write_pending`, one ``write`` for the whole turn): an
+answered click is in the spool before its client can see the answer. The ingester
 (:mod:`edge.ingester`), in a process of its own under ``tracking-edge serve``, commits the
 spool to the store in batches. A serving process thus never waits on, or even opens a write
 transaction in, the database. Every event carries an id made here, and the store skips ids it
@@ -26,16 +28,17 @@ log = logging.getLogger("edge.events")
 
 
 class EventRecorder:
-    """Gathers events in memory and appends them to the spool every few milliseconds.
+    """Gathers events in memory and appends them to the spool in batches.
 
     ``record`` is a list append: it never blocks, never raises and never touches the
-    database. The first event after a quiet spell arms a timer; when it fires, everything
-    gathered meanwhile goes to the spool in one line (one ``write`` system call), so the cost
-    of a flush is spread over the events of ``flush_interval``. The ingester
+    database. :meth:`write_pending`, called before responses are written, puts everything
+    gathered meanwhile into the spool in one line (one ``write`` system call), so the cost of
+    a write is spread over the events of a loop turn. A timer armed by ``record`` writes
+    whatever no response wrote within ``flush_interval``. The ingester
     (:mod:`edge.ingester`) takes them from there.
     """
 
-    #: Seconds an event waits in memory at most before it is written to the spool.
+    #: Seconds an event waits in memory at most when no response writes it first.
     flush_interval = 0.01
     #: Seconds between attempts while the spool cannot be written (disk full).
     retry_interval = 0.25
@@ -64,7 +67,20 @@ class EventRecorder:
     def record(self, event: Event) -> None:
         self._rows.append(event.row())
         if self._timer is None and self._loop is not None:
-            self._timer = self._loop.call_later(self.flush_interval, self.flush)
+            # Armed at most once per interval: write_pending() leaves it be.
+            self._timer = self._loop.call_later(self.flush_interval, self._timer_fired)
+
+    def write_pending(self) -> None:
+        """Write what is pending to the spool now: the HTTP protocol calls this before the
+        responses of a loop turn leave. While the spool refuses writes it does nothing: the
+        retry timer keeps trying, the events wait in memory and the responses still go out."""
+        if self._rows and not self._failing:
+            self.flush()
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        if self._rows:
+            self.flush()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -77,9 +93,6 @@ class EventRecorder:
         at most ``rows_per_write`` at a time: a backlog gathered while the disk was full is
         not encoded again whole on every attempt.
         """
-        if self._timer is not None:
-            self._timer.cancel()  # harmless when the timer itself called
-            self._timer = None
         rows = self._rows
         while rows:
             part = rows[: self.rows_per_write]
@@ -92,7 +105,9 @@ class EventRecorder:
                     )
                     self._failing = True
                 if self._loop is not None and not self._closed:
-                    self._timer = self._loop.call_later(self.retry_interval, self.flush)
+                    if self._timer is not None:
+                        self._timer.cancel()
+                    self._timer = self._loop.call_later(self.retry_interval, self._timer_fired)
                 return False
             del rows[: len(part)]
             self.spooled += len(part)

@@ -22,8 +22,10 @@ from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolReader, SpoolWriter
 from edge.hosts import HostCache
 from edge.serving.clientaddr import ClientResolver
+from edge.serving.connections import HttpLimits
 from edge.serving.domains import DomainTable
 from edge.serving.tracking import (
+    BAD_REQUEST_TWO_HOSTS,
     NOT_FOUND,
     Receive,
     Reply,
@@ -109,11 +111,15 @@ class Runtime:
         return await asyncio.to_thread(SpoolReader(self.settings.spool_dir).backlog_bytes, offsets)
 
 
-def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
+def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The ``Host`` field's value (empty if there is none); ``None`` if there are two."""
+    found = None
     for name, value in headers:
         if name == b"host":
-            return value
-    return b""
+            if found is not None:
+                return None
+            found = value
+    return b"" if found is None else found
 
 
 @dataclass
@@ -140,6 +146,8 @@ class EdgeServer:
             client=ClientResolver(rt.settings.trusted_proxies),
         )
         self._admin_host = rt.settings.admin_host
+        #: Read by the HTTP protocol (edge/serving/uvicorn_internals.py).
+        self.http_limits = HttpLimits.from_settings(rt.settings)
         self._host = HostCache()
         self.well_known.setdefault("tracking-edge", self._domain_proof)
 
@@ -149,9 +157,11 @@ class EdgeServer:
             method: str = scope["method"]
             reply = self.reply_now(method, scope["path"], scope["headers"], scope.get("client"))
             if reply is not None:
+                # Its event in the spool before the answer leaves, whatever the protocol.
+                self.flush_events()
                 await reply.send(send, method)
                 return
-            host = self._host(_host_header(scope["headers"]))
+            host = self._host(_host_header(scope["headers"]) or b"")
             if host == self._admin_host:
                 if self.admin_app is not None:
                     await self.admin_app(scope, receive, send)
@@ -176,18 +186,29 @@ class EdgeServer:
         client: tuple[str, int] | None,
     ) -> Reply | None:
         """The response to a request on a tracking host, made at once (its event queued);
-        ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app.
+        ``None`` for the admin host and ``/.well-known/`` paths, which need the ASGI app; a
+        400 for any request with two ``Host`` fields.
 
         The ASGI entry calls this first; so does the HTTP protocol's fast path
-        (``edge/protocol.py``), with the same arguments, for a bodyless GET or HEAD.
+        (``edge/serving/uvicorn_internals.py``), with the same arguments, for a bodyless GET
+        or HEAD.
         """
-        host = self._host(_host_header(headers))
+        raw_host = _host_header(headers)
+        if raw_host is None:
+            return BAD_REQUEST_TWO_HOSTS  # on every host and path, the admin API's too
+        host = self._host(raw_host)
         if host == self._admin_host or (path.startswith("/.well-known/") and host):
             return None
         entry = self.runtime.domains.served(host)
         if entry is None:
             return NOT_FOUND
         return self.tracking.reply(method, path, headers, client, entry)
+
+    def flush_events(self) -> None:
+        """Write the events recorded so far to the spool. The HTTP protocol calls this before
+        the responses of each loop turn are written, so that no client holds an answer whose
+        event a crash (``kill -9``) could still lose."""
+        self.runtime.recorder.write_pending()
 
     async def _domain_proof(self, scope: Scope, receive: Receive, send: Send, host: str) -> None:
         # Answered for any host, with no table lookup: a domain being verified is not served

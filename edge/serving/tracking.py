@@ -2,9 +2,9 @@
 
 Written by hand rather than with Starlette's router because it is the hot path: one path
 check, one token verification, one list append. Each request becomes a :class:`Reply` made
-at once, which the ASGI entry sends and the HTTP protocol's fast path (``edge/protocol.py``)
-writes straight to the socket. It never reads the database and never redirects to a URL it
-did not sign.
+at once, which the ASGI entry sends and the HTTP protocol's fast path
+(``edge/serving/uvicorn_internals.py``) writes straight to the socket. It never reads the
+database and never redirects to a URL it did not sign.
 """
 
 from __future__ import annotations
@@ -79,12 +79,15 @@ class Reply:
     """A whole response, made at once: every tracking response is small and needs no I/O.
 
     The ASGI path sends it as two messages (:meth:`send`); the HTTP protocol's fast path
-    (``edge/protocol.py``) writes it to the socket itself. Both answer with the same bytes.
+    (``edge/serving/uvicorn_internals.py``) writes it to the socket itself. Both answer with
+    the same bytes.
     """
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    #: The connection ends after it (``headers`` then hold ``connection: close``).
+    close: bool = False
 
     async def send(self, send: Send, method: str) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
@@ -92,6 +95,19 @@ class Reply:
 
 
 NOT_FOUND = Reply(404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE)
+_TWO_HOSTS = b"Bad Request: more than one Host header field\n"
+#: RFC 9112 §3.2: a request with more than one Host field line MUST be answered 400. Which
+#: one a proxy in front believed is unknowable, so the connection ends too.
+BAD_REQUEST_TWO_HOSTS = Reply(
+    400,
+    [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(_TWO_HOSTS)),
+        (b"connection", b"close"),
+    ],
+    _TWO_HOSTS,
+    close=True,
+)
 _ROBOTS = Reply(200, _ROBOTS_HEADERS, ROBOTS_TXT)
 _PIXEL = Reply(200, _PIXEL_HEADERS, PIXEL_GIF)
 _NOT_ALLOWED = Reply(405, _ALLOW_HEADERS, b"")

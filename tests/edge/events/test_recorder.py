@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -130,6 +133,68 @@ def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
     assert count(tmp_path / "data" / "edge.sqlite3") == answered
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux: ``/proc/<pid>/task/<tid>/children``)."""
+    tree, i = [pid], 0
+    while i < len(tree):
+        for task in Path(f"/proc/{tree[i]}/task").glob("*"):
+            with contextlib.suppress(FileNotFoundError):  # the task ended meanwhile
+                tree += [int(child) for child in (task / "children").read_text().split()]
+        i += 1
+    return tree
+
+
+def kill_9(pid: int) -> None:
+    """SIGKILL ``pid`` and every process under it, all stopped first so none can react."""
+    tree = process_tree(pid)
+    for each in tree:
+        os.kill(each, signal.SIGSTOP)
+    for each in process_tree(pid):  # again: nothing new was started before the stop
+        os.kill(each, signal.SIGKILL)
+
+
+def test_kill_9_under_load_keeps_every_event_whose_response_was_received(tmp_path):
+    port = free_port()
+    data = tmp_path / "data"
+    proc = start_server_process(data, port, workers=2)
+    locations: list[str] = []
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"host": "track.test"}) as c:
+            i = 0
+            while not stop.is_set():
+                token = CODEC.sign_click(1, f"https://example.com/{n}/{i}")
+                try:
+                    response = c.get(f"/e/{token}")
+                except httpx.TransportError:
+                    return  # killed
+                assert response.status_code == 302
+                locations.append(response.headers["location"])
+                i += 1
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(locations) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kill_9(proc.pid)
+    proc.wait(20)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(locations) >= 1000
+    # Restart: the new ingester stores what the spool holds; SIGTERM stores the rest.
+    proc = start_server_process(data, port)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+    with sqlite3.connect(data / "edge.sqlite3") as db:
+        stored = Counter(url for (url,) in db.execute("SELECT url FROM events"))
+    assert [url for url in locations if stored[url] != 1] == []
+    assert max(stored.values()) == 1
 
 
 def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):

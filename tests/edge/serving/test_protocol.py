@@ -9,7 +9,8 @@ import re
 import socket
 import time
 
-from edge.serving.protocol import CoalescingTransport, EdgeHttpProtocol
+from edge.serving.connections import CoalescingTransport, TurnWrites
+from edge.serving.uvicorn_internals import EdgeHttpProtocol
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET
 
@@ -42,7 +43,7 @@ class RecordingTransport:
 def test_writes_of_one_iteration_leave_as_one_write_at_its_end():
     async def run() -> list[bytes]:
         inner = RecordingTransport()
-        transport = CoalescingTransport(inner, asyncio.get_running_loop())
+        transport = CoalescingTransport(inner, TurnWrites(asyncio.get_running_loop()))
         transport.write(b"HTTP/1.1 302 Found\r\n\r\n")
         transport.write(b"")
         transport.write(memoryview(b"<a>body</a>"))
@@ -59,7 +60,7 @@ def test_writes_of_one_iteration_leave_as_one_write_at_its_end():
 def test_close_sends_what_was_written_before_it():
     async def run() -> RecordingTransport:
         inner = RecordingTransport()
-        transport = CoalescingTransport(inner, asyncio.get_running_loop())
+        transport = CoalescingTransport(inner, TurnWrites(asyncio.get_running_loop()))
         transport.write(b"last words")
         transport.close()
         await asyncio.sleep(0)
@@ -72,7 +73,7 @@ def test_close_sends_what_was_written_before_it():
 def test_abort_drops_what_is_pending():
     async def run() -> RecordingTransport:
         inner = RecordingTransport()
-        transport = CoalescingTransport(inner, asyncio.get_running_loop())
+        transport = CoalescingTransport(inner, TurnWrites(asyncio.get_running_loop()))
         transport.write(b"never sent")
         transport.abort()
         await asyncio.sleep(0)
@@ -82,10 +83,60 @@ def test_abort_drops_what_is_pending():
     assert (inner.writes, inner.aborted) == ([], True)
 
 
+def test_the_turns_events_are_written_once_before_any_of_its_responses():
+    log: list[str] = []
+
+    class Logged(RecordingTransport):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def write(self, data: bytes) -> None:
+            log.append(f"{self.name}: {data.decode()}")
+
+    async def run() -> None:
+        turn = TurnWrites(asyncio.get_running_loop(), before=lambda: log.append("events"))
+        first = CoalescingTransport(Logged("first"), turn)
+        second = CoalescingTransport(Logged("second"), turn)
+        first.write(b"302")
+        second.write(b"200")
+        first.write(b" body")
+        assert log == []
+        await asyncio.sleep(0)
+        second.write(b"next turn")
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert log == [
+        "events",
+        "first: 302 body",
+        "second: 200",
+        "events",
+        "second: next turn",
+    ]
+
+
+def test_a_close_writes_the_events_before_what_was_held():
+    log: list[str] = []
+
+    class Logged(RecordingTransport):
+        def write(self, data: bytes) -> None:
+            log.append(data.decode())
+
+    async def run() -> None:
+        turn = TurnWrites(asyncio.get_running_loop(), before=lambda: log.append("events"))
+        transport = CoalescingTransport(Logged(), turn)
+        transport.write(b"HTTP/1.0 302")
+        transport.close()
+        assert log == ["events", "HTTP/1.0 302"]  # at once, not at the end of the turn
+
+    asyncio.run(run())
+
+
 def test_other_transport_methods_are_the_wrapped_transports():
     loop = asyncio.new_event_loop()
     try:
-        transport = CoalescingTransport(RecordingTransport(), loop)
+        transport = CoalescingTransport(RecordingTransport(), TurnWrites(loop))
         assert transport.get_extra_info("peername") == "extra:peername"
         assert transport.is_closing() is False
     finally:
@@ -267,3 +318,28 @@ def test_the_fast_path_writes_uvicorns_access_log_line_when_it_is_on(live_server
     assert response.startswith(b"HTTP/1.1 302")
     (line,) = handler.lines
     assert re.fullmatch(rf'127\.0\.0\.1:\d+ - "GET /e/{re.escape(CLICK)} HTTP/1\.1" 302', line)
+
+
+def test_the_asgi_path_writes_the_event_to_the_spool_before_the_response(live_server):
+    recorder = live_server.app.runtime.recorder
+    pending_when_answered: list[int] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            pending_when_answered.append(recorder.pending)
+
+    async def click() -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": f"/e/{CLICK}",
+            "headers": [(b"host", b"track.test")],
+            "client": ("127.0.0.1", 50000),
+        }
+        await live_server.app(scope, receive, send)
+
+    live_server.call(click)
+    assert (pending_when_answered, recorder.spooled) == ([0], 1)
