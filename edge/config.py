@@ -513,10 +513,9 @@ class Settings:
         "EDGE_HTTP_MAX_CONNECTIONS",
         0,
         _int,
-        "connections each worker holds at most; a new connection beyond it closes the one idle "
-        "longest (idle, or still sending its request head), or is itself closed if every "
-        "connection has a request in progress",
-        unset="three quarters of the open-file limit",
+        "connections each worker holds at most (`0`: three quarters of its open-file limit); a "
+        "new connection beyond it closes the one idle longest (idle, or still sending its "
+        "request head), or is itself closed if every connection has a request in progress",
     )
     listen_host: str = setting(
         "EDGE_HOST",
