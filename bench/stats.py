@@ -37,11 +37,15 @@ import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from admin.engagement.stats import StatsQuery, run_stats  # noqa: E402
-from edge.db.store import SQLiteStore, migrate  # noqa: E402
+from edge.db.repositories.stats import DAY_MS  # noqa: E402
+from edge.db.sqlite.migrate import migrate  # noqa: E402
+from edge.db.sqlite.store import SQLiteStore  # noqa: E402
+from edge.db.store import Role  # noqa: E402
 from edge.events.ingester import EventIngester, IngesterLock  # noqa: E402
 from edge.events.ingester_process import tune_gc  # noqa: E402
+from edge.events.prepare import EventPreparer  # noqa: E402
 from edge.events.recorder import EventRecorder  # noqa: E402
-from edge.events.rollup import DAY_MS, Rollup  # noqa: E402
+from edge.events.rollup import Rollup  # noqa: E402
 from edge.events.spool import SpoolReader, SpoolWriter  # noqa: E402
 from edge.model.events import Event, new_event_id  # noqa: E402
 
@@ -210,10 +214,10 @@ def load(path: Path, total: int) -> float:
 
 
 async def roll_up(path: Path) -> float:
-    rollup = Rollup(path)
-    started = time.perf_counter()
-    total = await rollup.catch_up(chunk=100_000)
-    await rollup.close()
+    async with SQLiteStore(path) as store:
+        rollup = Rollup(store)
+        started = time.perf_counter()
+        total = await rollup.catch_up(chunk=100_000)
     print(f"  rolled up {total:,} events")
     return time.perf_counter() - started
 
@@ -227,7 +231,7 @@ async def time_query(path: Path, runs: int) -> list[float]:
     result = None
     for _ in range(runs):
         t = time.perf_counter()
-        result = await run_stats(store.db, q)
+        result = await run_stats(store, q)
         timings.append((time.perf_counter() - t) * 1000)
     await store.close()
     assert result is not None
@@ -282,32 +286,31 @@ async def ingest(directory: Path, n: int) -> tuple[float, float, float]:
     # with the garbage collector tuned as in its own process (edge.ingester_process).
     tune_gc()
     ingester = EventIngester(
-        store, SpoolReader(directory / "spool"), IngesterLock(directory / "ingester.lock")
+        store,
+        EventPreparer(),
+        SpoolReader(directory / "spool"),
+        IngesterLock(directory / "ingester.lock"),
     )
     started = time.perf_counter()
     committed = await ingester.catch_up()
     writer_rate = committed / (time.perf_counter() - started)
     assert committed == n, "events lost"
     await ingester.stop()
-    await store.close()
-    rollup = Rollup(directory / "ingest.sqlite3")
+    rollup = Rollup(store)
     started = time.perf_counter()
     rolled = await rollup.catch_up(chunk=20_000)
     rollup_rate = rolled / (time.perf_counter() - started)
-    await rollup.close()
+    await store.close()
     # Baseline in the same run: the same events, classified beforehand, inserted with plain
     # executemany in batches of the writer's size (no classification, no recorder).
     baseline = SQLiteStore(directory / "baseline.sqlite3")
     await baseline.open()
-    rows = baseline.ingest.classify(events)[0]
-    writer = baseline._writer
-    assert writer is not None
+    rows = EventPreparer().classify(events).rows
     insert = f"INSERT OR IGNORE INTO events ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
     started = time.perf_counter()
     for i in range(0, len(rows), 5000):
-        await writer.execute("BEGIN IMMEDIATE")
-        await writer.executemany(insert, rows[i : i + 5000])
-        await writer.execute("COMMIT")
+        async with baseline.transaction(Role.INGESTER) as tx:
+            await tx.conn.executemany(insert, rows[i : i + 5000])
     insert_rate = len(rows) / (time.perf_counter() - started)
     await baseline.close()
     return writer_rate, rollup_rate, insert_rate

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,20 +15,27 @@ from pathlib import Path
 import httpx
 
 from edge.config import Settings
-from edge.db.store import SQLiteStore
-from edge.events.ingester import EventIngester
+from edge.db.repositories.events import EventFilter
+from edge.db.sqlite.store import SQLiteStore
+from edge.events.ingester import EventIngester, write_batch
 from edge.events.ingester_process import IngesterProcess
+from edge.events.prepare import EventPreparer
 from edge.events.spool import SpoolWriter
-from edge.model.events import Event, new_event_id
+from edge.model.events import Event, StoredEvent, new_event_id
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
+from tests.stores import in_store
 
 CODEC = TokenCodec([SECRET])
 
 
-def count(db_path: Path, where: str = "1 = 1") -> int:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0]
+def stored(db_path: Path) -> list[StoredEvent]:
+    """Every stored event, in time order."""
+    return in_store(db_path, lambda db: db.events.page(EventFilter(None), limit=10**6), write=False)
+
+
+def count(db_path: Path) -> int:
+    return len(stored(db_path))
 
 
 def make_event(i: int) -> Event:
@@ -60,8 +66,7 @@ def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
     assert asyncio.run(ingest_spool(tmp_path)) == 30
     assert count(tmp_path / "edge.sqlite3") == 30
     assert spool_files(tmp_path) == []  # read to its end, sealed: deleted
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM spool_progress").fetchone()[0] == 0
+    assert in_store(tmp_path / "edge.sqlite3", lambda db: db.spool.offsets(), write=False) == {}
 
 
 def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
@@ -72,16 +77,13 @@ def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
     writer.close()
 
     async def commit_first_line_then_die() -> None:
-        store = SQLiteStore(tmp_path / "edge.sqlite3")
-        await store.open()
-        await store.insert_events(events[:10], [(writer.path.name, first)])
-        await store.close()
+        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
+            batch = await EventPreparer().prepare(store, events[:10])
+            await write_batch(store, batch, [(writer.path.name, first)])
 
     asyncio.run(commit_first_line_then_die())
     assert asyncio.run(ingest_spool(tmp_path)) == 20  # from the committed offset on
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        urls = [row[0] for row in db.execute("SELECT url FROM events ORDER BY id")]
-    assert urls == [f"u{i}" for i in range(30)]
+    assert [e.url for e in stored(tmp_path / "edge.sqlite3")] == [f"u{i}" for i in range(30)]
 
 
 def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
@@ -214,30 +216,28 @@ def test_events_an_earlier_version_journalled_are_stored_once_and_the_journal_re
 
 
 def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
-    class SlowStore(SQLiteStore):
-        entered: asyncio.Event
-        release: asyncio.Event
+    entered, release = asyncio.Event(), asyncio.Event()
 
-        async def write_events(self, batch, progress=()):
-            self.entered.set()
-            await self.release.wait()
-            await super().write_events(batch, progress)
+    class SlowIngester(EventIngester):
+        async def _write(self, batch, progress):
+            entered.set()
+            await release.wait()
+            await super()._write(batch, progress)
 
     async def run() -> int:
         settings = Settings(data_dir=tmp_path)
-        store = SlowStore(settings.database_path)
-        store.entered, store.release = asyncio.Event(), asyncio.Event()
+        store = SQLiteStore(settings.database_path)
         await store.open()
         writer = SpoolWriter(settings.spool_dir)
         writer.write([make_event(i).row() for i in range(5)])
         writer.close()
-        ingester = EventIngester.from_settings(settings, store)
+        ingester = SlowIngester.from_settings(settings, store)
         await ingester.start()
-        await store.entered.wait()  # a round is writing
+        await entered.wait()  # a round is writing
         stopping = asyncio.ensure_future(ingester.stop())
         await asyncio.sleep(0.05)
         assert not stopping.done()  # waits for the round rather than cancel it
-        store.release.set()
+        release.set()
         await stopping
         assert not ingester.lock.held
         await store.close()
@@ -253,7 +253,7 @@ def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path)
         busy.write([make_event(i).row() for i in range(start, start + 1000)])
     quiet.write([make_event(30_000 + i).row() for i in range(3)])
 
-    async def one_round() -> list[str]:
+    async def one_round() -> None:
         settings = Settings(data_dir=tmp_path, event_batch_size=5000)
         store = SQLiteStore(settings.database_path)
         await store.open()
@@ -262,12 +262,11 @@ def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path)
         await ingester.run_once()
         ingester.lock.release()
         await store.close()
-        with sqlite3.connect(settings.database_path) as db:
-            return [row[0] for row in db.execute("SELECT url FROM events")]
 
-    stored = asyncio.run(one_round())
-    assert {"u30000", "u30001", "u30002"} <= set(stored)  # the quiet worker's, in round one
-    assert len(stored) < 20_000  # and the busy one's backlog is spread over rounds
+    asyncio.run(one_round())
+    urls = [e.url for e in stored(tmp_path / "edge.sqlite3")]
+    assert {"u30000", "u30001", "u30002"} <= set(urls)  # the quiet worker's, in round one
+    assert len(urls) < 20_000  # and the busy one's backlog is spread over rounds
 
 
 def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):

@@ -18,14 +18,9 @@ from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolWriter
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
-from tests.edge.events.test_ingester import ingest_spool, make_event
+from tests.edge.events.test_ingester import count, ingest_spool, make_event, stored
 
 CODEC = TokenCodec([SECRET])
-
-
-def count(db_path: Path, where: str = "1 = 1") -> int:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0]
 
 
 async def concurrent_clicks(url: str, n: int, *, concurrency: int = 100) -> list[int]:
@@ -48,9 +43,7 @@ def test_a_thousand_concurrent_clicks_make_exactly_a_thousand_events(live_server
     live_server.drain()
     db = live_server.app.runtime.settings.database_path
     assert count(db) == 1000
-    with sqlite3.connect(db) as conn:
-        urls = {row[0] for row in conn.execute("SELECT url FROM events")}
-    assert urls == {f"https://example.com/{i}" for i in range(1000)}
+    assert {e.url for e in stored(db)} == {f"https://example.com/{i}" for i in range(1000)}
 
 
 def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(live_server):
@@ -91,8 +84,7 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     assert max(latencies) < 0.5  # not one redirect waited on the lock
     live_server.drain()  # the ingester's next round stores them
     assert count(db_path) == i
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(DISTINCT url) FROM events").fetchone()[0] == i
+    assert len({e.url for e in stored(db_path)}) == i
     assert live_server.call(runtime.spool_backlog) == 0
 
 
@@ -191,10 +183,9 @@ def test_kill_9_under_load_keeps_every_event_whose_response_was_received(tmp_pat
     proc = start_server_process(data, port)
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
-    with sqlite3.connect(data / "edge.sqlite3") as db:
-        stored = Counter(url for (url,) in db.execute("SELECT url FROM events"))
-    assert [url for url in locations if stored[url] != 1] == []
-    assert max(stored.values()) == 1
+    urls = Counter(e.url for e in stored(data / "edge.sqlite3"))
+    assert [url for url in locations if urls[url] != 1] == []
+    assert max(urls.values()) == 1
 
 
 def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
@@ -222,7 +213,4 @@ def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
 
     assert asyncio.run(run()) == (5, 5)
     assert asyncio.run(ingest_spool(tmp_path)) == 5
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        assert [r[0] for r in db.execute("SELECT url FROM events ORDER BY id")] == [
-            f"u{i}" for i in range(5)
-        ]
+    assert [e.url for e in stored(tmp_path / "edge.sqlite3")] == [f"u{i}" for i in range(5)]

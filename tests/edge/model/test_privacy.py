@@ -9,13 +9,21 @@ from tests.fixtures_engagement import EOP_IP, T0, event
 
 
 def settings(db, account: int, **values) -> None:
-    columns = ", ".join(["account_id", *values])
-    marks = ", ".join("?" * (len(values) + 1))
-    db.execute(f"INSERT INTO accounts (id, name) VALUES ({account}, 'acct{account}')")
-    db.execute(
-        f"INSERT INTO account_settings ({columns}) VALUES ({marks})", (account, *values.values())
-    )
-    db.store.ingest.settings_changed()
+    """Account ``account`` (created next, so ids follow the calls) with these switches."""
+
+    async def put(tx) -> None:
+        created = await tx.accounts.ensure(f"acct{account}", now=0)
+        assert created.id == account
+        switches = {k: bool(v) if k.startswith("track_") else v for k, v in values.items()}
+        await tx.privacy.put(account, PrivacySettings(**switches), now=0)
+
+    db.run(_in_transaction(db, put))
+    db.preparer.settings_changed()
+
+
+async def _in_transaction(db, work) -> None:
+    async with db.store.transaction() as tx:
+        await work(tx)
 
 
 def test_ipv4_address_is_truncated_to_its_24():
