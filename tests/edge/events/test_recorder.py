@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
@@ -15,14 +13,10 @@ from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolWriter
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
-from tests.edge.events.test_ingester import ingest_spool, make_event
+from tests.edge.events.test_ingester import count, ingest_spool, make_event, stored_urls
+from tests.stores import store_at
 
 CODEC = TokenCodec([SECRET])
-
-
-def count(db_path: Path, where: str = "1 = 1") -> int:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0]
 
 
 async def concurrent_clicks(url: str, n: int, *, concurrency: int = 100) -> list[int]:
@@ -45,9 +39,7 @@ def test_a_thousand_concurrent_clicks_make_exactly_a_thousand_events(live_server
     live_server.drain()
     db = live_server.app.runtime.settings.database_path
     assert count(db) == 1000
-    with sqlite3.connect(db) as conn:
-        urls = {row[0] for row in conn.execute("SELECT url FROM events")}
-    assert urls == {f"https://example.com/{i}" for i in range(1000)}
+    assert set(stored_urls(db)) == {f"https://example.com/{i}" for i in range(1000)}
 
 
 def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(live_server):
@@ -56,15 +48,12 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     locked = threading.Event()
     release = threading.Event()
 
-    def hold_lock() -> None:
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(10)
-        conn.execute("COMMIT")
-        conn.close()
+    async def hold_lock() -> None:  # another process's write transaction
+        async with store_at(db_path) as store, store.transaction():
+            locked.set()
+            await asyncio.to_thread(release.wait, 10)
 
-    holder = threading.Thread(target=hold_lock)
+    holder = threading.Thread(target=asyncio.run, args=(hold_lock(),))
     holder.start()
     assert locked.wait(5)
     started = time.monotonic()
@@ -88,8 +77,7 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     assert max(latencies) < 0.5  # not one redirect waited on the lock
     live_server.drain()  # the ingester's next round stores them
     assert count(db_path) == i
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(DISTINCT url) FROM events").fetchone()[0] == i
+    assert len(set(stored_urls(db_path))) == i
     assert live_server.call(runtime.spool_backlog) == 0
 
 
@@ -157,7 +145,4 @@ def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
 
     assert asyncio.run(run()) == (5, 5)
     assert asyncio.run(ingest_spool(tmp_path)) == 5
-    with sqlite3.connect(tmp_path / "edge.sqlite3") as db:
-        assert [r[0] for r in db.execute("SELECT url FROM events ORDER BY id")] == [
-            f"u{i}" for i in range(5)
-        ]
+    assert stored_urls(tmp_path / "edge.sqlite3") == [f"u{i}" for i in range(5)]
