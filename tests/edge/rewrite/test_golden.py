@@ -1,10 +1,10 @@
 """Golden tests: realistic emails rewritten, compared byte for byte with reviewed files.
 
-Each input in ``tests/edge/rewrite/golden/`` has ``<name>.expected.<ext>`` (the rewritten email) and
-``<name>.report.json`` (links and warnings). Tokens are deterministic for a fixed secret, so
-the files are exact, and compared as bytes (``outlook-crlf.html`` keeps its CRLF line ends
-and byte order mark; ``tests/edge/rewrite/golden/.gitattributes`` stops git from converting them). After a
-deliberate change, regenerate them with
+Each input in ``tests/edge/rewrite/golden/`` has ``<name>.expected.<ext>`` (the rewritten
+email) and ``<name>.report.json`` (links and warnings). Tokens are deterministic for a fixed
+secret, so the files are exact, and compared as bytes (``outlook-crlf.html`` keeps its CRLF
+line ends and byte order mark; ``tests/edge/rewrite/golden/.gitattributes`` stops git from
+converting them). After a deliberate change, regenerate them with
 ``UPDATE_GOLDEN=1 python -m pytest tests/edge/rewrite/test_golden.py``: that run writes the files
 and fails, so it can never pass a comparison of files with themselves; review the diff and
 run again without it.
