@@ -29,7 +29,6 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import sqlite3  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -38,6 +37,8 @@ from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 
+from edge.db.sqlite.store import SQLiteStore  # noqa: E402
+from edge.db.store import Store  # noqa: E402
 from edge.tokens.codec import TokenCodec  # noqa: E402
 
 SECRET = "bench-secret"
@@ -307,8 +308,7 @@ def main() -> int:
         ingester_peak = max([*ingester_samples, rss_kib(ingester)])
         edge.send_signal(signal.SIGTERM)
         edge.wait(60)
-        with sqlite3.connect(db_path) as db:
-            stored = db.execute("SELECT count(*) FROM events WHERE type = 'click'").fetchone()[0]
+        stored = asyncio.run(count_stored(db_path))
     finally:
         for proc in (bare, raw, edge):
             if proc.poll() is None:
@@ -366,15 +366,33 @@ def ingester_pid(server_pid: int) -> int:
     raise SystemExit("no ingester process found")
 
 
+async def stored_clicks(store: Store) -> int:
+    """Click events in the database. No repository counts events (the API pages them), so
+    this is the one raw statement, on the read connection."""
+    async with store.reading() as db:
+        row = await db.conn.fetchone("SELECT count(*) FROM events WHERE type = 'click'")
+    assert row is not None
+    return int(row[0])
+
+
+async def count_stored(db_path: Path) -> int:
+    async with SQLiteStore(db_path) as store:
+        return await stored_clicks(store)
+
+
 def wait_stored(db_path: Path, served: int, timeout: float) -> int:
     """Wait until ``served`` click events are in the database; returns how many are."""
-    deadline = time.monotonic() + timeout
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        while True:
-            stored = db.execute("SELECT count(*) FROM events WHERE type = 'click'").fetchone()[0]
-            if stored >= served or time.monotonic() > deadline:
-                return stored
-            time.sleep(0.1)
+
+    async def wait() -> int:
+        deadline = time.monotonic() + timeout
+        async with SQLiteStore(db_path) as store:
+            while True:
+                stored = await stored_clicks(store)
+                if stored >= served or time.monotonic() > deadline:
+                    return stored
+                await asyncio.sleep(0.1)
+
+    return asyncio.run(wait())
 
 
 def _health(port: int) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -10,32 +11,36 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from edge.config import Settings
-from edge.db.repositories.events import EventFilter
+from edge.db.factory import store_for
+from edge.db.repositories import Repositories
 from edge.db.sqlite.store import SQLiteStore
+from edge.db.store import Role
 from edge.events.ingester import EventIngester, write_batch
 from edge.events.ingester_process import IngesterProcess
 from edge.events.prepare import EventPreparer
 from edge.events.spool import SpoolWriter
-from edge.model.events import Event, StoredEvent, new_event_id
+from edge.model.events import Event, new_event_id
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
-from tests.stores import in_store
+from tests.stores import every_event, in_store, store_at, stored_events
 
 CODEC = TokenCodec([SECRET])
 
 
-def stored(db_path: Path) -> list[StoredEvent]:
-    """Every stored event, in time order."""
-    return in_store(db_path, lambda db: db.events.page(EventFilter(None), limit=10**6), write=False)
-
-
 def count(db_path: Path) -> int:
-    return len(stored(db_path))
+    """Events stored in the database at ``db_path``."""
+    return len(stored_events(db_path))
+
+
+def stored_urls(db_path: Path) -> list[str | None]:
+    """The ``url`` of every stored event, in time order."""
+    return [e.url for e in stored_events(db_path)]
 
 
 def make_event(i: int) -> Event:
@@ -45,14 +50,12 @@ def make_event(i: int) -> Event:
 async def ingest_spool(data_dir: Path) -> int:
     """What the next process to take the ingester lock does: ingest the whole spool."""
     settings = Settings(data_dir=data_dir)
-    store = SQLiteStore(settings.database_path)
-    await store.open()
-    ingester = EventIngester.from_settings(settings, store)
-    try:
-        return await ingester.catch_up()
-    finally:
-        await ingester.stop()
-        await store.close()
+    async with store_for(settings) as store:
+        ingester = EventIngester.from_settings(settings, store)
+        try:
+            return await ingester.catch_up()
+        finally:
+            await ingester.stop()
 
 
 def spool_files(data_dir: Path) -> list[Path]:
@@ -66,7 +69,8 @@ def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
     assert asyncio.run(ingest_spool(tmp_path)) == 30
     assert count(tmp_path / "edge.sqlite3") == 30
     assert spool_files(tmp_path) == []  # read to its end, sealed: deleted
-    assert in_store(tmp_path / "edge.sqlite3", lambda db: db.spool.offsets(), write=False) == {}
+    offsets = in_store(tmp_path / "edge.sqlite3", lambda db: db.spool.offsets(), write=False)
+    assert offsets == {}  # and its offset forgotten
 
 
 def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
@@ -77,13 +81,13 @@ def test_an_ingester_that_died_after_a_commit_repeats_nothing(tmp_path):
     writer.close()
 
     async def commit_first_line_then_die() -> None:
-        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
+        async with store_at(tmp_path / "edge.sqlite3") as store:
             batch = await EventPreparer().prepare(store, events[:10])
             await write_batch(store, batch, [(writer.path.name, first)])
 
     asyncio.run(commit_first_line_then_die())
     assert asyncio.run(ingest_spool(tmp_path)) == 20  # from the committed offset on
-    assert [e.url for e in stored(tmp_path / "edge.sqlite3")] == [f"u{i}" for i in range(30)]
+    assert stored_urls(tmp_path / "edge.sqlite3") == [f"u{i}" for i in range(30)]
 
 
 def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
@@ -123,7 +127,7 @@ def test_an_unfinished_line_of_a_live_segment_waits_for_its_end(tmp_path):
 def test_one_ingester_per_data_dir_and_a_standby_takes_over(tmp_path):
     async def run() -> tuple[bool, bool, int]:
         settings = Settings(data_dir=tmp_path)
-        store = SQLiteStore(settings.database_path)
+        store = store_for(settings)
         await store.open()
         first = EventIngester.from_settings(settings, store)
         second = EventIngester.from_settings(settings, store)
@@ -216,29 +220,43 @@ def test_events_an_earlier_version_journalled_are_stored_once_and_the_journal_re
 
 
 def test_a_round_under_way_finishes_before_the_ingester_stops(tmp_path):
-    entered, release = asyncio.Event(), asyncio.Event()
+    class SlowStore(SQLiteStore):
+        """The ingester's transactions hang, once begun, until ``release`` is set; counts
+        those that end in a rollback."""
 
-    class SlowIngester(EventIngester):
-        async def _write(self, batch, progress):
-            entered.set()
-            await release.wait()
-            await super()._write(batch, progress)
+        entered: asyncio.Event
+        release: asyncio.Event
+        rolled_back = 0
+
+        @contextlib.asynccontextmanager
+        async def transaction(self, role: Role = Role.ADMIN) -> AsyncIterator[Repositories]:
+            try:
+                async with super().transaction(role) as tx:
+                    if role is Role.INGESTER:
+                        self.entered.set()
+                        await self.release.wait()
+                    yield tx
+            except BaseException:
+                self.rolled_back += 1
+                raise
 
     async def run() -> int:
         settings = Settings(data_dir=tmp_path)
-        store = SQLiteStore(settings.database_path)
+        store = SlowStore(settings.database_path)
+        store.entered, store.release = asyncio.Event(), asyncio.Event()
         await store.open()
         writer = SpoolWriter(settings.spool_dir)
         writer.write([make_event(i).row() for i in range(5)])
         writer.close()
-        ingester = SlowIngester.from_settings(settings, store)
+        ingester = EventIngester.from_settings(settings, store)
         await ingester.start()
-        await entered.wait()  # a round is writing
+        await store.entered.wait()  # a round is writing, inside its transaction
         stopping = asyncio.ensure_future(ingester.stop())
         await asyncio.sleep(0.05)
         assert not stopping.done()  # waits for the round rather than cancel it
-        release.set()
+        store.release.set()
         await stopping
+        assert store.rolled_back == 0  # the round under way committed, not cancelled halfway
         assert not ingester.lock.held
         await store.close()
         return ingester.committed
@@ -253,20 +271,19 @@ def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path)
         busy.write([make_event(i).row() for i in range(start, start + 1000)])
     quiet.write([make_event(30_000 + i).row() for i in range(3)])
 
-    async def one_round() -> None:
+    async def one_round() -> list[str | None]:
         settings = Settings(data_dir=tmp_path, event_batch_size=5000)
-        store = SQLiteStore(settings.database_path)
-        await store.open()
-        ingester = EventIngester.from_settings(settings, store)
-        assert ingester.lock.acquire()
-        await ingester.run_once()
-        ingester.lock.release()
-        await store.close()
+        async with store_for(settings) as store:
+            ingester = EventIngester.from_settings(settings, store)
+            assert ingester.lock.acquire()
+            await ingester.run_once()
+            ingester.lock.release()
+            async with store.reading() as db:
+                return [e.url for e in await every_event(db)]
 
-    asyncio.run(one_round())
-    urls = [e.url for e in stored(tmp_path / "edge.sqlite3")]
-    assert {"u30000", "u30001", "u30002"} <= set(urls)  # the quiet worker's, in round one
-    assert len(urls) < 20_000  # and the busy one's backlog is spread over rounds
+    stored = asyncio.run(one_round())
+    assert {"u30000", "u30001", "u30002"} <= set(stored)  # the quiet worker's, in round one
+    assert len(stored) < 20_000  # and the busy one's backlog is spread over rounds
 
 
 def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):

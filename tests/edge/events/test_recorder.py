@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import sqlite3
 import threading
 import time
-from collections import Counter
-from pathlib import Path
 
 import httpx
 
@@ -18,7 +13,8 @@ from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolWriter
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
-from tests.edge.events.test_ingester import count, ingest_spool, make_event, stored
+from tests.edge.events.test_ingester import count, ingest_spool, make_event, stored_urls
+from tests.stores import store_at
 
 CODEC = TokenCodec([SECRET])
 
@@ -43,7 +39,7 @@ def test_a_thousand_concurrent_clicks_make_exactly_a_thousand_events(live_server
     live_server.drain()
     db = live_server.app.runtime.settings.database_path
     assert count(db) == 1000
-    assert {e.url for e in stored(db)} == {f"https://example.com/{i}" for i in range(1000)}
+    assert set(stored_urls(db)) == {f"https://example.com/{i}" for i in range(1000)}
 
 
 def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(live_server):
@@ -52,15 +48,12 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     locked = threading.Event()
     release = threading.Event()
 
-    def hold_lock() -> None:
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(10)
-        conn.execute("COMMIT")
-        conn.close()
+    async def hold_lock() -> None:  # another process's write transaction
+        async with store_at(db_path) as store, store.transaction():
+            locked.set()
+            await asyncio.to_thread(release.wait, 10)
 
-    holder = threading.Thread(target=hold_lock)
+    holder = threading.Thread(target=asyncio.run, args=(hold_lock(),))
     holder.start()
     assert locked.wait(5)
     started = time.monotonic()
@@ -84,7 +77,7 @@ def test_database_locked_for_two_seconds_loses_no_event_and_slows_no_redirect(li
     assert max(latencies) < 0.5  # not one redirect waited on the lock
     live_server.drain()  # the ingester's next round stores them
     assert count(db_path) == i
-    assert len({e.url for e in stored(db_path)}) == i
+    assert len(set(stored_urls(db_path))) == i
     assert live_server.call(runtime.spool_backlog) == 0
 
 
@@ -127,67 +120,6 @@ def test_sigterm_under_load_keeps_every_event_whose_response_was_sent(tmp_path):
     assert count(tmp_path / "data" / "edge.sqlite3") == answered
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (Linux: ``/proc/<pid>/task/<tid>/children``)."""
-    tree, i = [pid], 0
-    while i < len(tree):
-        for task in Path(f"/proc/{tree[i]}/task").glob("*"):
-            with contextlib.suppress(FileNotFoundError):  # the task ended meanwhile
-                tree += [int(child) for child in (task / "children").read_text().split()]
-        i += 1
-    return tree
-
-
-def kill_9(pid: int) -> None:
-    """SIGKILL ``pid`` and every process under it, all stopped first so none can react."""
-    tree = process_tree(pid)
-    for each in tree:
-        os.kill(each, signal.SIGSTOP)
-    for each in process_tree(pid):  # again: nothing new was started before the stop
-        os.kill(each, signal.SIGKILL)
-
-
-def test_kill_9_under_load_keeps_every_event_whose_response_was_received(tmp_path):
-    port = free_port()
-    data = tmp_path / "data"
-    proc = start_server_process(data, port, workers=2)
-    locations: list[str] = []
-    stop = threading.Event()
-
-    def load(n: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"host": "track.test"}) as c:
-            i = 0
-            while not stop.is_set():
-                token = CODEC.sign_click(1, f"https://example.com/{n}/{i}")
-                try:
-                    response = c.get(f"/e/{token}")
-                except httpx.TransportError:
-                    return  # killed
-                assert response.status_code == 302
-                locations.append(response.headers["location"])
-                i += 1
-
-    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while len(locations) < 1000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    kill_9(proc.pid)
-    proc.wait(20)
-    stop.set()
-    for t in threads:
-        t.join()
-    assert len(locations) >= 1000
-    # Restart: the new ingester stores what the spool holds; SIGTERM stores the rest.
-    proc = start_server_process(data, port)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(20)
-    urls = Counter(e.url for e in stored(data / "edge.sqlite3"))
-    assert [url for url in locations if urls[url] != 1] == []
-    assert max(urls.values()) == 1
-
-
 def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
     class FullDisk(SpoolWriter):
         full = True
@@ -213,4 +145,4 @@ def test_events_stay_in_memory_while_the_spool_cannot_be_written(tmp_path):
 
     assert asyncio.run(run()) == (5, 5)
     assert asyncio.run(ingest_spool(tmp_path)) == 5
-    assert [e.url for e in stored(tmp_path / "edge.sqlite3")] == [f"u{i}" for i in range(5)]
+    assert stored_urls(tmp_path / "edge.sqlite3") == [f"u{i}" for i in range(5)]

@@ -3,7 +3,6 @@ edge server (uvicorn on 127.0.0.1), and check where each lands and what is recor
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ from edge.serving.tracking import PIXEL_GIF, ROBOTS_TXT
 from edge.tokens.codec import TokenCodec
 from edge.tokens.links import LinkBuilder
 from tests.conftest import SECRET
+from tests.stores import stored_events
 
 NEWSLETTER = Path(__file__).parent / "golden" / "newsletter.html"
 DEFAULT = TrackingHost("track.test", None, False, True)  # the settings fixture's default domain
@@ -25,10 +25,10 @@ def rewriter() -> Rewriter:
 
 def recorded(live) -> list[tuple]:
     live.drain()
-    with sqlite3.connect(live.app.runtime.settings.database_path) as db:
-        return db.execute(
-            "SELECT type, account_id, domain, message, link, url FROM events ORDER BY id"
-        ).fetchall()
+    return [
+        (e.type, e.account_id, e.domain, e.message, e.link, e.url)
+        for e in stored_events(live.app.runtime.settings)
+    ]
 
 
 def path_and_host(url: str) -> tuple[str, str]:

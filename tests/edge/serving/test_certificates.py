@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 import ssl
+import time
 import warnings
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from admin.ssl.local_ca import LocalCA
+from edge.model.certificates import CertificateRecord
 from tests.fixtures_https import put_certificate, served_certificate
+from tests.stores import in_store
 
 
 @pytest.fixture
@@ -26,6 +29,16 @@ def _put(settings, ca: LocalCA, name: str) -> str:
 
 def _serial(cert) -> str:
     return format(cert.serial_number, "x")
+
+
+def _put_row(settings, name: str, chain_pem: str, key_pem: str) -> None:
+    """Store a row for ``name`` as given, without the provisioner's checks (a bug, a bad
+    restore): serial ``ff``, issuer ``x``, valid from 1970 to 2100."""
+    record = CertificateRecord(
+        name, chain_pem, key_pem, "ff", "x",
+        datetime.fromtimestamp(0, UTC), datetime.fromtimestamp(4102444800, UTC),
+    )  # fmt: skip
+    in_store(settings, lambda tx: tx.certificates.save(record, now=int(time.time())))
 
 
 def test_sni_name_gets_its_own_certificate(settings, ca, make_https_server):
@@ -62,12 +75,7 @@ def test_certificate_not_covering_its_row_is_never_served(settings, ca, make_htt
     # A row for b whose certificate is a's (a bug or a bad restore) must not leak a's cert.
     _put(settings, ca, "a.brand.test")
     issued = ca.issue_now("a.brand.test")
-    with sqlite3.connect(settings.database_path) as conn:
-        conn.execute(
-            "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, not_before, "
-            "not_after) VALUES ('b.brand.test', ?, ?, 'ff', 'x', 0, 4102444800)",
-            (issued.chain_pem, issued.key_pem),
-        )
+    _put_row(settings, "b.brand.test", issued.chain_pem, issued.key_pem)
     live = make_https_server(settings)
     with pytest.raises(ssl.SSLError):
         served_certificate(live.https_port, "b.brand.test")
@@ -77,11 +85,7 @@ def test_a_row_whose_pem_does_not_parse_is_skipped_and_the_others_served(
     settings, ca, make_https_server, caplog
 ):
     a = _put(settings, ca, "a.brand.test")
-    with sqlite3.connect(settings.database_path) as conn:
-        conn.execute(
-            "INSERT INTO certificates (domain, chain_pem, key_pem, serial, issuer, not_before, "
-            "not_after) VALUES ('b.brand.test', 'not a pem', 'nor this', 'ff', 'x', 0, 4102444800)"
-        )
+    _put_row(settings, "b.brand.test", "not a pem", "nor this")
     live = make_https_server(settings)  # starts: refresh does not raise
     assert _serial(served_certificate(live.https_port, "a.brand.test")) == a
     with pytest.raises(ssl.SSLError):

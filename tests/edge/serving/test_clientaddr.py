@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import sqlite3
-
 from edge.serving.clientaddr import ClientResolver
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET
+from tests.stores import stored_events
 
 
 def scope(peer: str, *headers: tuple[bytes, bytes]) -> tuple[list, tuple[str, int]]:
@@ -88,8 +87,8 @@ def click_through(live, headers: dict) -> tuple:
         browser = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Firefox/125.0"}
         assert client.get(f"/e/{token}", headers={**browser, **headers}).status_code == 302
     live.drain()
-    with sqlite3.connect(live.app.runtime.settings.database_path) as db:
-        return db.execute("SELECT client_ip, prefetch, verdict, rule FROM events").fetchone()
+    (event,) = stored_events(live.app.runtime.settings)
+    return event.client_ip, event.prefetch, event.verdict, event.rule
 
 
 def test_edge_ignores_forwarded_for_from_an_untrusted_peer(live_server):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import httpx
 
+from edge.db.repositories import Repositories
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
+from tests.stores import in_store, put_domain
 
 CODEC = TokenCodec([SECRET])
 TARGET = "https://example.com/"
@@ -42,23 +43,20 @@ def test_domain_changes_reach_every_worker_within_a_second(tmp_path):
     data = tmp_path / "data"
     # The default poll interval (0.25 s), not the tests' faster one: this is the claim.
     proc = start_server_process(data, port, workers=2, poll_interval=None)
+    db = data / "edge.sqlite3"
+    now = int(time.time())
     try:
-        token = CODEC.sign_click(5, TARGET)
+        account = in_store(db, lambda tx: tx.accounts.ensure("brand", now=now))
+        token = CODEC.sign_click(account.id, TARGET)
         assert statuses(port, "go.brand.com", token, 10) == {404}
-        db = sqlite3.connect(data / "edge.sqlite3", isolation_level=None)
-        db.execute("INSERT INTO accounts (id, name) VALUES (5, 'brand')")
-        db.execute(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (5, 'go.brand.com', 'valid', 'valid')"
-        )
+        domain_id = in_store(db, lambda tx: put_domain(tx, account.id, "go.brand.com"))
         assert wait_until_served(port, "go.brand.com", token, 302, 1.0) < 1.0
-        db.execute("UPDATE tracking_domains SET compliance_status = 'blocked'")
+        in_store(db, lambda tx: tx.domains.set_compliance(domain_id, blocked=True, now=now))
         assert wait_until_served(port, "go.brand.com", token, 404, 1.0) < 1.0
-        db.execute("UPDATE tracking_domains SET compliance_status = 'valid'")
+        in_store(db, lambda tx: tx.domains.set_compliance(domain_id, blocked=False, now=now))
         assert wait_until_served(port, "go.brand.com", token, 302, 1.0) < 1.0
-        db.execute("DELETE FROM tracking_domains")
+        in_store(db, lambda tx: tx.domains.delete(domain_id))
         assert wait_until_served(port, "go.brand.com", token, 404, 1.0) < 1.0
-        db.close()
     finally:
         proc.terminate()
         proc.wait(20)
@@ -66,12 +64,12 @@ def test_domain_changes_reach_every_worker_within_a_second(tmp_path):
 
 def test_configured_default_domain_cannot_be_taken_over_by_a_database_row(settings, make_server):
     live = make_server(settings)
-    with sqlite3.connect(settings.database_path) as db:
-        db.execute("INSERT INTO accounts (id, name) VALUES (9, 'squatter')")
-        db.execute(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (9, 'track.test', 'valid', 'blocked')"
-        )
+
+    async def squat(tx: Repositories) -> None:
+        squatter = await tx.accounts.ensure("squatter", now=int(time.time()))
+        await put_domain(tx, squatter.id, "track.test", compliance_status="blocked")
+
+    in_store(settings, squat)
     live.call(live.app.runtime.domains.refresh)
     with live.client("track.test") as client:
         assert client.get(f"/e/{CODEC.sign_click(1, TARGET)}").status_code == 302

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import time
 from dataclasses import replace
 
 import pytest
@@ -13,6 +13,7 @@ from edge.serving.domains import TrackingHost
 from edge.tokens.links import LinkBuilder
 from tests.conftest import free_port
 from tests.fixtures_https import add_domain, https_get, served_certificate
+from tests.stores import in_store
 
 NAME = "track.brand.test"
 
@@ -35,10 +36,14 @@ def live(tls_settings, make_https_server):
 
 
 def _ssl_status(settings, domain_id: int) -> str:
-    with sqlite3.connect(settings.database_path) as conn:
-        return conn.execute(
-            "SELECT ssl_status FROM tracking_domains WHERE id = ?", (domain_id,)
-        ).fetchone()[0]
+    domain = in_store(settings, lambda db: db.domains.get(domain_id), write=False)
+    assert domain is not None
+    return domain.ssl_status
+
+
+def _certificate_names(settings) -> list[str]:
+    certificates = in_store(settings, lambda db: db.certificates.all(), write=False)
+    return [c.domain for c in certificates]
 
 
 def _root(settings) -> str:
@@ -135,18 +140,18 @@ def test_forget_drops_the_certificate(tls_settings, live):
     _provision(live, domain_id)
     live.call(lambda: live.manager.forget(domain_id, NAME))
     assert _ssl_status(tls_settings, domain_id) == "unavailable"
-    with sqlite3.connect(tls_settings.database_path) as conn:
-        assert conn.execute("SELECT count(*) FROM certificates").fetchone() == (0,)
+    assert _certificate_names(tls_settings) == []
 
 
 def test_renaming_a_domain_drops_its_certificate(tls_settings, live):
     domain_id = add_domain(tls_settings, NAME)
     _provision(live, domain_id)
-    with sqlite3.connect(tls_settings.database_path) as conn:
-        conn.execute(
-            "UPDATE tracking_domains SET domain = 'other.brand.test' WHERE id = ?", (domain_id,)
-        )
-        assert conn.execute("SELECT domain FROM certificates").fetchall() == []
+    assert _certificate_names(tls_settings) == [NAME]
+    in_store(
+        tls_settings,
+        lambda tx: tx.domains.rename(domain_id, "other.brand.test", now=int(time.time())),
+    )
+    assert _certificate_names(tls_settings) == []
 
 
 def test_serve_command_answers_https_beside_http_with_two_workers(tmp_path):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
+import time
 from dataclasses import replace
 
 import pytest
 
+from edge.db.repositories import Repositories
 from edge.serving.tracking import NOT_FOUND_PAGE, PIXEL_GIF, ROBOTS_TXT
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET
+from tests.stores import in_store, put_domain, stored_events
 
 CODEC = TokenCodec([SECRET])
 TARGET = "https://example.com/reset?user=7&token=a%20b"
@@ -17,27 +19,26 @@ TARGET = "https://example.com/reset?user=7&token=a%20b"
 
 def events(live) -> list[tuple]:
     live.drain()
-    with sqlite3.connect(live.app.runtime.settings.database_path) as db:
-        return db.execute(
-            "SELECT type, account_id, domain, message, recipient, link, url, method, prefetch "
-            "FROM events ORDER BY id"
-        ).fetchall()
+    return [
+        (e.type, e.account_id, e.domain, e.message, e.recipient, e.link, e.url, e.method,
+         e.prefetch)
+        for e in stored_events(live.app.runtime.settings)
+    ]  # fmt: skip
 
 
-def add_domain(live, domain: str, account_id: int, **columns) -> None:
-    """Insert a tracking domain as the admin API would, and wait until it is in the table."""
-    values = {"cname_status": "valid", "compliance_status": "valid", **columns}
-    with sqlite3.connect(live.app.runtime.settings.database_path) as db:
-        db.execute(
-            "INSERT OR IGNORE INTO accounts (id, name) VALUES (?, ?)",
-            (account_id, f"a{account_id}"),
-        )
-        db.execute(
-            "INSERT INTO tracking_domains (account_id, domain, cname_status, compliance_status) "
-            "VALUES (?, ?, ?, ?)",
-            (account_id, domain, values["cname_status"], values["compliance_status"]),
-        )
+def add_domain(live, domain: str, account: str, **states: str) -> int:
+    """Add a tracking domain of a new account as the admin API would (verified and not
+    blocked unless ``states`` say otherwise), and wait until it is in the table; returns
+    the account's id."""
+
+    async def add(tx: Repositories) -> int:
+        account_id = (await tx.accounts.ensure(account, now=int(time.time()))).id
+        await put_domain(tx, account_id, domain, **states)
+        return account_id
+
+    account_id = in_store(live.app.runtime.settings, add)
     live.call(live.app.runtime.domains.refresh)
+    return account_id
 
 
 def test_click_redirects_with_302_to_exactly_the_signed_url(live_server):
@@ -132,9 +133,9 @@ def test_click_token_that_does_not_verify_gets_404_and_no_location(live_server, 
 
 
 def test_token_of_another_account_on_a_customer_domain_is_404(live_server):
-    add_domain(live_server, "go.brand-a.com", 2)
-    foreign = CODEC.sign_click(3, TARGET)
-    own = CODEC.sign_click(2, TARGET)
+    account = add_domain(live_server, "go.brand-a.com", "brand-a")
+    foreign = CODEC.sign_click(account + 1, TARGET)
+    own = CODEC.sign_click(account, TARGET)
     with live_server.client("go.brand-a.com") as client:
         refused = client.get(f"/e/{foreign}")
         served = client.get(f"/e/{own}")
@@ -142,7 +143,7 @@ def test_token_of_another_account_on_a_customer_domain_is_404(live_server):
     assert "location" not in refused.headers
     assert served.status_code == 302
     assert events(live_server) == [
-        ("click", 2, "go.brand-a.com", None, None, None, TARGET, "GET", 0)
+        ("click", account, "go.brand-a.com", None, None, None, TARGET, "GET", 0)
     ]
 
 
@@ -168,12 +169,12 @@ def test_tracking_paths_on_a_host_that_is_not_a_tracking_domain_are_404(live_ser
     [("unverified", "pending"), ("pending", "pending"), ("invalid", "valid"), ("valid", "blocked")],
 )
 def test_unverified_or_blocked_domain_is_not_served(live_server, cname_status, compliance_status):
-    add_domain(
-        live_server, "go.brand-a.com", 2,
+    account = add_domain(
+        live_server, "go.brand-a.com", "brand-a",
         cname_status=cname_status, compliance_status=compliance_status,
     )  # fmt: skip
     with live_server.client("go.brand-a.com") as client:
-        assert client.get(f"/e/{CODEC.sign_click(2, TARGET)}").status_code == 404
+        assert client.get(f"/e/{CODEC.sign_click(account, TARGET)}").status_code == 404
     assert events(live_server) == []
 
 
