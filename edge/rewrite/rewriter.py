@@ -513,13 +513,13 @@ class Rewriter:
                 url = decode_attribute(raw) if "&" in raw else raw
                 name = f"link-{position}"
                 if job.track_clicks and _plain(url):  # as _wrap() does, written out
-                    new = click_url(url, name)
+                    wrapped = click_url(url, name)
                     reports.append(
                         LinkReport(
-                            "html", name, url, True, None, False, new, tag.name, raw, href.start
+                            "html", name, url, True, None, False, wrapped, tag.name, raw, href.start
                         )
                     )
-                    edits.append((href.start, href.end, new))
+                    edits.append((href.start, href.end, wrapped))
                     continue
                 report, new = self._wrap_other(
                     "html", url, name, job, False, tag.name, raw, href.start
