@@ -32,7 +32,7 @@ from edge.tokens.links import LinkBuilder
 _ENCODING = ("utf-8", "surrogateescape")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser(
         "rewrite",
         help="wrap the links of an email (HTML or text) and add the open pixel",
