@@ -494,9 +494,10 @@ class Rewriter:
         initial_open: bool,
         honeypot: bool,
     ) -> str:
-        scanned = scan(document, _LINK_ATTRIBUTES, max_links=self.max_links)
-        if scanned.over_limit:
-            raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
+        limit = self.max_links
+        scanned = scan(document, _LINK_ATTRIBUTES, max_links=limit)
+        if scanned.over_limit and limit is not None:  # the scan stops only at a limit
+            raise TooManyLinks("html", limit)
         job.base = base_url(scanned.base_href)
         edits: list[tuple[int, int, str]] = []
         position = 0
