@@ -39,11 +39,12 @@ def create_app(
         # issued: a verified domain is only proven over HTTPS through the terminator.
         provisioner=provisioner or manager,
     )
-    server = EdgeServer(runtime, admin_app=create_admin_app(runtime, services))
+    admin_app = create_admin_app(runtime, services)
+    server = EdgeServer(runtime, admin_app=admin_app)
     server.well_known["acme-challenge"] = tls.responder
     # Engagement data: roll-up, webhook delivery, retention.
     engagement = Engagement(runtime)
-    server.admin_app.state.engagement = engagement  # type: ignore[union-attr]
+    admin_app.state.engagement = engagement
     # Every capability's background work, started after the runtime, stopped in reverse.
     server.lifespans += [services.running, engagement.running]
     if manager is not None:  # issuance, retries and renewals

@@ -15,7 +15,7 @@ field's declared :class:`~admin.api.fields.Messages` (the API has always accepte
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -79,7 +79,7 @@ def decode_body(raw: bytes, model: type[Model]) -> Model:
     return model(**{f.name: body[f.wire] for f in fields if f.wire in body})
 
 
-def _json_object(raw: bytes) -> dict:
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -92,7 +92,7 @@ def _json_object(raw: bytes) -> dict:
     return body
 
 
-def _check(field: FieldSpec, body: dict) -> None:
+def _check(field: FieldSpec, body: dict[str, Any]) -> None:
     """Raise the error for ``field`` of ``body`` if it does not fit."""
     if field.wire not in body:
         if field.required:

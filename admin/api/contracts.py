@@ -30,7 +30,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -76,6 +76,11 @@ class Data(msgspec.Struct, Generic[T]):
 ENVELOPES: dict[type, str] = {Results: "results", Data: "data"}
 
 Authenticate = Callable[[Request], Awaitable[Any]]
+#: A handler as written: the request last of its positional arguments, then its inputs by
+#: name; it answers a model, a ``Response`` or ``None``.
+Handler: TypeAlias = Callable[..., Awaitable[Any]]
+#: What :class:`Operations` makes of a handler: an endpoint answering a ``Response``.
+Endpoint: TypeAlias = Callable[..., Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,8 @@ class Operations:
         answer: Any = None,
         content: Mapping[str, Any] | None = None,
         responses: Mapping[int, Mapping[str, Any]] | None = None,
-    ) -> Callable[[Callable], Callable]:
-        def declare(handler: Callable) -> Callable:
+    ) -> Callable[[Handler], Endpoint]:
+        def declare(handler: Handler) -> Endpoint:
             hints = typing.get_type_hints(handler, include_extras=True)
             params = [p for p in inspect.signature(handler).parameters if p != "self"][1:]
             returned = hints.get("return")
@@ -151,11 +156,11 @@ def _is_response(kind: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, Response)
 
 
-def operation_of(func: Callable) -> Operation | None:
+def operation_of(func: Callable[..., Any]) -> Operation | None:
     return getattr(func, "operation", None)
 
 
-def _bind(handler: Callable, op: Operation) -> Callable:
+def _bind(handler: Handler, op: Operation) -> Endpoint:
     @functools.wraps(handler)
     async def run(*args: Any) -> Response:
         request: Request = args[-1]
@@ -185,6 +190,8 @@ def _bind(handler: Callable, op: Operation) -> Callable:
             return Response(status_code=op.status)
         return json_response(result, op.status)
 
+    # Read by operation_of(), through bound methods too; a function's own attribute has no
+    # static type.
     run.operation = op  # type: ignore[attr-defined]
     return run
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 from starlette.requests import Request
@@ -26,6 +26,9 @@ from admin.api.errors import CUSTOMER_PREFIX, CustomerError, SparkPostErrors
 from admin.api.fields import fields_of
 from admin.api.queries import can_refuse
 from edge import __version__
+
+#: A JSON object of the document (a schema, an operation, a parameter...).
+JsonObject: TypeAlias = dict[str, Any]
 
 REF = "#/components/schemas/{name}"
 DESCRIPTION = (
@@ -47,11 +50,11 @@ def operations(routes: list[BaseRoute]) -> list[tuple[str, str, Operation]]:
     return found
 
 
-def document(routes: list[BaseRoute]) -> dict:
+def document(routes: list[BaseRoute]) -> JsonObject:
     """The OpenAPI document of ``routes``."""
     ops = operations(routes)
     schemas = _Schemas(_models(ops), {op.query for _, _, op in ops if op.query is not None})
-    paths: dict[str, dict] = {}
+    paths: dict[str, JsonObject] = {}
     for path, method, op in ops:
         paths.setdefault(path, {})[method] = _operation(path, op, schemas)
     return {
@@ -72,8 +75,8 @@ def document(routes: list[BaseRoute]) -> dict:
     }
 
 
-def _operation(path: str, op: Operation, schemas: _Schemas) -> dict:
-    item: dict[str, Any] = {"tags": list(op.tags), "summary": op.summary}
+def _operation(path: str, op: Operation, schemas: _Schemas) -> JsonObject:
+    item: JsonObject = {"tags": list(op.tags), "summary": op.summary}
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": schemas.of(kind)}
         for name, kind in op.path.items()
@@ -88,7 +91,7 @@ def _operation(path: str, op: Operation, schemas: _Schemas) -> dict:
             "required": any(f.required for f in fields_of(op.body)),
             "content": {"application/json": {"schema": schemas.of(op.body)}},
         }
-    success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
+    success: JsonObject = {"description": HTTPStatus(op.status).phrase}
     if op.answer is not None:
         success["content"] = {"application/json": {"schema": schemas.of(op.answer)}}
     elif op.content is not None:
@@ -147,11 +150,13 @@ class _Schemas:
     def __init__(self, models: Iterable[Any], queries: set[type]) -> None:
         kinds = list(dict.fromkeys(_unwrap(m) for m in models))
         found, self.components = msgspec.json.schema_components(kinds, ref_template=REF)
-        self.schemas = dict(zip(kinds, found, strict=True))
+        self.schemas: dict[Any, JsonObject] = dict(zip(kinds, found, strict=True))
         # Query models become parameters, not components.
-        self._queries = {q: self.components.pop(_name(self.schemas[q])) for q in queries}
+        self._queries: dict[type, JsonObject] = {
+            q: self.components.pop(_name(self.schemas[q])) for q in queries
+        }
 
-    def of(self, kind: Any) -> dict:
+    def of(self, kind: Any) -> JsonObject:
         key = typing.get_origin(kind) or kind
         if key in ENVELOPES:
             (inner,) = typing.get_args(kind)
@@ -159,7 +164,7 @@ class _Schemas:
             return {"type": "object", "required": [name], "properties": {name: self.of(inner)}}
         return self.schemas[kind]
 
-    def parameters(self, model: type) -> list[dict]:
+    def parameters(self, model: type) -> list[JsonObject]:
         schema = self._queries[model]
         required = set(schema.get("required", ()))
         return [
@@ -167,7 +172,7 @@ class _Schemas:
         ]
 
 
-def _parameter(name: str, required: bool, schema: dict) -> dict:
+def _parameter(name: str, required: bool, schema: JsonObject) -> JsonObject:
     """A query parameter: absent rather than null, lists comma-separated (``explode: false``)."""
     schema = dict(schema)
     if schema.get("default", 0) is None:
@@ -182,8 +187,9 @@ def _parameter(name: str, required: bool, schema: dict) -> dict:
     return parameter
 
 
-def _name(ref: dict) -> str:
-    return ref["$ref"].rsplit("/", 1)[1]
+def _name(ref: JsonObject) -> str:
+    target: str = ref["$ref"]
+    return target.rsplit("/", 1)[1]
 
 
 def _unwrap(kind: Any) -> Any:

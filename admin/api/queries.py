@@ -105,7 +105,7 @@ def _parser(field: FieldSpec, info: mi.Type) -> Parser:
         return lambda raw: _choice(raw, info.values)
     if isinstance(info, mi.VarTupleType) and isinstance(info.item_type, mi.LiteralType):
         # In declared order (msgspec sorts them), as the refusal lists them.
-        allowed = typing.get_args(typing.get_args(field.plain)[0])
+        allowed: tuple[str, ...] = typing.get_args(typing.get_args(field.plain)[0])
         return lambda raw: _choices(raw, allowed, name)
     assert isinstance(info, mi.StrType), f"{name}: no query reading for {info}"
     return lambda raw: raw
@@ -139,13 +139,13 @@ def _time(raw: str, name: str) -> datetime:
         ) from None
 
 
-def _choice(raw: str, allowed: tuple) -> str:
+def _choice(raw: str, allowed: tuple[object, ...]) -> str:
     if raw not in allowed:
         raise ValueError(raw)
     return raw
 
 
-def _choices(raw: str, allowed: tuple, name: str) -> tuple[str, ...]:
+def _choices(raw: str, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
     values = tuple(v.strip() for v in raw.split(",") if v.strip())
     unknown = [v for v in values if v not in allowed]
     if unknown:

@@ -8,17 +8,19 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from admin.accounts.service import Accounts, UnknownKey
+from admin.accounts.service import Accounts, NewKey, UnknownKey
 from admin.api.timestamps import iso_utc
 from admin.cli.errors import CLIError
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.db.store import Store
+from edge.model.accounts import ApiKey
+from edge.model.domains import TrackingDomain
 
 T = TypeVar("T")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = keys_sub.add_parser("create", help="create a key (and the account if needed)")
@@ -63,7 +65,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     if not args.account.strip():
         raise CLIError("--account needs a name")
 
-    async def work(store: Store):
+    async def work(store: Store) -> NewKey:
         accounts = Accounts(store)
         return await accounts.create_key(await accounts.ensure(args.account), args.label)
 
@@ -79,7 +81,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    async def work(store: Store):
+    async def work(store: Store) -> list[ApiKey]:
         accounts = Accounts(store)
         account = None
         if args.account:
@@ -98,7 +100,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    async def work(store: Store):
+    async def work(store: Store) -> ApiKey:
         try:
             return await Accounts(store).revoke(args.id)
         except UnknownKey:
@@ -117,7 +119,7 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
     if not name:
         raise CLIError(f"invalid domain: {args.domain!r}")
 
-    async def work(store: Store):
+    async def work(store: Store) -> str:
         try:
             return await set_compliance(store, name, blocked=args.blocked)
         except DomainNotFound:
@@ -129,7 +131,7 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
 
 
 def cmd_domains_list(args: argparse.Namespace) -> int:
-    async def work(store: Store):
+    async def work(store: Store) -> list[tuple[str, TrackingDomain]]:
         if args.account and await Accounts(store).by_name(args.account) is None:
             raise CLIError(f"no account named {args.account!r}")
         async with store.reading() as db:

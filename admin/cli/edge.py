@@ -25,7 +25,7 @@ from edge.tokens.links import LinkBuilder
 BUILTIN_ACCOUNT_ID = 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the server (edge and admin API)")
     serve.add_argument("--host", help="address to bind (default: the EDGE_HOST setting)")
     serve.add_argument("--port", type=int, help="port to listen on (default: the PORT setting)")

@@ -32,7 +32,7 @@ from edge.tokens.links import LinkBuilder
 _ENCODING = ("utf-8", "surrogateescape")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser(
         "rewrite",
         help="wrap the links of an email (HTML or text) and add the open pixel",
@@ -93,7 +93,9 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
     if args.json:
         out = json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n"
     else:
-        out = result.text if is_text else result.html  # type: ignore[assignment]
+        rewritten = result.text if is_text else result.html
+        assert rewritten is not None  # the part given is the part rewritten
+        out = rewritten
         for warning in result.warnings:
             print(f"tracking-edge: warning: {warning.message}", file=sys.stderr)
     data = out.encode(*_ENCODING)

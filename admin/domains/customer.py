@@ -22,7 +22,8 @@ from admin.api.timestamps import iso_utc
 from admin.domains import contracts as wire
 from admin.domains.provisioning import SslInfo
 from admin.domains.sending import SendingDomain, SendingDomains
-from admin.domains.service import DomainService, TrackingDomain
+from admin.domains.service import DomainService
+from edge.model.domains import TrackingDomain
 
 TRACKING = "/api/v1/customer/tracking-domains"
 SENDING = "/api/v1/customer/domains"
@@ -32,11 +33,13 @@ sending_op = Operations("Mailerlogic sending domains", auth=authenticate)
 
 
 def _domains(request: Request) -> DomainService:
-    return request.app.state.services.domains
+    service: DomainService = request.app.state.services.domains
+    return service
 
 
 def _sending(request: Request) -> SendingDomains:
-    return request.app.state.services.sending
+    service: SendingDomains = request.app.state.services.sending
+    return service
 
 
 def tracking_view(domain: TrackingDomain, target: str) -> wire.TrackingDomain:

@@ -21,7 +21,8 @@ from admin.domains.contracts import (
     SparkPostTrackingDomain,
     SparkPostUpdate,
 )
-from admin.domains.service import DomainService, TrackingDomain
+from admin.domains.service import DomainService
+from edge.model.domains import TrackingDomain
 
 PREFIX = "/api/v1/tracking-domains"
 
@@ -29,7 +30,8 @@ op = Operations("SparkPost tracking domains", auth=authenticate)
 
 
 def _service(request: Request) -> DomainService:
-    return request.app.state.services.domains
+    service: DomainService = request.app.state.services.domains
+    return service
 
 
 def status(domain: TrackingDomain) -> SparkPostStatus:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import Any, cast
 
 from msgspec import UNSET
 from starlette.endpoints import HTTPEndpoint
@@ -22,6 +23,7 @@ from admin.api.errors import InvalidData, NotFound
 from admin.api.timestamps import epoch_ms
 from admin.engagement.contracts import (
     DeliveryStatus,
+    EventType,
     Labels,
     LabelsChange,
     Settings,
@@ -49,12 +51,15 @@ webhook_op = Operations("Webhooks", auth=authenticate)
 
 
 def _engagement(request: Request) -> Engagement:
-    return request.app.state.engagement
+    engagement: Engagement = request.app.state.engagement
+    return engagement
 
 
 class StatsRoute(HTTPEndpoint):
     @op("Totals, time series and top links for a time range", answer=Results[Stats])
-    async def get(self, request: Request, account: Account, query: StatsParams) -> Results[dict]:
+    async def get(
+        self, request: Request, account: Account, query: StatsParams
+    ) -> Results[dict[str, Any]]:
         end = (query.end and epoch_ms(query.end)) or int(time.time() * 1000)
         try:
             stats_query = StatsQuery.aligned(
@@ -85,19 +90,21 @@ class StatsRoute(HTTPEndpoint):
 _SETTINGS_FIELDS = ("client_ip", "user_agent", "track_opens", "track_clicks")
 
 
-def _settings_view(settings: PrivacySettings) -> dict:
+def _settings_view(settings: PrivacySettings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in _SETTINGS_FIELDS}
 
 
 class SettingsRoute(HTTPEndpoint):
     @op("The account's privacy and tracking switches", answer=Results[Settings])
-    async def get(self, request: Request, account: Account) -> Results[dict]:
+    async def get(self, request: Request, account: Account) -> Results[dict[str, Any]]:
         async with _engagement(request).store.reading() as db:
             return Results(_settings_view(await db.privacy.get(account.id)))
 
     @op("Change privacy and tracking switches (fields not given are kept)",
         answer=Results[Settings])  # fmt: skip
-    async def put(self, request: Request, account: Account, body: SettingsChange) -> Results[dict]:
+    async def put(
+        self, request: Request, account: Account, body: SettingsChange
+    ) -> Results[dict[str, Any]]:
         engagement = _engagement(request)
         changes = {
             name: value for name in _SETTINGS_FIELDS if (value := getattr(body, name)) is not UNSET
@@ -139,7 +146,8 @@ def endpoint_view(endpoint: Endpoint, secret: str | None = None) -> WebhookEndpo
     return WebhookEndpoint(
         id=endpoint.id,
         url=endpoint.url,
-        event_types=list(endpoint.event_types),
+        # Stored as check_types() let them through: values of EVENT_TYPES.
+        event_types=cast(list[EventType], list(endpoint.event_types)),
         active=endpoint.active,
         created_at=endpoint.created_at,
         secret=UNSET if secret is None else secret,

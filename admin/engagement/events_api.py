@@ -28,6 +28,7 @@ from admin.api.errors import InvalidData
 from admin.api.timestamps import epoch_ms
 from admin.engagement.contracts import EventFilterParams, EventPage, EventsParams, ExportParams
 from admin.engagement.rendering import event_json
+from admin.engagement.service import Engagement
 from edge.db.repositories.events import EventFilter
 from edge.db.store import Store
 from edge.model.accounts import Account
@@ -69,7 +70,8 @@ def event_filter(account_id: int, query: EventFilterParams) -> EventFilter:
 
 
 def _store(request: Request) -> Store:
-    return request.app.state.engagement.store
+    engagement: Engagement = request.app.state.engagement
+    return engagement.store
 
 
 def encode_cursor(ts_ms: int, event_id: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from edge.model.events import StoredEvent
 from edge.model.webhooks import Endpoint
 
 
-def event_json(event: StoredEvent) -> dict:
+def event_json(event: StoredEvent) -> dict[str, Any]:
     """One stored event as webhooks and the events API render it."""
     ts_ms = event.ts_ms
     return {
@@ -31,7 +32,7 @@ def event_json(event: StoredEvent) -> dict:
     }
 
 
-def endpoint_json(endpoint: Endpoint) -> dict:
+def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
     """An endpoint as the API shows it (never its secret)."""
     return {
         "id": endpoint.id,

@@ -112,11 +112,11 @@ class StatsQuery:
         return cls(account_id, start, end, **kw)
 
 
-def _empty() -> dict:
+def _empty() -> dict[str, int]:
     return dict.fromkeys(METRICS[:-1], 0)
 
 
-def _add(metrics: dict, q: StatsQuery, row: RollupCounts) -> None:
+def _add(metrics: dict[str, int], q: StatsQuery, row: RollupCounts) -> None:
     type_, verdict, events = row.type, row.verdict, row.events
     counted = q.include_machine or verdict in COUNTED_VERDICTS
     uniq = row.uniq_any if q.include_machine else row.uniq_counted
@@ -142,17 +142,17 @@ def _add(metrics: dict, q: StatsQuery, row: RollupCounts) -> None:
         metrics["proxied_opens"] += events
 
 
-def _finish(metrics: dict) -> dict:
+def _finish(metrics: dict[str, int]) -> dict[str, Any]:
     opens = metrics["unique_opens"]
     rate = round(metrics["unique_clicks"] / opens, 4) if opens else None
     return {**metrics, "click_to_open_rate": rate}
 
 
 def iso(ms: int) -> str:
-    return iso_utc(ms / 1000)  # type: ignore[return-value]  # never None for a number
+    return iso_utc(ms / 1000)
 
 
-async def run_stats(store: Store, q: StatsQuery) -> dict:
+async def run_stats(store: Store, q: StatsQuery) -> dict[str, Any]:
     """Totals, series (when grouped) and top links for ``q``."""
     rq = q.rollup_query()
     async with store.reading() as db:
@@ -163,12 +163,12 @@ async def run_stats(store: Store, q: StatsQuery) -> dict:
             else []
         )
     totals = _empty()
-    by_slot: dict[int, dict] = {}
+    by_slot: dict[int, dict[str, int]] = {}
     for row in rows:
         _add(totals, q, row)
         if rq.slot_ms:
             _add(by_slot.setdefault(row.slot_ms, _empty()), q, row)
-    result: dict = {
+    result: dict[str, Any] = {
         "from": iso(q.start_ms),
         "to": iso(q.end_ms),
         "group_by": q.group_by,

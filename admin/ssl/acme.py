@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import josepy
 from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
 
 from admin.ssl.challenges import ChallengeBoard
 from admin.ssl.issuance import IssuanceError, IssuedCertificate
@@ -59,7 +60,7 @@ class AcmeIssuer:
 
     # -- account --------------------------------------------------------------------------
 
-    def _account_key(self) -> josepy.JWKEC:
+    def _account_key(self) -> JWKEC:
         digest = hashlib.sha256(self.config.directory.encode()).hexdigest()[:16]
         path = self.key_dir / f"account-{digest}.pem"
         if not path.exists():
@@ -77,13 +78,17 @@ class AcmeIssuer:
                 os.unlink(tmp)
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return josepy.JWKEC(key=key)
+        return JWKEC(key=key)
 
     def _connect(self) -> client.ClientV2:
         """Blocking: directory, account key, and the account (registered or looked up)."""
         key = self._account_key()
         verify: bool | str = self.config.ca_bundle or True
-        net = client.ClientNetwork(key, alg=josepy.ES256, user_agent=USER_AGENT, verify_ssl=verify)
+        # acme annotates verify_ssl as a bool, but hands it to requests' ``verify``, which
+        # takes a CA bundle's path as well.
+        net = client.ClientNetwork(
+            key, alg=ES256, user_agent=USER_AGENT, verify_ssl=verify  # type: ignore[arg-type]
+        )
         directory = client.ClientV2.get_directory(self.config.directory, net)
         acme = client.ClientV2(directory, net)
         eab = None

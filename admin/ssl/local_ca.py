@@ -69,9 +69,9 @@ class LocalCA:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not self.root_path.exists():
                     self._create()
-        self._key = serialization.load_pem_private_key(  # type: ignore[assignment]
-            self.key_path.read_bytes(), password=None
-        )
+        key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # as _create() wrote it
+        self._key = key
         self._root = x509.load_pem_x509_certificate(self.root_path.read_bytes())
         return self._root
 
@@ -143,8 +143,9 @@ class LocalCA:
             .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            # The key that signs: the root's (its public half is in the root certificate).
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()),  # type: ignore[arg-type]
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,
             )
             .sign(self._key, hashes.SHA256())

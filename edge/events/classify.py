@@ -41,11 +41,11 @@ import collections
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, EventType, Verdict, VerdictKind
 
@@ -57,7 +57,15 @@ _PRECEDENCE = (
     VerdictKind.PROXY_OPEN,
 )
 _MISSING: Any = object()
-_NONE: list = []  # shared "no relabels" answer: callers only iterate it
+_NONE: list[tuple[str, Verdict]] = []  # shared "no relabels" answer: callers only iterate it
+#: A static rule's match: the index of its file (lower wins) and the verdict.
+_Match: TypeAlias = tuple[int, Verdict]
+#: The static rules' caches are keyed by (kind, client address or user agent).
+_CacheKey: TypeAlias = tuple[str, str | None]
+#: The behaviour windows are keyed by (account, message, recipient or client address).
+_WindowKey: TypeAlias = tuple[int, str, str | None]
+_V = TypeVar("_V")
+_Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RuleFileError(ValueError):
@@ -84,7 +92,7 @@ class RuleFile:
     name: str
     verdict: str
     applies: str  # "open", "click" or "any"
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    networks: list[_Network] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
 
     @classmethod
@@ -130,7 +138,7 @@ _IPV4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 class AddressMatcher:
     """Longest-prefix lookup over many ranges: one set probe per distinct prefix length."""
 
-    def __init__(self, entries: Iterable[tuple[ipaddress._BaseNetwork, str]]) -> None:
+    def __init__(self, entries: Iterable[tuple[_Network, str]]) -> None:
         # {version: [(prefixlen, {network int: label})]}, longest prefix first.
         tables: dict[int, dict[int, dict[int, str]]] = {4: {}, 6: {}}
         for network, label in entries:
@@ -186,7 +194,7 @@ class RuleSet:
 
     def __init__(self, files: Iterable[RuleFile]) -> None:
         self.files = sorted(files, key=lambda f: (_PRECEDENCE.index(f.verdict), f.name))
-        self._by_kind: dict[str, tuple[AddressMatcher, re.Pattern | None, list[RuleFile]]] = {}
+        self._by_kind: dict[str, tuple[AddressMatcher, re.Pattern[str] | None, list[RuleFile]]] = {}
         for kind in ("open", "click"):
             chosen = [f for f in self.files if f.applies in (kind, "any")]
             matcher = AddressMatcher(
@@ -199,8 +207,8 @@ class RuleSet:
             ]
             regex = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
             self._by_kind[kind] = (matcher, regex, chosen)
-        self._ip_cache: dict[tuple, tuple[int, Verdict] | None] = {}
-        self._ua_cache: dict[tuple, tuple[int, Verdict] | None] = {}
+        self._ip_cache: dict[_CacheKey, _Match | None] = {}
+        self._ua_cache: dict[_CacheKey, _Match | None] = {}
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> RuleSet:
@@ -233,10 +241,10 @@ class RuleSet:
         if prefetch:
             return PREFETCH
         kind = "click" if is_click else "open"
-        by_ip = self._ip_cache.get((kind, client_ip), _MISSING)
+        by_ip: _Match | None = self._ip_cache.get((kind, client_ip), _MISSING)
         if by_ip is _MISSING:
             by_ip = self._lookup(self._ip_cache, (kind, client_ip), self._match_ip)
-        by_ua = self._ua_cache.get((kind, user_agent), _MISSING)
+        by_ua: _Match | None = self._ua_cache.get((kind, user_agent), _MISSING)
         if by_ua is _MISSING:
             by_ua = self._lookup(self._ua_cache, (kind, user_agent), self._match_ua)
         if by_ip is None or (by_ua is not None and by_ua[0] < by_ip[0]):
@@ -248,13 +256,18 @@ class RuleSet:
     # probe: both lookups are cached, the caches cleared when they reach ``cache_size``.
     cache_size = 50_000
 
-    def _lookup(self, cache: dict, key: tuple, find) -> tuple[int, Verdict] | None:
+    def _lookup(
+        self,
+        cache: dict[_CacheKey, _Match | None],
+        key: _CacheKey,
+        find: Callable[[str, str | None], _Match | None],
+    ) -> _Match | None:
         if len(cache) >= self.cache_size:
             cache.clear()
         found = cache[key] = find(*key)
         return found
 
-    def _match_ip(self, kind: str, client_ip: str | None) -> tuple[int, Verdict] | None:
+    def _match_ip(self, kind: str, client_ip: str | None) -> _Match | None:
         matcher, _regex, chosen = self._by_kind[kind]
         label = matcher.match(client_ip)
         if label is None:
@@ -262,9 +275,9 @@ class RuleSet:
         f = chosen[int(label)]
         return int(label), Verdict(f.verdict, f"{f.name}_ip")
 
-    def _match_ua(self, kind: str, user_agent: str | None) -> tuple[int, Verdict] | None:
+    def _match_ua(self, kind: str, user_agent: str | None) -> _Match | None:
         _matcher, regex, chosen = self._by_kind[kind]
-        best: tuple[int, Verdict] | None = None
+        best: _Match | None = None
         if regex is not None and user_agent:
             for m in regex.finditer(user_agent):
                 index = int(m.lastgroup[1:].split("_")[0])  # type: ignore[index]
@@ -308,12 +321,14 @@ class BehaviourRules:
                 raise TypeError(f"unknown setting {name!r}")
             setattr(self, name, value)
         # (account, message, recipient) -> (time, type) of the first event seen.
-        self._first: collections.OrderedDict[tuple, tuple[int, str]] = collections.OrderedDict()
-        # (account, message, client address) -> recent clicks, and -> honeypot time.
-        self._clicks: collections.OrderedDict[tuple, collections.deque[_Click]] = (
+        self._first: collections.OrderedDict[_WindowKey, tuple[int, str]] = (
             collections.OrderedDict()
         )
-        self._honeypots: collections.OrderedDict[tuple, int] = collections.OrderedDict()
+        # (account, message, client address) -> recent clicks, and -> honeypot time.
+        self._clicks: collections.OrderedDict[_WindowKey, collections.deque[_Click]] = (
+            collections.OrderedDict()
+        )
+        self._honeypots: collections.OrderedDict[_WindowKey, int] = collections.OrderedDict()
 
     def observe(
         self,
@@ -391,7 +406,9 @@ def _relabel(clicks: Iterable[_Click], verdict: Verdict) -> list[tuple[str, Verd
     return found
 
 
-def _remember(window: collections.OrderedDict, key: tuple, value: object, limit: int) -> None:
+def _remember(
+    window: collections.OrderedDict[_WindowKey, _V], key: _WindowKey, value: _V, limit: int
+) -> None:
     window[key] = value
     window.move_to_end(key)
     while len(window) > limit:

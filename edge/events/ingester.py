@@ -110,7 +110,7 @@ class EventIngester:
         self._ahead: _Round | None = None
         self._wakeup = asyncio.Event()
         self._round = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._refused = False
         self._stopping = False
         #: Segments deleted by the last round (the read-ahead may still list them).

@@ -90,7 +90,7 @@ class IngesterProcess:
 
     def __init__(self, command: Sequence[str] | None = None) -> None:
         self.command = list(command or [sys.executable, "-m", "admin.cli", "ingest"])
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = False
         # Spawning and stopping exclude each other: a child started after stop() looked
         # would run unsupervised.
@@ -101,7 +101,7 @@ class IngesterProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def _spawn(self, *extra: str) -> subprocess.Popen:
+    def _spawn(self, *extra: str) -> subprocess.Popen[bytes]:
         # A process group of its own: a Ctrl-C in the terminal reaches the server, which then
         # stops the ingester once the workers have written their last events to the spool.
         # Not a session of its own: with the kernel's autogroup scheduling each session gets

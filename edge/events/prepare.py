@@ -38,7 +38,7 @@ class Batch:
     """Rows ready for the events table (:data:`~edge.model.events.STORED_FIELDS` order) and
     relabels of events stored earlier."""
 
-    rows: list[tuple]
+    rows: list[tuple[object, ...]]
     relabels: list[Relabel]
 
 
@@ -98,7 +98,7 @@ class EventPreparer:
 
     def classify(self, events: Sequence[Event]) -> Batch:
         """Rows for the events table (classified, privacy applied) and late relabels."""
-        rows: list[tuple] = []
+        rows: list[tuple[object, ...]] = []
         index: dict[str, int] = {}
         late_in_batch: dict[int, Verdict] = {}
         relabels: list[Relabel] = []

@@ -49,7 +49,7 @@ class EventRecorder:
 
     def __init__(self, spool: SpoolWriter) -> None:
         self.spool = spool
-        self._rows: list[tuple] = []
+        self._rows: list[tuple[object, ...]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failing = False

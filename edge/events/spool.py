@@ -61,7 +61,7 @@ class SpoolWriter:
         self._fd: int | None = None
         self._size = 0
 
-    def write(self, rows: Sequence[Sequence]) -> int:
+    def write(self, rows: Sequence[Sequence[object]]) -> int:
         """Append ``rows`` as one line; returns the bytes written. Raises ``OSError``.
 
         A failed or short write leaves the segment as it was (the partial bytes are cut off

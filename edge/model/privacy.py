@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Literal, TypeAlias, get_args
 
-IP_MODES = ("full", "truncated", "none")
-UA_MODES = ("full", "none")
+#: How client addresses are stored: in full, truncated to their network, or not at all.
+IpMode: TypeAlias = Literal["full", "truncated", "none"]
+#: Whether user agents are stored.
+UaMode: TypeAlias = Literal["full", "none"]
+IP_MODES: tuple[IpMode, ...] = get_args(IpMode)
+UA_MODES: tuple[UaMode, ...] = get_args(UaMode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,7 +326,7 @@ def _first_attribute(
 
 def _attribute(a: re.Match[str], key: str) -> Attribute:
     group = a.lastgroup
-    if group == "name":  # a bare attribute
+    if group is None or group == "name":  # a bare attribute (the name group always matched)
         return Attribute(key, None, a.end(), a.end(), "")
     quote = '"' if group == "dq" else "'" if group == "sq" else ""
     return Attribute(key, a.group(group), a.start(group), a.end(group), quote)

@@ -494,9 +494,10 @@ class Rewriter:
         initial_open: bool,
         honeypot: bool,
     ) -> str:
-        scanned = scan(document, _LINK_ATTRIBUTES, max_links=self.max_links)
-        if scanned.over_limit:
-            raise TooManyLinks("html", self.max_links)  # type: ignore[arg-type]
+        limit = self.max_links
+        scanned = scan(document, _LINK_ATTRIBUTES, max_links=limit)
+        if scanned.over_limit and limit is not None:  # the scan stops only at a limit
+            raise TooManyLinks("html", limit)
         job.base = base_url(scanned.base_href)
         edits: list[tuple[int, int, str]] = []
         position = 0
@@ -513,13 +514,13 @@ class Rewriter:
                 url = decode_attribute(raw) if "&" in raw else raw
                 name = f"link-{position}"
                 if job.track_clicks and _plain(url):  # as _wrap() does, written out
-                    new = click_url(url, name)
+                    wrapped = click_url(url, name)
                     reports.append(
                         LinkReport(
-                            "html", name, url, True, None, False, new, tag.name, raw, href.start
+                            "html", name, url, True, None, False, wrapped, tag.name, raw, href.start
                         )
                     )
-                    edits.append((href.start, href.end, new))
+                    edits.append((href.start, href.end, wrapped))
                     continue
                 report, new = self._wrap_other(
                     "html", url, name, job, False, tag.name, raw, href.start

@@ -169,7 +169,9 @@ class CertificateStore(Mirror):
             self._listener = ctx
         return self._listener
 
-    def _sni(self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext):
+    def _sni(
+        self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext
+    ) -> int | None:
         ctx = self.context(server_name)
         if ctx is None:
             # No certificate for this name and none for the default domain: refuse rather

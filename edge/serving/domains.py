@@ -9,6 +9,7 @@ deleted by any process is served, or refused, within a second.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from edge.db.store import Store
 from edge.model.domains import TrackingDomain, TrackingHost
@@ -43,7 +44,7 @@ class DomainTable(Mirror):
         """The entry for ``host`` whatever its state (verification needs unverified ones)."""
         return self._hosts.get(host)  # type: ignore[arg-type]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TrackingHost]:
         return iter(self._hosts.values())
 
     async def refresh(self, *, force: bool = False) -> bool:

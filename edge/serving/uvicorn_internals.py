@@ -36,8 +36,9 @@ import logging
 import socket
 import sys
 import weakref
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeAlias
 
 import httptools
 import uvicorn
@@ -46,6 +47,7 @@ from edge.config import Settings
 from edge.db.factory import store_for
 from edge.serving.certificates import CertificateStore
 from edge.serving.connections import CoalescingTransport, ServerConnections
+from edge.serving.tracking import Reply
 
 try:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -233,6 +235,13 @@ _LINGER = 2.0
 _servers: weakref.WeakKeyDictionary[Any, ServerConnections] = weakref.WeakKeyDictionary()
 
 
+#: An app's ``reply_now(method, path, headers, client)``
+#: (:meth:`edge.serving.server.EdgeServer.reply_now`).
+ReplyNow: TypeAlias = Callable[
+    [str, str, list[tuple[bytes, bytes]], tuple[str, int] | None], Reply | None
+]
+
+
 class _Refused(Exception):
     """Raised in a parser callback: stop reading this request head, answer ``status``."""
 
@@ -250,7 +259,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._reply_now = getattr(self.app, "reply_now", None)
+        self._reply_now: ReplyNow | None = getattr(self.app, "reply_now", None)
         shared = _servers.get(self.server_state)
         if shared is None:
             shared = _servers[self.server_state] = ServerConnections(self.loop, self.app)
@@ -342,7 +351,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_at = None
         parts = self._url_parts
         self.url = parts[0] if len(parts) == 1 else b"".join(parts)
-        if self._reply_now is not None and self._answer_now():
+        reply_now = self._reply_now
+        if reply_now is not None and self._answer_now(reply_now):
             return
         self._idle.busy(self)
         super().on_headers_complete()
@@ -374,7 +384,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _answer_now(self) -> bool:
+    def _answer_now(self, reply_now: ReplyNow) -> bool:
         """Answer the parsed request head at once if it may be; returns whether it was."""
         url = self.url
         method = self.parser.get_method()
@@ -400,7 +410,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 return False
         method_str = "GET" if method == b"GET" else "HEAD"
         try:
-            reply = self._reply_now(method_str, url.decode("ascii"), self.headers, self.client)
+            reply = reply_now(method_str, url.decode("ascii"), self.headers, self.client)
         except Exception:
             log.exception("Exception in reply_now")
             self._ready, self._close_after = _SERVER_ERROR, True

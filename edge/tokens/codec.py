@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -260,7 +261,7 @@ class TokenCodec:
         return OpenToken(p[1], p[2], p[3], kind)
 
     @staticmethod
-    def _load(serializer: CompactSerializer, v1: URLSafeSerializer, token: str) -> list:
+    def _load(serializer: CompactSerializer, v1: URLSafeSerializer, token: str) -> list[Any]:
         # The first character tells the formats apart: format 2 tokens start with "2",
         # format 1 ones with "W" or "." (edge/signing.py).
         version = FORMAT_VERSION if token[:1] == CompactSerializer.marker else FORMAT_1
@@ -274,7 +275,7 @@ class TokenCodec:
         return payload
 
 
-def _trim(payload: list) -> list:
+def _trim(payload: list[Any]) -> list[Any]:
     """Drop trailing ``None`` fields: shorter tokens, same meaning."""
     while payload and payload[-1] is None:
         payload.pop()

@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
@@ -116,7 +116,8 @@ class CachedURLSafeSerializer(URLSafeSerializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._signers: dict[bytes, Signer] = {}
+        # Keyed by salt; None (no salt given) is the signer's default salt.
+        self._signers: dict[bytes | None, Signer] = {}
         self._verify_keys: list[tuple[bytes, Any]] | None = None
 
     def dumps(self, obj: Any, salt: str | bytes | None = None) -> str:
@@ -220,7 +221,11 @@ ABBREVIATIONS = (
     "link-",
 )
 #: Compact JSON of the items of a flat payload, by type.
-_FLAT_JSON = {str: _encode_string, int: int.__repr__, type(None): lambda _: "null"}
+_FLAT_JSON: dict[type, Callable[[Any], str]] = {
+    str: _encode_string,
+    int: int.__repr__,
+    type(None): lambda _: "null",
+}
 
 
 def json_value(value: Any) -> str:
@@ -302,7 +307,7 @@ class Format2Serializer(Serializer):
 
     def __init__(self, secret_keys: Sequence[str | bytes], salt: bytes) -> None:
         super().__init__(
-            list(reversed(secret_keys)),
+            [want_bytes(k) for k in reversed(secret_keys)],
             FORMAT_2_LABEL + salt,
             _CompactJSON,
             signer=Signer,

@@ -79,7 +79,7 @@ class WebhookDelivery:
                 self._client = None
 
     def backoff(self, failures: int) -> float:
-        delay = min(self.backoff_base * 2 ** max(failures - 1, 0), self.backoff_max)
+        delay: float = min(self.backoff_base * 2 ** max(failures - 1, 0), self.backoff_max)
         return delay * random.uniform(0.8, 1.2)
 
     async def deliver_backlog(self) -> None:

@@ -39,6 +39,9 @@ UNAVAILABLE = (
 
 
 class PostgresRepositories(Repositories):
+    #: The engine's writers need the asyncpg connection under the portable interface.
+    conn: PostgresConnection
+
     def __init__(self, conn: PostgresConnection, node: str) -> None:
         super().__init__(conn)
         self.node = node
@@ -56,7 +59,7 @@ class PostgresRepositories(Repositories):
         return PostgresSpool(self.conn, self.node)
 
     @cached_property
-    def webhooks(self) -> PostgresWebhooks:  # type: ignore[override]
+    def webhooks(self) -> PostgresWebhooks:
         return PostgresWebhooks(self.conn)
 
 
