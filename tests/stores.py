@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edge.config import Settings
+from edge.db.factory import store_for
 from edge.db.repositories import Repositories
 from edge.db.repositories.events import EventFilter
 from edge.db.sqlite.store import SQLiteStore
@@ -35,7 +36,7 @@ def store_at(where: Where) -> Store:
     """The store of ``settings`` (its data directory), of the SQLite file at a path, or the
     one a factory makes (``make_store`` in tests/edge/db)."""
     if isinstance(where, Settings):
-        return SQLiteStore(where.database_path)
+        return store_for(where)
     if isinstance(where, Path):
         return SQLiteStore(where)
     return where()

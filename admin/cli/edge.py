@@ -19,7 +19,8 @@ from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
 from edge.model.domains import TrackingHost
-from edge.tokens.codec import TokenCodec, load_secret_keys
+from edge.serving.keys import signing_keys
+from edge.tokens.codec import TokenCodec
 from edge.tokens.links import LinkBuilder
 
 BUILTIN_ACCOUNT_ID = 1
@@ -73,8 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = settings.listen_host if args.host is None else args.host
     port = settings.listen_port if args.port is None else args.port
     # Prepare shared state once, before workers start: schema and signing secret.
-    asyncio.run(_migrate(settings))
-    load_secret_keys(settings.secret_keys, settings.data_dir)
+    asyncio.run(_prepare(settings))
     options = dict(
         factory=True,
         host=host,
@@ -146,9 +146,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(settings: Settings) -> None:
-    async with store_for(settings):
-        pass
+async def _prepare(settings: Settings) -> None:
+    async with store_for(settings) as store:
+        await signing_keys(settings, store)
 
 
 async def host_for(
@@ -169,18 +169,23 @@ async def host_for(
     return TrackingHost(name, found.account_id, found.secure, True, found.id), found.account_id
 
 
-async def _wrap_host(settings: Settings, domain: str | None) -> tuple[TrackingHost, int]:
-    async with store_for(settings) as store, store.reading() as db:
-        return await host_for(settings, domain, db)
+async def _wrap_host(
+    settings: Settings, domain: str | None
+) -> tuple[TrackingHost, int, list[str]]:
+    """The host and account to sign for, and the keys to sign with."""
+    async with store_for(settings) as store:
+        keys = await signing_keys(settings, store)
+        async with store.reading() as db:
+            return (*await host_for(settings, domain, db), keys)
 
 
 def cmd_wrap(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not args.open and not args.url:
         raise CLIError("a URL is needed (or --open for the pixel URL)")
-    host, account = asyncio.run(_wrap_host(settings, args.domain))
+    host, account, keys = asyncio.run(_wrap_host(settings, args.domain))
     links = LinkBuilder(
-        TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
+        TokenCodec(keys),
         settings.public_http_port,
         settings.public_https_port,
     )

@@ -25,7 +25,8 @@ from edge.config import Settings
 from edge.db.factory import store_for
 from edge.model.domains import TrackingHost
 from edge.rewrite.rewriter import Rewriter, TooManyLinks, is_unicode_text, served_hosts
-from edge.tokens.codec import TokenCodec, load_secret_keys
+from edge.serving.keys import signing_keys
+from edge.tokens.codec import TokenCodec
 from edge.tokens.links import LinkBuilder
 
 # Undecodable bytes travel through as lone surrogates and are written back as the same bytes.
@@ -70,9 +71,9 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
         source = Path(args.file).read_bytes().decode(*_ENCODING)
     is_text = args.text or args.file.lower().endswith(".txt")
 
-    host, account, known = asyncio.run(_hosts(settings, args.domain))
+    host, account, known, keys = asyncio.run(_hosts(settings, args.domain))
     links = LinkBuilder(
-        TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir)),
+        TokenCodec(keys),
         settings.public_http_port,
         settings.public_https_port,
     )
@@ -109,10 +110,12 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
 
 async def _hosts(
     settings: Settings, domain: str | None
-) -> tuple[TrackingHost, int, frozenset[str]]:
-    """The tracking host and account to sign for, and the hosts whose links are already
-    wrapped (the default and every served domain), read in one store session."""
-    async with store_for(settings) as store, store.reading() as db:
-        host, account = await host_for(settings, domain, db)
-        known = served_hosts(await db.domains.all())
-    return host, account, known | {settings.default_domain}
+) -> tuple[TrackingHost, int, frozenset[str], list[str]]:
+    """The tracking host and account to sign for, the hosts whose links are already wrapped
+    (the default and every served domain), and the keys to sign with: one store session."""
+    async with store_for(settings) as store:
+        keys = await signing_keys(settings, store)
+        async with store.reading() as db:
+            host, account = await host_for(settings, domain, db)
+            known = served_hosts(await db.domains.all())
+    return host, account, known | {settings.default_domain}, keys

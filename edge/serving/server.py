@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from edge.hosts import HostCache
 from edge.serving.clientaddr import ClientResolver
 from edge.serving.connections import HttpLimits
 from edge.serving.domains import DomainTable
+from edge.serving.keys import signing_keys
 from edge.serving.tracking import (
     BAD_REQUEST_TWO_HOSTS,
     NOT_FOUND,
@@ -63,7 +65,12 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Runtime:
         store = store or store_for(settings)
-        codec = TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir))
+        if settings.database_url and not settings.secret_keys:
+            # The cluster's keys are read from its database at start (running()); until
+            # then nothing is served, and this key signs nothing.
+            codec = TokenCodec([secrets.token_urlsafe(32)])
+        else:
+            codec = TokenCodec(load_secret_keys(settings.secret_keys, settings.data_dir))
         domains = DomainTable(
             store,
             default_domain=settings.default_domain,
@@ -90,6 +97,8 @@ class Runtime:
         recorded goes to the spool, and from there to the store if this process ingests."""
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.store)
+            if self.settings.database_url:
+                self.codec.rekey(await signing_keys(self.settings, self.store))
             if self.ingester is not None:
                 await self.ingester.start()
                 stack.push_async_callback(self.ingester.stop)

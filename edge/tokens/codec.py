@@ -157,6 +157,11 @@ class TokenCodec:
     open_salt = b"tracking-edge.open"
 
     def __init__(self, secret_keys: Sequence[str | bytes]) -> None:
+        self.rekey(secret_keys)
+
+    def rekey(self, secret_keys: Sequence[str | bytes]) -> None:
+        """Sign and verify with these keys from now on (a cluster's shared keys are read
+        from its database when a node starts, after the codec was built)."""
         if not secret_keys:
             raise ValueError("at least one secret key is needed")
         # itsdangerous signs with the *last* key of its list and verifies with all of them.

@@ -19,6 +19,7 @@ from edge.db.repositories.certificates import CertificateRepository
 from edge.db.repositories.challenges import ChallengeRepository
 from edge.db.repositories.domains import DomainRepository
 from edge.db.repositories.events import EventRepository
+from edge.db.repositories.keys import SigningKeyRepository
 from edge.db.repositories.labels import LabelRepository
 from edge.db.repositories.privacy import PrivacyRepository
 from edge.db.repositories.sending import SendingRepository
@@ -80,6 +81,10 @@ class Repositories:
     @cached_property
     def privacy(self) -> PrivacyRepository:
         return PrivacyRepository(self.conn)
+
+    @cached_property
+    def signing_keys(self) -> SigningKeyRepository:
+        return SigningKeyRepository(self.conn)
 
     @cached_property
     def labels(self) -> LabelRepository:
