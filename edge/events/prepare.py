@@ -17,6 +17,7 @@ stays one classification and one row insert, and a redirect never waits for eith
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Sequence
@@ -24,8 +25,17 @@ from dataclasses import dataclass
 
 from edge.config import Settings
 from edge.db.store import Store
-from edge.events.classify import BehaviourRules, RuleSet
-from edge.model.events import EVENT_FIELDS, Event, EventType, Relabel, Verdict, VerdictKind
+from edge.events.classify import HONEYPOT, BehaviourRules, RuleSet
+from edge.model.events import (
+    COUNTED_VERDICTS,
+    EVENT_FIELDS,
+    Event,
+    EventType,
+    Relabel,
+    StoredEvent,
+    Verdict,
+    VerdictKind,
+)
 from edge.model.privacy import DEFAULT, PrivacySettings
 
 log = logging.getLogger("edge.ingest")
@@ -47,6 +57,8 @@ class EventPreparer:
 
     #: Seconds between checks of the privacy switches' change counter.
     settings_poll_interval = 0.5
+    #: Other nodes' event ids remembered as seen (each is shown to the window once).
+    max_seen_others = 200_000
 
     def __init__(
         self, rules: RuleSet | None = None, behaviour: BehaviourRules | None = None
@@ -56,6 +68,8 @@ class EventPreparer:
         self._settings: dict[int, PrivacySettings] = {}
         self._settings_version: int | None = None
         self._settings_checked = 0.0
+        #: Ids of other nodes' events already shown to the behaviour window.
+        self._seen_others: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventPreparer:
@@ -88,16 +102,45 @@ class EventPreparer:
     # -- classification ---------------------------------------------------------------------
 
     async def prepare(self, store: Store, events: Sequence[Event]) -> Batch:
-        """The batch for ``events``, with the switches as the store has them now."""
+        """The batch for ``events``, with the switches as the store has them now, judged
+        with the events other nodes stored around them (none on one machine)."""
         await self.refresh_settings(store)
+        others = await self._others_near(store, events)
         # Off the event loop: a batch holds thousands of events, and classifying them in one
         # loop step stalled everything else on the loop for hundreds of milliseconds.
         # Batches are classified one at a time (the ingester awaits each before the next),
         # so the behaviour window is never touched from two threads at once.
-        return await asyncio.to_thread(self.classify, events)
+        return await asyncio.to_thread(lambda: self.classify(events, others))
 
-    def classify(self, events: Sequence[Event]) -> Batch:
-        """Rows for the events table (classified, privacy applied) and late relabels."""
+    async def _others_near(self, store: Store, events: Sequence[Event]) -> list[StoredEvent]:
+        """What other nodes stored for the messages of ``events``, within the behaviour rules'
+        reach, and not seen in an earlier batch."""
+        keys = {(e.account_id, e.message) for e in events if e.message is not None}
+        if not keys:
+            return []
+        reach = max(self.behaviour.fast_click_ms, self.behaviour.burst_ms)
+        start = min(e.ts_ms for e in events)
+        end = max(e.ts_ms for e in events)
+        async with store.reading() as db:
+            found = await db.events.others_near(
+                sorted(keys), start - reach, end + reach, start - self.behaviour.honeypot_ms
+            )
+        fresh = [e for e in found if e.id not in self._seen_others]
+        for e in fresh:
+            self._seen_others[e.id] = None
+        while len(self._seen_others) > self.max_seen_others:
+            self._seen_others.popitem(last=False)
+        return fresh
+
+    def classify(self, events: Sequence[Event], others: Sequence[StoredEvent] = ()) -> Batch:
+        """Rows for the events table (classified, privacy applied) and late relabels.
+
+        ``others`` (events other nodes stored) are seen by the behaviour rules in time order
+        with ``events`` but make no rows; a rule that now finds one of them a machine's
+        relabels it.
+        """
+        if others:
+            return self._classify_with_others(events, others)
         rows: list[tuple[object, ...]] = []
         index: dict[str, int] = {}
         late_in_batch: dict[int, Verdict] = {}
@@ -160,3 +203,52 @@ class EventPreparer:
         for at, new in late_in_batch.items():
             rows[at] = (*rows[at][:_EVENT_WIDTH], new.verdict, new.rule)
         return Batch(rows, relabels)
+
+    def _classify_with_others(
+        self, events: Sequence[Event], others: Sequence[StoredEvent]
+    ) -> Batch:
+        # The others go through the window in time order with this batch; their relabels are
+        # collected, and the batch's own events are classified as usual around them.
+        foreign = {e.id for e in others}
+        merged = sorted([*events, *others], key=_event_id)
+        rows: list[tuple[object, ...]] = []
+        relabels: list[Relabel] = []
+        own: list[Event] = []
+        for e in merged:
+            if e.id not in foreign:
+                own.append(e)
+                continue
+            if own:  # the batch's events before this one, as one run
+                batch = self.classify(own)
+                rows += batch.rows
+                relabels += batch.relabels
+                own = []
+            assert isinstance(e, StoredEvent)
+            stored = HONEYPOT if (e.verdict, e.rule) == (HONEYPOT.verdict, HONEYPOT.rule) else (
+                Verdict(e.verdict, e.rule)
+            )
+            verdict, late = self.behaviour.observe(
+                e.id, e.type, e.ts_ms, e.account_id, e.message, e.recipient, e.link, e.url,
+                e.client_ip, stored,
+            )  # fmt: skip
+            relabels += [Relabel(event_id, new) for event_id, new in late]
+            if verdict != stored and verdict.verdict not in COUNTED_VERDICTS:
+                relabels.append(Relabel(e.id, verdict))
+        if own:
+            batch = self.classify(own)
+            rows += batch.rows
+            relabels += batch.relabels
+        # A relabel of one of this batch's own rows is applied to the row itself.
+        at = {row[0]: n for n, row in enumerate(rows)}
+        kept = []
+        for relabel in relabels:
+            n = at.get(relabel.event_id)
+            if n is None:
+                kept.append(relabel)
+            else:
+                rows[n] = (*rows[n][:_EVENT_WIDTH], relabel.verdict.verdict, relabel.verdict.rule)
+        return Batch(rows, kept)
+
+
+def _event_id(event: Event) -> str:
+    return event.id

@@ -19,6 +19,7 @@ import asyncpg
 from edge.db.postgres.connection import PostgresConnection
 from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
 from edge.db.postgres.migrate import migrate
+from edge.db.postgres.neighbours import PostgresEvents
 from edge.db.postgres.rollups import PostgresRollups
 from edge.db.postgres.webhooks import PostgresWebhooks
 from edge.db.repositories import Repositories
@@ -53,6 +54,10 @@ class PostgresRepositories(Repositories):
     @cached_property
     def rollups(self) -> PostgresRollups:
         return PostgresRollups(self.conn, self.node)
+
+    @cached_property
+    def events(self) -> PostgresEvents:
+        return PostgresEvents(self.conn, self.node)
 
     @cached_property
     def spool(self) -> PostgresSpool:  # type: ignore[override]

@@ -6,7 +6,7 @@ lives with the engine (``edge.db.sqlite.events``, ``edge.db.sqlite.rollups``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from edge.db.connection import Connection, Row
@@ -95,3 +95,12 @@ class EventRepository:
             if len(events) < page:
                 return
             after = (events[-1].ts_ms, events[-1].id)
+
+    async def others_near(
+        self, keys: Sequence[tuple[int, str]], start_ms: int, end_ms: int, honeypot_since_ms: int
+    ) -> list[StoredEvent]:
+        """Clicks and opens *other nodes* stored for these ``(account, message)`` keys between
+        ``start_ms`` and ``end_ms``, and their honeypot clicks since ``honeypot_since_ms``:
+        what a node's behaviour rules must also see. One machine's ingester sees every event
+        itself: nothing (an engine of several nodes overrides this)."""
+        return []
