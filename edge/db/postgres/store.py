@@ -17,6 +17,7 @@ from functools import cached_property
 import asyncpg
 
 from edge.db.postgres.connection import PostgresConnection
+from edge.db.postgres.erasures import PostgresErasures
 from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.rollups import PostgresRollups
@@ -58,6 +59,10 @@ class PostgresRepositories(Repositories):
     @cached_property
     def webhooks(self) -> PostgresWebhooks:  # type: ignore[override]
         return PostgresWebhooks(self.conn)
+
+    @cached_property
+    def erasures(self) -> PostgresErasures:
+        return PostgresErasures(self.conn)
 
 
 class PostgresStore:
