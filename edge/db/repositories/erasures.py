@@ -48,9 +48,10 @@ class ErasureRepository:
         await self.conn.execute(
             "UPDATE change_counters SET value = value + 1 WHERE name = ?", (GUARD,)
         )
-        if not references:
+        # An empty reference names nobody: unique keys of events without one hold ''.
+        refs = [r for r in references if r]
+        if not refs:
             return ErasureCounts(0, 0, 0)
-        refs = list(references)
         marks = _marks(len(refs))
         deliveries = await self.conn.execute(
             "DELETE FROM webhook_queue WHERE event_id IN (SELECT id FROM events "

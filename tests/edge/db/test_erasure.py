@@ -242,3 +242,18 @@ def test_an_erasure_waits_for_a_roll_up_pass_under_way_and_deletes_the_keys_it_m
     assert counts.unique_keys > 0
     assert [k[:2] for k in after["keys"]] == [(1, "r2")]
     assert after["queued"] == [(1, "r2", 1)]
+
+
+def test_an_empty_reference_erases_nothing(make_store):
+    # The unique keys of events without a recipient hold '': they are nobody's to erase.
+    async def go():
+        async with make_store() as store:
+            await setup(store, [row(1, None), row(2, "r1")])
+            before = await recipients(store)
+            counts = await erase(store, [""])
+            return before, counts, await recipients(store), await erasures(store)
+
+    before, counts, after, records = asyncio.run(go())
+    assert counts == ErasureCounts(0, 0, 0)
+    assert after == before
+    assert records == []
