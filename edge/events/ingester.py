@@ -21,6 +21,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import operator
 import os
 import time
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from edge.model.events import STORED_FIELDS, Event
 log = logging.getLogger("edge.ingester")
 
 LOCK_NAME = "ingester.lock"
-_TS = STORED_FIELDS.index("ts_ms")
+_ts = operator.itemgetter(STORED_FIELDS.index("ts_ms"))
 
 
 class IngesterLock:
@@ -329,7 +330,7 @@ async def write_batch(
         rows: Sequence[Sequence[object]] = batch.rows
         if batch.rows:
             # Read first thing in the transaction: the guard keeps erasures out until it ends.
-            erased = await tx.erasures.since(min(r[_TS] for r in batch.rows))
+            erased = await tx.erasures.since(min(map(_ts, batch.rows)))
             if erased:
                 rows = erased.keep(batch.rows)
         await tx.event_writer.insert(rows)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from edge.db.postgres.rollups import ROLLUP_LOCK
-from edge.db.repositories.erasures import ErasureRepository
+from edge.db.repositories.erasures import GUARD, ErasureRepository
 
 
 class PostgresErasures(ErasureRepository):
-    # An erasure's update of the guard row waits for the ingest transactions holding it.
-    guard_read_lock = " FOR SHARE"
+    async def _hold_guard(self) -> None:
+        # Shared among ingest transactions; an erasure's update of the row waits for them,
+        # and they wait for an erasure that updated it first (then see its record).
+        await self.conn.fetchone(
+            "SELECT value FROM change_counters WHERE name = ? FOR SHARE", (GUARD,)
+        )
 
     async def _exclude_rollups(self) -> None:
         # The pass's own lock (it only tries it): a pass under way is waited for, and passes

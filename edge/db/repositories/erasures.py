@@ -3,13 +3,13 @@
 What an erasure deletes and keeps, and why a record is left, is :mod:`edge.model.erasure`'s.
 Here is how it stays erased while events keep arriving:
 
-- **Ingest.** Every ingest transaction first reads the guard (the ``erased_recipients``
-  change counter row) and then the erasures at or after its oldest event, and drops the rows
-  they cover (:meth:`ErasureRepository.since`). An erasure moves the guard before it deletes
-  anything. On SQLite one writer runs at a time; on PostgreSQL the ingest reads the guard
-  ``FOR SHARE``, so an erasure waits for ingest transactions under way (and then deletes what
-  they stored), and ingest transactions that start meanwhile wait for it (and then see its
-  record): no event of the recipient is stored behind the erasure's back.
+- **Ingest.** Every ingest transaction first reads the erasures at or after its oldest event
+  and drops the rows they cover (:meth:`ErasureRepository.since`). On SQLite one writer runs
+  at a time, so that is all. On PostgreSQL an ingest first reads the guard (the
+  ``erased_recipients`` change counter row) ``FOR SHARE`` and an erasure updates it before it
+  deletes anything, so an erasure waits for ingest transactions under way (and then deletes
+  what they stored), and those that start meanwhile wait for it (and then see its record):
+  no event of the recipient is stored behind the erasure's back.
 - **Roll-up.** Unique keys and the webhook queue are written by roll-up passes; an erasure
   must not run alongside one (the pass could add a key of the recipient after the erasure
   looked). On SQLite the write lock sees to it; on PostgreSQL the erasure takes the passes'
@@ -31,10 +31,6 @@ def _marks(n: int) -> str:
 
 
 class ErasureRepository:
-    #: Appended to the guard's read at ingest: how an engine where ingest transactions run
-    #: alongside others makes an erasure wait for them (PostgreSQL: `` FOR SHARE``).
-    guard_read_lock = ""
-
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -79,9 +75,7 @@ class ErasureRepository:
     async def since(self, oldest_ms: int) -> ErasedRecipients:
         """The erasures that may cover events served from ``oldest_ms`` on, for an ingest
         transaction: read after the guard, which keeps erasures out until it commits."""
-        await self.conn.fetchone(
-            f"SELECT value FROM change_counters WHERE name = ?{self.guard_read_lock}", (GUARD,)
-        )
+        await self._hold_guard()
         rows = await self.conn.fetchall(
             "SELECT account_id, digest, erased_ms FROM erased_recipients WHERE erased_ms >= ?",
             (oldest_ms,),
@@ -95,5 +89,10 @@ class ErasureRepository:
         )
         return [Erasure(int(r[0]), r[1], int(r[2])) for r in rows]
 
+    async def _hold_guard(self) -> None:
+        """Keep erasures out until this ingest transaction ends. SQLite: nothing to do, its
+        write lock does (one writer at a time)."""
+
     async def _exclude_rollups(self) -> None:
-        """Keep roll-up passes out until this transaction ends (SQLite: its write lock)."""
+        """Keep roll-up passes out until this erasure's transaction ends. SQLite: its write
+        lock does."""

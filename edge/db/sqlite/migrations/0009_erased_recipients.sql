@@ -4,8 +4,8 @@
 -- opened and their queued webhook deliveries, and leaves a row here: the reference's SHA-256
 -- (never the reference) and when. The ingester drops an event of that account and reference
 -- served at or before that time, should one still arrive from a spool (edge/model/erasure.py).
--- The change counter row is the erasures' guard: every erasure moves it first, and every
--- ingest transaction reads it first (on PostgreSQL FOR SHARE), so the two never interleave.
+-- Erasures and ingest transactions never interleave: here one writer runs at a time (on
+-- PostgreSQL the change counter row is their guard); every erasure moves the counter.
 CREATE TABLE erased_recipients (
     account_id  INTEGER NOT NULL REFERENCES accounts(id),
     digest      TEXT NOT NULL,
