@@ -25,6 +25,7 @@ from admin.api.openapi import openapi_json
 from admin.domains import customer as api_customer
 from admin.domains import sparkpost as api_sparkpost
 from admin.engagement import api as engagement_api
+from admin.engagement import erasure as erasure_api
 from admin.engagement import events_api
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
@@ -101,6 +102,7 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
             *rewrite_api.routes,
             *engagement_api.routes,
             *events_api.routes,
+            *erasure_api.routes,
         ],
         exception_handlers={AdminError: admin_error, HTTPException: http_error},
     )

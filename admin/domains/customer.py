@@ -57,7 +57,7 @@ def _tracking_fields(domain: TrackingDomain, target: str) -> dict[str, Any]:
         "verification_reason": domain.cname_reason,
         "last_checked_at": iso_utc(domain.checked_at),
         "compliance_status": domain.compliance_status,
-        "ssl_status": domain.ssl_status,
+        "ssl_status": domain.reported_ssl_status,
         "dns_record": wire.DnsRecord(domain.domain, "CNAME", target),
         "created_at": iso_utc(domain.created_at),
         "updated_at": iso_utc(domain.updated_at),

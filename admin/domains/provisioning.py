@@ -7,9 +7,11 @@ The SSL implementation (ACME, or the local CA in development) lives in its own m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
+
+from edge.model.domains import SslStatus, TrackingDomain
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,18 @@ class SslInfo:
     not_before: datetime | None = None
     not_after: datetime | None = None
     renew_at: datetime | None = None
-    #: Why the last attempt failed (the CA's words), when ``status`` is ``failed``.
+    #: Why the last attempt failed (the CA's words), when ``status`` is ``failed``; why no
+    #: certificate is presented, when the domain is not served (``status`` ``unavailable``).
     reason: str | None = None
+
+    def as_reported(self, domain: TrackingDomain) -> SslInfo:
+        """This state as clients are told it: while ``domain`` is not served (blocked, or no
+        longer verified) its kept certificate is not presented nor renewed, so the status is
+        ``unavailable`` with the reason; the certificate's dates still describe it."""
+        withheld = domain.ssl_withheld
+        if withheld is None:
+            return self
+        return replace(self, status=SslStatus.UNAVAILABLE, renew_at=None, reason=withheld)
 
 
 class CertificateProvisioner(Protocol):

@@ -253,10 +253,13 @@ class DomainService:
     # -- certificates -----------------------------------------------------------------------
 
     async def ssl(self, account: Account, ref: DomainRef) -> tuple[TrackingDomain, SslInfo]:
+        """The domain and its SSL state as clients are told it (:meth:`SslInfo.as_reported`)."""
         found = await self.get(account, ref)
         if self.provisioner is None:
-            return found, SslInfo(found.ssl_status)
-        return found, await self.provisioner.status(found.id)
+            info = SslInfo(found.ssl_status)
+        else:
+            info = await self.provisioner.status(found.id)
+        return found, info.as_reported(found)
 
     async def provision_ssl(self, account: Account, ref: DomainRef) -> TrackingDomain:
         """Re-issue the certificate now (the manual ``POST .../ssl``); verified domains only."""

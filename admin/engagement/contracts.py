@@ -226,3 +226,18 @@ class WebhookEndpoint(Struct, kw_only=True):
         UNSET
     )
     status: DeliveryStatus
+
+
+# -- erasure --------------------------------------------------------------------------------
+
+
+class Erased(Struct):
+    """What an erasure deleted: all zero when it is repeated (nothing of it is left)."""
+
+    events: Annotated[Count, Meta(description="raw events of the recipient, every verdict")]
+    unique_keys: Annotated[
+        Count, Meta(description="unique open and click keys of the recipient (their counts stay)")
+    ]
+    webhook_deliveries: Annotated[
+        Count, Meta(description="queued webhook deliveries of those events, dropped unsent")
+    ]

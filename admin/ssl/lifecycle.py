@@ -5,7 +5,9 @@
 the HTTPS proof's) reason, retried with exponential backoff. A background job in every worker
 looks for due retries and for certificates within ``renew_before`` of expiry (issue 4: 30 days
 before, i.e. at 60 of 90 days) and renews them; the TLS listeners pick the new one up from the
-database without a restart (:mod:`edge.serving.certificates`).
+database without a restart (:mod:`edge.serving.certificates`). Only served domains are
+issued for and renewed (the ``served_tracking_domains`` view): a blocked domain keeps its
+certificate, not presented, and is renewed again once unblocked if it is due by then.
 
 One issuance per host name at a time, across worker processes: an attempt first takes a lease
 in ``certificate_jobs`` with a conditional ``UPDATE`` (SQLite serialises writers); a process
@@ -196,7 +198,7 @@ class CertificateManager:
                 issued = await asyncio.wait_for(self.issuer.issue(name), self.issue_timeout)
                 record = CertificateRecord.from_pem(name, issued.chain_pem, issued.key_pem)
                 if not await self._save(record, domain_id):
-                    await self._release(name)  # renamed, deleted or unverified meanwhile
+                    await self._release(name)  # renamed, deleted, unverified or blocked
                     return
                 log.info(
                     "certificate for %s issued by %s, serial %s", name, record.issuer, record.serial
@@ -239,7 +241,7 @@ class CertificateManager:
         async with self.store.transaction() as tx:
             if domain_id is not None:
                 current = await tx.domains.still_named(domain_id, record.domain)
-                if current is None or not current.verified:
+                if current is None or not current.served:  # blocked meanwhile, too
                     return False
             await tx.certificates.save(record, now=_now())
         return True

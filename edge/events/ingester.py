@@ -21,6 +21,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import operator
 import os
 import time
 from collections.abc import Sequence
@@ -32,11 +33,12 @@ from edge.db.store import Role, Store, StoreUnavailable
 from edge.events.prepare import Batch, EventPreparer
 from edge.events.rollup import Rollup
 from edge.events.spool import Chunk, SpoolReader
-from edge.model.events import Event
+from edge.model.events import STORED_FIELDS, Event
 
 log = logging.getLogger("edge.ingester")
 
 LOCK_NAME = "ingester.lock"
+_ts = operator.itemgetter(STORED_FIELDS.index("ts_ms"))
 
 
 class IngesterLock:
@@ -322,9 +324,16 @@ async def write_batch(
     store: Store, batch: Batch, progress: Sequence[tuple[str, int]] = ()
 ) -> None:
     """Store a prepared batch and the spool offsets it was read up to, in one transaction:
-    the events (an id already stored is skipped), the late relabels, the offsets."""
+    the events (an id already stored is skipped; one of a recipient erased after it was
+    served is dropped, :mod:`edge.model.erasure`), the late relabels, the offsets."""
     async with store.transaction(Role.INGESTER) as tx:
-        await tx.event_writer.insert(batch.rows)
+        rows: Sequence[Sequence[object]] = batch.rows
+        if batch.rows:
+            # Read first thing in the transaction: the guard keeps erasures out until it ends.
+            erased = await tx.erasures.since(min(map(_ts, batch.rows)))
+            if erased:
+                rows = erased.keep(batch.rows)
+        await tx.event_writer.insert(rows)
         if batch.relabels:
             await tx.rollups.reclassify(batch.relabels)
         await tx.spool.advance(progress)

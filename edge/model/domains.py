@@ -10,6 +10,9 @@ State machine (``verified`` is ``cname_status == valid``)::
 A domain is *served* (tracking paths answered, certificates issued and presented) when it is
 verified and not blocked: :func:`is_served`, the one statement of that rule in Python; the
 data layer's ``served_tracking_domains`` view states it in SQL, and a test holds the two equal.
+A domain that is not served keeps its certificate (unblocking or verifying it again presents
+it at once, without a new issuance), but it is not presented, not renewed, and the SSL state
+reported for it is ``unavailable`` with the reason (:attr:`TrackingDomain.ssl_withheld`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class SslStatus(StrEnum):
     PROVISIONING = "provisioning"
     ACTIVE = "active"
     FAILED = "failed"
+
+
+#: ``reason`` of the SSL state of a domain that is not served: why no certificate is presented.
+SSL_BLOCKED = "The tracking domain is blocked: no certificate is presented while it is."
+SSL_UNVERIFIED = "The tracking domain is not verified: no certificate is presented until it is."
 
 
 def is_served(cname_status: str, compliance_status: str) -> bool:
@@ -79,6 +87,21 @@ class TrackingDomain:
     def served(self) -> bool:
         """See :func:`is_served`."""
         return is_served(self.cname_status, self.compliance_status)
+
+    @property
+    def ssl_withheld(self) -> str | None:
+        """Why no certificate is presented for this domain; ``None`` while it is served."""
+        if self.blocked:
+            return SSL_BLOCKED
+        if not self.verified:
+            return SSL_UNVERIFIED
+        return None
+
+    @property
+    def reported_ssl_status(self) -> str:
+        """``ssl_status`` as clients are told it: ``unavailable`` while not served, whatever
+        the stored certificate's state (kept for when the domain is served again)."""
+        return SslStatus.UNAVAILABLE if self.ssl_withheld else self.ssl_status
 
     @property
     def port(self) -> int:

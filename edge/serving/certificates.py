@@ -8,6 +8,11 @@ interval without a restart. Contexts are built on first use and cached per seria
 Isolation rules (issue 4): the SNI name picks *that* name's certificate; a name without one gets
 the default domain's certificate, or the handshake fails. A row whose certificate does not
 cover its own name is never loaded, so one customer's certificate cannot be served for another.
+
+Only served domains' certificates are presented (:func:`edge.model.domains.is_served`): a
+blocked domain, or one whose CNAME went away, keeps its certificate in the database but the
+SNI lookup treats its name as unknown. The store also polls the domains' change counter, so a
+block takes effect within a poll interval, and an unblock too, without a new issuance.
 """
 
 from __future__ import annotations
@@ -83,9 +88,13 @@ class CertificateStore(Mirror):
         self.default_domain = default_domain
         if poll_interval is not None:
             self.poll_interval = poll_interval
+        #: Every stored certificate that parses and covers its name.
+        self._loaded: dict[str, CertificateRecord] = {}
+        #: Those presented: the loaded ones but those of domains not served.
         self._records: dict[str, CertificateRecord] = {}
         self._contexts: dict[str, tuple[str, ssl.SSLContext]] = {}
-        self._version: int | None = None
+        #: The certificates' and the domains' change counters at the last reload.
+        self._version: tuple[int, int] | None = None
         self._listener: ssl.SSLContext | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -97,15 +106,35 @@ class CertificateStore(Mirror):
             yield self
 
     async def refresh(self, *, force: bool = False) -> bool:
-        """Reload the rows when the change counter moved; return whether it did."""
+        """Reload when a change counter moved (the certificates' or the domains'); return
+        whether it did. The certificates themselves are read again only when theirs moved."""
         async with self.store.reading() as db:
-            version = await db.certificates.version()
+            version = (await db.certificates.version(), await db.domains.version())
             if not force and version == self._version:
                 return False
-            stored = await db.certificates.all()
+            stored = None
+            if force or self._version is None or version[0] != self._version[0]:
+                stored = await db.certificates.all()
+            withheld = await db.certificates.withheld()
+        if stored is not None:
+            self._loaded = self._load(stored)
+        records = {n: r for n, r in self._loaded.items() if n not in withheld}
+        self._records = records
+        # Contexts whose certificate was replaced or removed are rebuilt on next use.
+        self._contexts = {
+            name: entry
+            for name, entry in self._contexts.items()
+            if name in records and records[name].serial == entry[0]
+        }
+        self._version = version
+        self._reloaded()
+        return True
+
+    def _load(self, stored: list[CertificateRecord]) -> dict[str, CertificateRecord]:
+        """The rows that parse and cover their own name (each checked once per chain)."""
         records: dict[str, CertificateRecord] = {}
         for record in stored:
-            known = self._records.get(record.domain)
+            known = self._loaded.get(record.domain)
             if known is not None and known.chain_pem == record.chain_pem:
                 records[record.domain] = known  # checked when it was first loaded
                 continue
@@ -121,16 +150,7 @@ class CertificateStore(Mirror):
                 log.error("certificate stored for %s does not cover it; ignored", record.domain)
                 continue
             records[record.domain] = record
-        self._records = records
-        # Contexts whose certificate was replaced or removed are rebuilt on next use.
-        self._contexts = {
-            name: entry
-            for name, entry in self._contexts.items()
-            if name in records and records[name].serial == entry[0]
-        }
-        self._version = version
-        self._reloaded()
-        return True
+        return records
 
     # -- lookups -----------------------------------------------------------------------------
 

@@ -166,8 +166,10 @@ class TokenCodec:
             raise ValueError("at least one secret key is needed")
         # itsdangerous signs with the *last* key of its list and verifies with all of them.
         keys = list(reversed(secret_keys))
-        newest = secret_keys[0]
-        self._recipient_key = newest.encode() if isinstance(newest, str) else newest
+        #: Keys of recipient references, newest first: new links use the first; an erasure
+        #: looks for the references any of them made (links sent before a rotation).
+        self._recipient_keys = [k.encode() if isinstance(k, str) else k for k in secret_keys]
+        self._recipient_key = self._recipient_keys[0]
         # Format 1, only read: URLSafeSerializer with the per-key work done once.
         self._click_v1 = CachedURLSafeSerializer(keys, salt=self.click_salt)
         self._open_v1 = CachedURLSafeSerializer(keys, salt=self.open_salt)
@@ -236,8 +238,15 @@ class TokenCodec:
         """
         if recipient is None or "@" not in recipient:
             return recipient
-        digest = hmac.new(self._recipient_key, recipient.strip().lower().encode(), hashlib.sha256)
-        return "h:" + digest.hexdigest()[:24]
+        return _address_ref(self._recipient_key, recipient)
+
+    def recipient_refs(self, recipient: str) -> list[str]:
+        """Every reference links may carry for ``recipient``: an address hashed with each
+        configured key, newest first (links signed before a key rotation carry the older
+        keys' hashes); any other reference as given. The erasure API looks for these."""
+        if "@" not in recipient:
+            return [recipient]
+        return list(dict.fromkeys(_address_ref(k, recipient) for k in self._recipient_keys))
 
     def domain_proof(self, domain: str) -> str:
         """The value the edge answers at ``/.well-known/tracking-edge/verify`` for ``domain``.
@@ -278,6 +287,12 @@ class TokenCodec:
         if type(payload) is not list or not payload or payload[0] != version:
             raise BadToken("unknown token format", token)
         return payload
+
+
+def _address_ref(key: bytes, address: str) -> str:
+    """The reference of an email address: a keyed hash of it, case and spaces aside."""
+    digest = hmac.new(key, address.strip().lower().encode(), hashlib.sha256)
+    return "h:" + digest.hexdigest()[:24]
 
 
 def _trim(payload: list[Any]) -> list[Any]:

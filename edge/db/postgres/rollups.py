@@ -96,14 +96,16 @@ class PostgresRollups:
         firsts: dict[tuple[str, int], int] = {}
         for kind, scope, bit, which, link in FIRST_KEYS:
             # RETURNING yields only rows actually inserted: the keys these events opened.
-            # Event ids begin with their time, so the first id is at the first time.
+            # Event ids begin with their time, so the first id is at the first time. A
+            # constant link ('') is not grouped by: PostgreSQL refuses a literal in GROUP BY.
+            by_link = "" if link == "''" else f", {link}"
             rows = await self.conn.fetchall(
                 "INSERT INTO engagement_firsts "
                 "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
                 f"SELECT account_id, '{kind}', {scope}, coalesce(message, ''), "
                 f"coalesce(recipient, ''), {link}, min(id), min(ts_ms) FROM events "
                 f"WHERE {span} AND {which} "
-                f"GROUP BY account_id, coalesce(message, ''), coalesce(recipient, ''), {link} "
+                f"GROUP BY account_id, coalesce(message, ''), coalesce(recipient, ''){by_link} "
                 "ON CONFLICT DO NOTHING RETURNING event_id, ts_ms",
                 args,
             )

@@ -17,6 +17,7 @@ from functools import cached_property
 import asyncpg
 
 from edge.db.postgres.connection import PostgresConnection
+from edge.db.postgres.erasures import PostgresErasures
 from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.neighbours import PostgresEvents
@@ -66,6 +67,10 @@ class PostgresRepositories(Repositories):
     @cached_property
     def webhooks(self) -> PostgresWebhooks:
         return PostgresWebhooks(self.conn)
+
+    @cached_property
+    def erasures(self) -> PostgresErasures:
+        return PostgresErasures(self.conn)
 
 
 class PostgresStore:

@@ -18,6 +18,7 @@ from edge.db.repositories.accounts import AccountRepository
 from edge.db.repositories.certificates import CertificateRepository
 from edge.db.repositories.challenges import ChallengeRepository
 from edge.db.repositories.domains import DomainRepository
+from edge.db.repositories.erasures import ErasureRepository
 from edge.db.repositories.events import EventRepository
 from edge.db.repositories.keys import SigningKeyRepository
 from edge.db.repositories.labels import LabelRepository
@@ -97,6 +98,10 @@ class Repositories:
     @cached_property
     def events(self) -> EventRepository:
         return EventRepository(self.conn)
+
+    @cached_property
+    def erasures(self) -> ErasureRepository:
+        return ErasureRepository(self.conn)
 
     @cached_property
     def spool(self) -> SpoolRepository:

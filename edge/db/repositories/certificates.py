@@ -59,6 +59,16 @@ class CertificateRepository:
             for r in await self.conn.fetchall(f"SELECT {_CERT_COLUMNS} FROM certificates")
         ]
 
+    async def withheld(self) -> set[str]:
+        """Names with a stored certificate that must not be presented: their tracking domain
+        is not served (blocked, or no longer verified). The certificate is kept, so that the
+        domain is presented again at once when it is served again."""
+        rows = await self.conn.fetchall(
+            "SELECT c.domain FROM certificates c JOIN tracking_domains t ON t.domain = c.domain "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {SERVED} s WHERE s.id = t.id)"
+        )
+        return {r[0] for r in rows}
+
     async def get(self, name: str) -> CertificateRecord | None:
         row = await self.conn.fetchone(
             f"SELECT {_CERT_COLUMNS} FROM certificates WHERE domain = ?", (name,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -32,11 +33,13 @@ def fetch_doc(admin) -> dict:
 
 
 def app_routes(routes, prefix=""):
+    """``(path template, methods)`` of every route; a parameter's convertor (``{x:path}``)
+    is Starlette's, not OpenAPI's, and is left out as Starlette's schema generator does."""
     for route in routes:
         if isinstance(route, Mount):
             yield from app_routes(route.routes, prefix + route.path)
         elif isinstance(route, Route):
-            yield prefix + route.path, methods_of(route)
+            yield re.sub(r":\w+}", "}", prefix + route.path), methods_of(route)
 
 
 def methods_of(route: Route) -> set[str]:

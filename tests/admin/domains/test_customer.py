@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from edge.model.domains import SSL_UNVERIFIED
+
 BASE = "/api/v1/customer/tracking-domains"
 SENDING = "/api/v1/customer/domains"
 TIME = "2000-01-01T00:00:00Z"
@@ -148,7 +150,7 @@ def test_get_adds_ssl_status_and_dns_instructions(admin):
         "not_before": None,
         "not_after": None,
         "renew_at": None,
-        "reason": None,
+        "reason": SSL_UNVERIFIED,  # no certificate until it is verified
     }
     assert got["dns_instructions"] == [
         "Add a DNS record: t.brand.com. CNAME edge.test.",

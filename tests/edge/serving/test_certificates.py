@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
@@ -9,11 +10,13 @@ import warnings
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from admin.ssl.local_ca import LocalCA
 from edge.model.certificates import CertificateRecord
-from tests.fixtures_https import put_certificate, served_certificate
+from tests.fixtures_https import add_domain, https_get, put_certificate, served_certificate
 from tests.stores import in_store
 
 
@@ -160,3 +163,70 @@ def test_alpn_offers_http_1_1_only(settings, ca, make_https_server):
     ):
         assert tls.selected_alpn_protocol() == "http/1.1"
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+# -- blocked means blocked: only served domains' certificates are presented ----------------------
+
+
+def _set_blocked(settings, name: str, blocked: bool) -> None:
+    async def change(tx):
+        domain = await tx.domains.by_name(name)
+        await tx.domains.set_compliance(domain.id, blocked=blocked, now=int(time.time()))
+
+    in_store(settings, change)
+
+
+def _root(ca: LocalCA) -> str:
+    return ca.load_or_create().public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_blocked_domains_certificate_is_not_presented(settings, ca, make_https_server):
+    default = _put(settings, ca, settings.default_domain)
+    own = _put(settings, ca, "a.brand.test")
+    add_domain(settings, "a.brand.test")
+    live = make_https_server(settings)
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == own
+    _set_blocked(settings, "a.brand.test", True)
+    live.refresh_certificates()
+    # As for a name the edge does not know: the default domain's, which a client refuses.
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == default
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        https_get(live.https_port, "a.brand.test", _root(ca))
+
+
+def test_unblocking_presents_the_kept_certificate_again(settings, ca, make_https_server):
+    own = _put(settings, ca, "a.brand.test")
+    add_domain(settings, "a.brand.test")
+    _set_blocked(settings, "a.brand.test", True)
+    live = make_https_server(settings)
+    with pytest.raises(ssl.SSLError):  # no default certificate either: the handshake fails
+        served_certificate(live.https_port, "a.brand.test")
+    _set_blocked(settings, "a.brand.test", False)
+    live.refresh_certificates()
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == own
+    assert https_get(live.https_port, "a.brand.test", _root(ca)).status_code == 404
+
+
+def test_a_block_is_picked_up_by_polling_the_domains(settings, ca, make_https_server):
+    default = _put(settings, ca, settings.default_domain)
+    _put(settings, ca, "a.brand.test")
+    add_domain(settings, "a.brand.test")
+    live = make_https_server(replace(settings, domain_poll_interval=0.02))
+    reloaded = asyncio.run_coroutine_threadsafe(live.server.certificates.wait_changed(), live.loop)
+    live.call(lambda: asyncio.sleep(0))  # the waiter is in place once this has run
+    # Only the domain changes, not its certificate: the poll must look at both.
+    _set_blocked(settings, "a.brand.test", True)
+    reloaded.result(timeout=5)
+    assert _serial(served_certificate(live.https_port, "a.brand.test")) == default
+
+
+def test_a_domain_whose_cname_went_away_is_not_presented(settings, ca, make_https_server):
+    _put(settings, ca, "a.brand.test")
+    domain_id = add_domain(settings, "a.brand.test")
+    in_store(
+        settings,
+        lambda tx: tx.domains.mark_invalid(domain_id, "gone", checked=time.time(), now=1),
+    )
+    live = make_https_server(settings)
+    with pytest.raises(ssl.SSLError):
+        served_certificate(live.https_port, "a.brand.test")

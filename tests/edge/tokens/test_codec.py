@@ -113,6 +113,22 @@ def test_opaque_recipient_references_are_kept_as_given():
     assert CODEC.read_open(CODEC.sign_open(1, recipient="cust-42")).recipient == "cust-42"
 
 
+def test_recipient_refs_of_an_address_are_its_references_under_every_key():
+    before = CODEC.read_click(CODEC.sign_click(1, "https://e/", recipient="Jane@Example.com"))
+    rotated = TokenCodec(["k2", "k1"])
+    after = rotated.read_click(rotated.sign_click(1, "https://e/", recipient="jane@example.com"))
+    # The address as the sender wrote it in the erasure request, any case, spaces around.
+    assert rotated.recipient_refs(" JANE@example.com ") == [after.recipient, before.recipient]
+    assert CODEC.recipient_refs("jane@example.com") == [before.recipient]
+
+
+def test_recipient_refs_of_an_opaque_reference_is_the_reference():
+    assert CODEC.recipient_refs("cust-42") == ["cust-42"]
+    assert TokenCodec(["k2", "k2"]).recipient_refs("a@b.example") == [
+        TokenCodec(["k2"]).recipient_ref("a@b.example")
+    ]
+
+
 def test_token_with_an_unknown_format_version_is_refused():
     forged_version = URLSafeSerializer(["k1"], salt=TokenCodec.click_salt).dumps(
         [2, 1, "https://e/"]

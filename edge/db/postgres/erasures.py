@@ -1,0 +1,20 @@
+"""Erasures on PostgreSQL, where ingesters and roll-up passes of several nodes run at once."""
+
+from __future__ import annotations
+
+from edge.db.postgres.rollups import ROLLUP_LOCK
+from edge.db.repositories.erasures import GUARD, ErasureRepository
+
+
+class PostgresErasures(ErasureRepository):
+    async def _hold_guard(self) -> None:
+        # Shared among ingest transactions; an erasure's update of the row waits for them,
+        # and they wait for an erasure that updated it first (then see its record).
+        await self.conn.fetchone(
+            "SELECT value FROM change_counters WHERE name = ? FOR SHARE", (GUARD,)
+        )
+
+    async def _exclude_rollups(self) -> None:
+        # The pass's own lock (it only tries it): a pass under way is waited for, and passes
+        # that start meanwhile leave the work to the next one.
+        await self.conn.execute("SELECT pg_advisory_xact_lock(?)", (ROLLUP_LOCK,))
