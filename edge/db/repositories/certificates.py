@@ -108,12 +108,15 @@ class CertificateRepository:
             await self.conn.execute(f"DELETE FROM {table} WHERE domain = ?", (name,))
 
     async def ssl_of(self, domain_id: int) -> SslRow | None:
+        # Certificates are per name: a row that has none of its own (``unavailable``: another
+        # account's claim on a name, or a row the name was taken from) shows none.
         row = await self.conn.fetchone(
             "SELECT d.ssl_status, c.issuer, c.not_before, c.not_after, j.reason "
             "FROM tracking_domains d "
-            "LEFT JOIN certificates c ON c.domain = d.domain "
-            "LEFT JOIN certificate_jobs j ON j.domain = d.domain WHERE d.id = ?",
-            (domain_id,),
+            "LEFT JOIN certificates c ON c.domain = d.domain AND d.ssl_status <> ? "
+            "LEFT JOIN certificate_jobs j ON j.domain = d.domain AND d.ssl_status <> ? "
+            "WHERE d.id = ?",
+            (SslStatus.UNAVAILABLE, SslStatus.UNAVAILABLE, domain_id),
         )
         if row is None:
             return None
