@@ -63,9 +63,13 @@ class CertificateRepository:
         """Names with a stored certificate that must not be presented: their tracking domain
         is not served (blocked, or no longer verified). The certificate is kept, so that the
         domain is presented again at once when it is served again."""
+        # Several accounts may claim a name: it is withheld when none of them is served (its
+        # owner's row is, if any), never because of another account's unverified claim. A
+        # name no tracking domain has (the default domain's) is not a tracking domain's.
         rows = await self.conn.fetchall(
-            "SELECT c.domain FROM certificates c JOIN tracking_domains t ON t.domain = c.domain "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {SERVED} s WHERE s.id = t.id)"
+            "SELECT c.domain FROM certificates c WHERE EXISTS (SELECT 1 FROM tracking_domains t "
+            f"WHERE t.domain = c.domain) AND NOT EXISTS (SELECT 1 FROM {SERVED} s "
+            "WHERE s.domain = c.domain)"
         )
         return {r[0] for r in rows}
 

@@ -1,4 +1,4 @@
-"""Upgrading to per-account CNAME targets (SQLite 9, PostgreSQL 2) keeps every domain as it
+"""Upgrading to per-account CNAME targets (SQLite 11, PostgreSQL 3) keeps every domain as it
 was, gives every existing account a label of its own, and lets names be claimed per account."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from edge.db.sqlite.migrate import migrate as migrate_sqlite
 from tests.stores import in_store
 
 #: The schema version each engine had before, and the rows a deployment had then.
-BEFORE = {"sqlite": 8, "postgres": 1}
+BEFORE = {"sqlite": 10, "postgres": 2}
 ROWS = [
     "INSERT INTO accounts (id, name) VALUES (2, 'acme'), (3, 'beta')",
     "INSERT INTO tracking_domains (id, account_id, domain, cname_status, compliance_status, "
