@@ -423,7 +423,7 @@ class Settings:
         None,
         _path,
         "a directory of extra classification rule files (`*.txt`, same format as "
-        "`edge/data/classify/`), read after the shipped ones",
+        "`edge/events/rules/`), read after the shipped ones",
     )
     fast_click_seconds: float = setting(
         "EDGE_FAST_CLICK_SECONDS",
