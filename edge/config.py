@@ -517,6 +517,15 @@ class Settings:
         "new connection beyond it closes the one idle longest (idle, or still sending its "
         "request head), or is itself closed if every connection has a request in progress",
     )
+    metrics_token: str = setting(
+        "EDGE_METRICS_TOKEN",
+        "",
+        _text,
+        "bearer token `GET /metrics` (Prometheus, on the admin host) asks for: "
+        "`Authorization: Bearer <token>`. Unset: `/metrics` is off (404), since it names every "
+        "account's domains. Never logged",
+        secret=True,
+    )
     listen_host: str = setting(
         "EDGE_HOST",
         "127.0.0.1",
@@ -563,3 +572,10 @@ class Settings:
 SETTINGS: dict[str, Setting[Any]] = {f.name: f.metadata["setting"] for f in fields(Settings)}
 #: Settings whose default is another's value (``same_as``).
 _FOLLOWERS = tuple((name, declared) for name, declared in SETTINGS.items() if declared.same_as)
+
+
+def setting_value(name: str, raw: str) -> Any:
+    """``raw`` read as the setting ``name`` is (a command-line argument meaning the same as
+    its variable); raises :class:`ConfigError` as the variable would."""
+    declared = SETTINGS[name]
+    return declared.parse(declared.env, raw)

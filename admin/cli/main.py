@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from admin.cli.errors import CLIError
 
 #: Modules that contribute subcommands.
-COMMAND_MODULES = ("admin.cli.edge", "admin.cli.accounts", "admin.cli.rewrite")
+COMMAND_MODULES = (
+    "admin.cli.edge",
+    "admin.cli.accounts",
+    "admin.cli.rewrite",
+    "admin.cli.db",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -83,6 +83,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "deny_domains": ("Bad.Example, worse.example.", ("bad.example", "worse.example")),
     "database_url": (" postgresql://edge@db.internal:5432/edge ", "postgresql://edge@db.internal:5432/edge"),
     "node_id": (" node-a.1 ", "node-a.1"),
+    "metrics_token": (" s3cret ", "s3cret"),
     "http_head_timeout": ("2.5", 2.5),
     "http_max_request_line": ("8192", 8192),
     "http_max_head": ("32768", 32768),

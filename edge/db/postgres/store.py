@@ -30,13 +30,13 @@ from edge.db.store import Role, StoreUnavailable
 UNAVAILABLE = (
     OSError,
     TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.QueryCanceledError,
-    asyncpg.ReadOnlySQLTransactionError,
-    asyncpg.DiskFullError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed
+    asyncpg.InterfaceError,  # the connection is closed, the pool too
+    asyncpg.OperatorInterventionError,  # class 57: shut down, cancelled, cannot connect now
+    asyncpg.InsufficientResourcesError,  # class 53: disk full, too many connections
+    asyncpg.InvalidCatalogNameError,  # the database is gone
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.ReadOnlySQLTransactionError,  # the serving role's reads, or a standby
 )
 
 
