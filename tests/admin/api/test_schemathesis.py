@@ -94,6 +94,8 @@ def test_the_server_answers_as_its_openapi_document_says(schema_server, tmp_path
     assert report["test_cases"]["with_failures"] == 0
     # The key was taken on every route (both ways of sending it): not a run of 401s.
     assert report["warnings"]["missing_auth"] == []
+    cases = report["test_cases"]
+    print(f"schemathesis: {cases['generated']} test cases in {report['running_time']:.1f} s")
     # Nothing was recorded, so no webhook a generated request registered has anything to send.
     schema_server.drain()
     assert schema_server.app.runtime.recorder.spooled == 0
