@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from msgspec import Struct
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin.api.contracts import META
 from admin.api.errors import (
     AdminError,
     HttpError,
@@ -27,41 +23,12 @@ from admin.domains import sparkpost as api_sparkpost
 from admin.engagement import api as engagement_api
 from admin.engagement import erasure as erasure_api
 from admin.engagement import events_api
+from admin.monitoring.health import health
+from admin.monitoring.metrics import metrics
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
 from admin.ssl.wiring import tls_allowed
-from edge import __version__
 from edge.serving.server import Runtime
-
-
-class Health(Struct):
-    """The server's version and counters; the counters are this worker process's since it
-    started, but the spool backlog, which counts every process's events not yet stored."""
-
-    status: Literal["ok"]
-    version: str
-    spool_backlog_bytes: int
-    redirects_served: int
-    pixels_served: int
-    events_pending: int
-    events_spooled: int
-    events_ingested: int
-
-
-@META("Health")
-async def health(request: Request) -> Health:
-    runtime: Runtime = request.app.state.runtime
-    ingester = runtime.ingester
-    return Health(
-        "ok",
-        __version__,
-        await runtime.spool_backlog(),
-        runtime.served.redirects,
-        runtime.served.pixels,
-        runtime.recorder.pending,
-        runtime.recorder.spooled,
-        ingester.committed if ingester is not None else 0,
-    )
 
 
 async def admin_error(request: Request, exc: Exception) -> Response:
@@ -95,6 +62,7 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", health),
+            Route("/metrics", metrics),
             Route("/internal/tls-allowed", tls_allowed),
             Route("/api/v1/openapi.json", openapi_json),
             *api_sparkpost.routes,

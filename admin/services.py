@@ -17,7 +17,7 @@ from admin.domains.service import CnameChecker, DomainService, ReachChecker
 from admin.domains.validation import DomainRules
 from edge.config import Settings
 from edge.db.store import Store
-from edge.periodic import Periodic
+from edge.periodic import Periodic, once_per_cluster
 
 
 @dataclass
@@ -54,7 +54,8 @@ class AdminServices:
         """
         interval = self.settings.recheck_interval
         tick = max(min(interval / 4, 60.0), 0.05)
-        async with Periodic(
-            "domain-recheck", lambda: self.domains.recheck_due(interval), interval=tick
-        ):
+        recheck = once_per_cluster(
+            self.store, "domain-recheck", lambda: self.domains.recheck_due(interval), interval=tick
+        )
+        async with Periodic("domain-recheck", recheck, interval=tick):
             yield self

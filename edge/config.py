@@ -72,6 +72,13 @@ def _int(name: str, raw: str) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw.strip()!r}") from None
 
 
+def _port(name: str, raw: str) -> int:
+    port = _int(name, raw)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {port}")
+    return port
+
+
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw.strip())
@@ -230,13 +237,13 @@ class Settings:
     public_http_port: int = setting(
         "EDGE_PUBLIC_HTTP_PORT",
         80,
-        _int,
+        _port,
         "port written into `http` tracking URLs (left out when 80)",
     )
     public_https_port: int = setting(
         "EDGE_PUBLIC_HTTPS_PORT",
         443,
-        _int,
+        _port,
         "port written into `https` tracking URLs (left out when 443)",
     )
     domain_poll_interval: float = setting(
@@ -306,7 +313,7 @@ class Settings:
     verify_port: int = setting(
         "EDGE_VERIFY_PORT",
         80,
-        _int,
+        _port,
         "port the reachability check connects to on the customer's domain",
     )
     recheck_interval: float = setting(
@@ -383,7 +390,7 @@ class Settings:
     https_verify_port: int = setting(
         "EDGE_HTTPS_VERIFY_PORT",
         0,
-        _int,
+        _port,
         "port of the HTTPS request that proves a new certificate is served before `ssl_status` "
         "becomes `active`",
         same_as="public_https_port",
@@ -425,7 +432,7 @@ class Settings:
         None,
         _path,
         "a directory of extra classification rule files (`*.txt`, same format as "
-        "`edge/data/classify/`), read after the shipped ones",
+        "`edge/events/rules/`), read after the shipped ones",
     )
     fast_click_seconds: float = setting(
         "EDGE_FAST_CLICK_SECONDS",
@@ -519,6 +526,15 @@ class Settings:
         "new connection beyond it closes the one idle longest (idle, or still sending its "
         "request head), or is itself closed if every connection has a request in progress",
     )
+    metrics_token: str = setting(
+        "EDGE_METRICS_TOKEN",
+        "",
+        _text,
+        "bearer token `GET /metrics` (Prometheus, on the admin host) asks for: "
+        "`Authorization: Bearer <token>`. Unset: `/metrics` is off (404), since it names every "
+        "account's domains. Never logged",
+        secret=True,
+    )
     listen_host: str = setting(
         "EDGE_HOST",
         "127.0.0.1",
@@ -528,7 +544,7 @@ class Settings:
     listen_port: int = setting(
         "PORT",
         8000,
-        _int,
+        _port,
         "port `tracking-edge serve` listens on",
     )
 
@@ -565,3 +581,10 @@ class Settings:
 SETTINGS: dict[str, Setting[Any]] = {f.name: f.metadata["setting"] for f in fields(Settings)}
 #: Settings whose default is another's value (``same_as``).
 _FOLLOWERS = tuple((name, declared) for name, declared in SETTINGS.items() if declared.same_as)
+
+
+def setting_value(name: str, raw: str) -> Any:
+    """``raw`` read as the setting ``name`` is (a command-line argument meaning the same as
+    its variable); raises :class:`ConfigError` as the variable would."""
+    declared = SETTINGS[name]
+    return declared.parse(declared.env, raw)

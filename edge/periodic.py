@@ -10,6 +10,10 @@ A run that raises is logged and the next run comes at its time: a background job
 of one failure, and never takes the server down. :class:`~edge.db.store.StoreUnavailable`
 (the database is locked or gone for a moment) is a warning, anything else an error with its
 traceback.
+
+A job every node of a cluster runs but that must run once per interval for the cluster
+(re-checking domains, renewing certificates, pruning events) is wrapped in
+:func:`once_per_cluster`: each run first takes the job's lease in the database.
 """
 
 from __future__ import annotations
@@ -17,15 +21,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from edge.db.store import StoreUnavailable
+from edge.db.store import Store, StoreUnavailable
 
 log = logging.getLogger("edge.periodic")
 
 Job = Callable[[], Awaitable[Any]]
+
+#: This process, as the owner of job leases: host, pid and a random part (pids are reused).
+PROCESS = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def once_per_cluster(store: Store, name: str, job: Job, *, interval: float) -> Job:
+    """``job``, run only by the process that takes lease ``name`` for this interval.
+
+    The lease ends a little before the interval does, so that the next turn's lease is free
+    for whichever process looks first; the one holding it may always take it again.
+    """
+
+    async def run() -> None:
+        now = time.time()
+        async with store.transaction() as tx:
+            mine = await tx.leases.take(name, PROCESS, now=now, until=now + interval * 0.9)
+        if mine:
+            await job()
+
+    return run
 
 
 class Periodic:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 
 from edge.db.store import Store
-from edge.periodic import Periodic
+from edge.periodic import Periodic, once_per_cluster
 
 log = logging.getLogger("admin.retention")
 
@@ -56,5 +56,6 @@ class Retention:
         if self.max_age_days <= 0:
             yield self
             return
-        async with Periodic("retention", self.prune, interval=self.interval):
+        prune = once_per_cluster(self.store, "retention", self.prune, interval=self.interval)
+        async with Periodic("retention", prune, interval=self.interval):
             yield self

@@ -31,7 +31,7 @@ from admin.ssl.issuance import CertificateIssuer, IssuanceError
 from edge.db.store import Store
 from edge.model.certificates import CertificateRecord
 from edge.model.domains import SslStatus
-from edge.periodic import Periodic
+from edge.periodic import Periodic, once_per_cluster
 
 log = logging.getLogger("admin.certificates")
 
@@ -119,9 +119,10 @@ class CertificateManager:
         """Look for due retries and renewals every ``check_interval`` seconds while entered;
         on the way out, stop the issuances this process started."""
         try:
-            async with Periodic(
-                "certificate-renewals", self.run_due, interval=self.check_interval
-            ):
+            renewals = once_per_cluster(
+                self.store, "certificate-renewals", self.run_due, interval=self.check_interval
+            )
+            async with Periodic("certificate-renewals", renewals, interval=self.check_interval):
                 yield self
         finally:
             await self.stop()

@@ -195,3 +195,11 @@ class SpoolReader:
     def backlog_bytes(self, offsets: dict[str, int]) -> int:
         """Bytes written to the spool and not yet read past (``offsets`` from the store)."""
         return sum(s.size - offsets.get(s.name, 0) for s in self.segments())
+
+    def oldest_unread(self, offsets: dict[str, int]) -> float | None:
+        """When the oldest segment with bytes not yet read past was created (Unix seconds),
+        an upper bound of how long its oldest event has waited; ``None`` when all is read."""
+        for segment in self.segments():  # oldest first
+            if segment.size > offsets.get(segment.name, 0):
+                return int(segment.name.split("-")[1], 16) / 1e9
+        return None

@@ -9,6 +9,7 @@ deleted by any process is served, or refused, within a second.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 from edge.db.store import Store
@@ -34,6 +35,8 @@ class DomainTable(Mirror):
         self.default = TrackingHost(default_domain, None, default_secure, True)
         self._hosts: dict[str, TrackingHost] = {default_domain: self.default}
         self._version: int | None = None
+        #: ``time.time()`` of the last load from the store (``None``: never loaded).
+        self.loaded_at: float | None = None
 
     def served(self, host: str | None) -> TrackingHost | None:
         """The entry for ``host`` if tracking paths are served there, else ``None``."""
@@ -56,6 +59,7 @@ class DomainTable(Mirror):
             domains = await db.domains.all()
         self._hosts = self._build(domains)
         self._version = version
+        self.loaded_at = time.time()
         self._reloaded()
         return True
 

@@ -210,6 +210,7 @@ class EdgeServer:
             return None
         entry = self.runtime.domains.served(host)
         if entry is None:
+            self.runtime.served.unknown_hosts += 1
             return NOT_FOUND
         return self.tracking.reply(method, path, headers, client, entry)
 

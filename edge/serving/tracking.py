@@ -68,10 +68,17 @@ _ALLOW_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
 
 @dataclass
 class ServedCounters:
-    """What this process has served since it started (``/healthz``, the benchmark)."""
+    """What this process has served since it started (``/healthz``, ``/metrics``, the
+    benchmark). Only counter increments: nothing on the hot path waits for them."""
 
+    #: Clicks answered with their redirect (302) and pixels served (200).
     redirects: int = 0
     pixels: int = 0
+    #: Clicks refused (404): a token that does not verify, or another account's.
+    refused_clicks: int = 0
+    #: Requests on a host that is not served (404), and other paths on a served one.
+    unknown_hosts: int = 0
+    other: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +157,13 @@ class TrackingApp:
         shutdown right after cannot miss the click.
         """
         if method != "GET" and method != "HEAD":
+            self.served.other += 1
             return _NOT_ALLOWED
         if path.startswith("/e/"):
             return self._click(method, path[3:], headers, client, host)
         if path.startswith("/o/"):
             return self._open(method, path[3:], headers, client, host)
+        self.served.other += 1
         if path == "/robots.txt":
             return _ROBOTS
         return NOT_FOUND
@@ -170,8 +179,10 @@ class TrackingApp:
         try:
             click = self.codec.read_click(token)
         except BadToken:
+            self.served.refused_clicks += 1
             return NOT_FOUND
         if not host.accepts(click.account_id):
+            self.served.refused_clicks += 1
             return NOT_FOUND
         self._record(
             headers, client, host, method, _CLICK, click.account_id, click.message,

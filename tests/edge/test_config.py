@@ -83,6 +83,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "deny_domains": ("Bad.Example, worse.example.", ("bad.example", "worse.example")),
     "database_url": (" postgresql://edge@db.internal:5432/edge ", "postgresql://edge@db.internal:5432/edge"),
     "node_id": (" node-a.1 ", "node-a.1"),
+    "metrics_token": (" s3cret ", "s3cret"),
     "http_head_timeout": ("2.5", 2.5),
     "http_max_request_line": ("8192", 8192),
     "http_max_head": ("32768", 32768),
@@ -147,6 +148,8 @@ def test_a_derived_default_follows_its_source_unless_given():
             "EDGE_PUBLIC_HTTP_PORT must be an integer, got 'eighty'",
         ),
         ({"PORT": " http "}, "PORT must be an integer, got 'http'"),
+        ({"PORT": "99999"}, "PORT must be a port from 1 to 65535, got 99999"),
+        ({"EDGE_VERIFY_PORT": "0"}, "EDGE_VERIFY_PORT must be a port from 1 to 65535, got 0"),
         ({"EDGE_DNS_TIMEOUT": "soon"}, "EDGE_DNS_TIMEOUT must be a number, got 'soon'"),
         (
             {"EDGE_DEFAULT_SECURE": "Maybe"},

@@ -8,6 +8,7 @@ partitions once the roll-up has counted everything in them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -16,20 +17,30 @@ import asyncpg
 from edge.db.postgres.connection import PostgresConnection
 from edge.model.events import STORED_FIELDS
 
+log = logging.getLogger("edge.db.postgres")
+
 DAY_MS = 86_400_000
 _COLUMNS = [*STORED_FIELDS, "node", "batch"]
+_TS = STORED_FIELDS.index("ts_ms")
 
 
 class PostgresEventWriter:
-    def __init__(self, conn: PostgresConnection, node: str) -> None:
+    #: Partitions made ahead of each day events arrive for: a week, so that the default
+    #: partition only ever holds events from clocks far off.
+    days_ahead = 8
+
+    def __init__(self, conn: PostgresConnection, node: str, ensured_days: set[int]) -> None:
         self.conn = conn
         self.node = node
+        #: Days (ms // DAY_MS) whose partitions this store has made sure of.
+        self.ensured_days = ensured_days
 
     async def insert(self, rows: Sequence[Sequence[object]]) -> None:
         """Insert rows in :data:`~edge.model.events.STORED_FIELDS` order by COPY, as this
         node's next batch."""
         if not rows:
             return
+        await self._ensure_days(rows)
         row = await self.conn.fetchone(
             "INSERT INTO ingest_batches (node, batch) VALUES (?, 1) ON CONFLICT (node) "
             "DO UPDATE SET batch = ingest_batches.batch + 1 RETURNING batch",
@@ -54,17 +65,20 @@ class PostgresEventWriter:
             )
 
     async def prune(self, older_than_ms: int, limit: int) -> int:
-        """Drop the oldest day partition wholly older than ``older_than_ms`` whose events are
-        all counted, or delete up to ``limit`` such events from the default partition;
-        returns how many events went."""
+        """Drop the day partitions wholly older than ``older_than_ms`` whose events are all
+        counted (oldest first, until about ``limit`` events went), else delete up to
+        ``limit`` such events from the default partition; returns how many events went."""
+        dropped = 0
         for name, end_ms in await self._day_partitions():
-            if end_ms > older_than_ms:
+            if end_ms > older_than_ms or dropped >= limit:
                 break
             if await self._uncounted(name):
-                return 0  # the roll-up is behind: nothing older may go yet
+                return dropped  # the roll-up is behind: nothing newer may go yet
             row = await self.conn.fetchone(f'SELECT count(*) FROM "{name}"')
             await self.conn.execute(f'DROP TABLE "{name}"')
-            return int(row[0]) if row else 0
+            dropped += int(row[0]) if row else 0
+        if dropped:
+            return dropped
         return await self.conn.execute(
             "DELETE FROM events_default WHERE ctid IN (SELECT e.ctid FROM events_default e "
             "LEFT JOIN rollup_progress p ON p.node = e.node "
@@ -72,14 +86,24 @@ class PostgresEventWriter:
             (older_than_ms, limit),
         )
 
-    async def ensure_partitions(self, now_ms: int, days_ahead: int = 7) -> int:
-        """Create the day partitions from yesterday to ``days_ahead`` days on; returns how
-        many were new."""
-        day = datetime.fromtimestamp(now_ms / 1000, UTC).date()
-        row = await self.conn.fetchone(
-            "SELECT ensure_event_partitions(?::date - 1, ?)", (day, days_ahead + 2)
-        )
-        return int(row[0]) if row else 0
+    async def _ensure_days(self, rows: Sequence[Sequence[object]]) -> None:
+        """Make sure the day partitions of these rows' days exist, and the next days'
+        (checked once a day per day and process: creating one locks the events table)."""
+        days = {int(r[_TS]) // DAY_MS for r in rows}  # type: ignore[call-overload]
+        for day in days - self.ensured_days:
+            date = datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date()
+            try:
+                async with self.conn.raw.transaction():  # a savepoint
+                    await self.conn.raw.execute(
+                        "SELECT ensure_event_partitions($1::date - 1, $2)",
+                        date,
+                        self.days_ahead + 1,
+                    )
+            except asyncpg.PostgresError as exc:
+                # The default partition already holds rows of that day (a clock far off
+                # earlier): the rows go there too; nothing is lost.
+                log.warning("no partition made for %s: %s", date, exc)
+            self.ensured_days.add(day)
 
     async def _day_partitions(self) -> list[tuple[str, int]]:
         """``(name, end in ms)`` of every day partition, oldest first."""

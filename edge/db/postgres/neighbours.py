@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.db.postgres.connection import PostgresConnection
-from edge.db.repositories.events import STORED_COLUMNS, EventRepository, stored_event
-from edge.model.events import HONEYPOT_LINK, StoredEvent
+from edge.db.repositories.events import EventRepository, stored_event
+from edge.model.events import HONEYPOT_LINK, STORED_FIELDS, StoredEvent
+
+_COLUMNS = ", ".join(f"e.{name}" for name in STORED_FIELDS)
 
 
 class PostgresEvents(EventRepository):
@@ -23,7 +25,7 @@ class PostgresEvents(EventRepository):
         conn = self.conn
         assert isinstance(conn, PostgresConnection)
         rows = await conn.raw.fetch(
-            f"SELECT {STORED_COLUMNS} FROM events e "
+            f"SELECT {_COLUMNS} FROM events e "
             "JOIN unnest($1::bigint[], $2::text[]) AS k(account_id, message) "
             "ON e.account_id = k.account_id AND e.message = k.message "
             "WHERE e.node <> $3 AND ((e.ts_ms >= $4 AND e.ts_ms <= $5) "

@@ -30,13 +30,13 @@ from edge.db.store import Role, StoreUnavailable
 UNAVAILABLE = (
     OSError,
     TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.QueryCanceledError,
-    asyncpg.ReadOnlySQLTransactionError,
-    asyncpg.DiskFullError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed
+    asyncpg.InterfaceError,  # the connection is closed, the pool too
+    asyncpg.OperatorInterventionError,  # class 57: shut down, cancelled, cannot connect now
+    asyncpg.InsufficientResourcesError,  # class 53: disk full, too many connections
+    asyncpg.InvalidCatalogNameError,  # the database is gone
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.ReadOnlySQLTransactionError,  # the serving role's reads, or a standby
 )
 
 
@@ -44,13 +44,14 @@ class PostgresRepositories(Repositories):
     #: The engine's writers need the asyncpg connection under the portable interface.
     conn: PostgresConnection
 
-    def __init__(self, conn: PostgresConnection, node: str) -> None:
+    def __init__(self, conn: PostgresConnection, node: str, ensured_days: set[int]) -> None:
         super().__init__(conn)
         self.node = node
+        self.ensured_days = ensured_days
 
     @cached_property
     def event_writer(self) -> PostgresEventWriter:
-        return PostgresEventWriter(self.conn, self.node)
+        return PostgresEventWriter(self.conn, self.node, self.ensured_days)
 
     @cached_property
     def rollups(self) -> PostgresRollups:
@@ -89,6 +90,8 @@ class PostgresStore:
         if ingester_busy_timeout is not None:
             self.lock_timeouts = {**self.lock_timeouts, Role.INGESTER: ingester_busy_timeout}
         self._pools: dict[Role, asyncpg.Pool] = {}
+        #: Days whose event partitions this store has made sure of (edge/db/postgres/events.py).
+        self._ensured_days: set[int] = set()
         self._opening = asyncio.Lock()
 
     async def open(self) -> None:
@@ -139,7 +142,7 @@ class PostgresStore:
         try:
             pool = await self._pool(Role.SERVING)
             async with pool.acquire(timeout=self.connect_timeout) as conn:
-                yield PostgresRepositories(PostgresConnection(conn), self.node)
+                yield PostgresRepositories(PostgresConnection(conn), self.node, self._ensured_days)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
@@ -148,6 +151,6 @@ class PostgresStore:
         try:
             pool = await self._pool(role)
             async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction():
-                yield PostgresRepositories(PostgresConnection(conn), self.node)
+                yield PostgresRepositories(PostgresConnection(conn), self.node, self._ensured_days)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc

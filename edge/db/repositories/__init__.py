@@ -22,6 +22,7 @@ from edge.db.repositories.erasures import ErasureRepository
 from edge.db.repositories.events import EventRepository
 from edge.db.repositories.keys import SigningKeyRepository
 from edge.db.repositories.labels import LabelRepository
+from edge.db.repositories.leases import LeaseRepository
 from edge.db.repositories.privacy import PrivacyRepository
 from edge.db.repositories.sending import SendingRepository
 from edge.db.repositories.spool import SpoolRepository
@@ -86,6 +87,10 @@ class Repositories:
     @cached_property
     def signing_keys(self) -> SigningKeyRepository:
         return SigningKeyRepository(self.conn)
+
+    @cached_property
+    def leases(self) -> LeaseRepository:
+        return LeaseRepository(self.conn)
 
     @cached_property
     def labels(self) -> LabelRepository:

@@ -9,6 +9,7 @@ delivered again, with the same event ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from edge.db.connection import Connection, Row
 from edge.db.repositories.events import STORED_COLUMNS, stored_event
@@ -21,6 +22,16 @@ _SELECT = (
     "w.expired, (SELECT count(*) FROM webhook_queue q WHERE q.endpoint_id = w.id) "
     "FROM webhook_endpoints w"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTotals:
+    #: Events queued and not yet delivered, for every endpoint.
+    backlog: int
+    delivered: int
+    expired: int
+    #: Endpoints whose last attempt failed.
+    failing_endpoints: int
 
 
 def _types(types: Sequence[str]) -> str:
@@ -203,3 +214,13 @@ class WebhookRepository:
             "last_error = ? WHERE id = ?",
             (failures, retry_at_ms, now_ms, error, endpoint_id),
         )
+
+    async def totals(self) -> WebhookTotals:
+        """Every endpoint's queue and outcomes, summed (for metrics)."""
+        row = await self.conn.fetchone(
+            "SELECT (SELECT count(*) FROM webhook_queue), "
+            "coalesce(sum(delivered), 0), coalesce(sum(expired), 0), "
+            "count(*) FILTER (WHERE failures > 0) FROM webhook_endpoints"
+        )
+        assert row is not None
+        return WebhookTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]))

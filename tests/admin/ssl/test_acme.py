@@ -12,10 +12,9 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from admin.ssl.acme import AcmeAccountConfig, AcmeIssuer
 from admin.ssl.challenges import ChallengeBoard
-from edge.db.sqlite.store import SQLiteStore
 from tests.fixtures_acme import start_pebble
 from tests.fixtures_https import add_domain, https_get, served_certificate
-from tests.stores import in_store
+from tests.stores import in_store, store_at
 
 NAME = "track.brand.test"
 
@@ -99,7 +98,7 @@ def test_existing_account_is_found_again_by_a_new_process(edge, pebble):
     _provision(edge, add_domain(edge.settings, NAME))
 
     async def issue_again():
-        async with SQLiteStore(edge.settings.database_path) as store:
+        async with store_at(edge.settings) as store:
             config = AcmeAccountConfig(pebble.directory_url, ca_bundle=str(pebble.tls_ca_path))
             issuer = AcmeIssuer(config, edge.settings.data_dir / "acme", ChallengeBoard(store))
             return await issuer.issue(NAME)

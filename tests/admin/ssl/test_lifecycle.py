@@ -11,7 +11,6 @@ import pytest
 from admin.ssl.issuance import IssuanceError, IssuedCertificate
 from admin.ssl.lifecycle import CertificateManager
 from admin.ssl.local_ca import LocalCA
-from edge.db.sqlite.migrate import migrate
 from edge.db.store import Store
 from edge.model.domains import SslStatus
 from tests.fixtures_https import add_domain
@@ -47,8 +46,9 @@ class RefusingIssuer:
 
 @pytest.fixture
 def db_path(settings):
-    migrate(settings.database_path)
-    return settings.database_path
+    """Where the store is: the settings' engine (SQLite in its data directory, or the test's
+    PostgreSQL database)."""
+    return settings
 
 
 async def _manager(path, issuer, **kw) -> CertificateManager:

@@ -1,5 +1,5 @@
--- Schema version 3 on PostgreSQL: verification proves which account may use a name (issue 13,
--- item 2), as SQLite's version 11 does.
+-- Schema version 4 on PostgreSQL: verification proves which account may use a name (issue 13,
+-- item 2), as SQLite's version 12 does.
 --
 -- Each account gets a CNAME target of its own, `<cname_label>.<EDGE_CNAME_TARGET>`: a name
 -- verifies for the account whose target its CNAME names, so a CNAME left behind when an account

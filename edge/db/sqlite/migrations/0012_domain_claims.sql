@@ -1,4 +1,4 @@
--- Schema version 11: verification proves which account may use a name (issue 13, item 2).
+-- Schema version 12: verification proves which account may use a name (issue 13, item 2).
 --
 -- Each account gets a CNAME target of its own, `<cname_label>.<EDGE_CNAME_TARGET>`: a name
 -- verifies for the account whose target its CNAME names, so a CNAME left behind when an account
