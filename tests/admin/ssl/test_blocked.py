@@ -76,6 +76,7 @@ def _block(live: HttpsLive, blocked: bool) -> None:
     store = live.app.admin_app.state.services.store
     live.call(lambda: set_compliance(store, NAME, blocked=blocked))  # what `domains block` runs
     live.refresh_certificates()
+    live.call(lambda: live.app.runtime.domains.refresh())  # served now, not at the next poll
 
 
 def _click(live: HttpsLive, account_id: int) -> httpx.Response:
