@@ -2,8 +2,10 @@
 # Installs everything the test suite needs, then runs it: the README's test command and CI's.
 #
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
-#    as root): pebble (ACME test server + pebble-challtestsrv) and postgresql. A test that
-#    needs one fails loudly without it; none is ever skipped.
+#    as root): pebble (ACME test server + pebble-challtestsrv), postgresql and caddy (the TLS
+#    terminator in front, EDGE_TLS=external). A test that needs one fails loudly without it;
+#    none is ever skipped. The tests run their own instances on loopback ports; a system
+#    service the package may start is left alone.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
 #    postgres user when root), stopped and removed at the end; its URL is exported as
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "installing ${missing[*]} with apt-get" >&2
