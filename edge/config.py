@@ -72,6 +72,13 @@ def _int(name: str, raw: str) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw.strip()!r}") from None
 
 
+def _port(name: str, raw: str) -> int:
+    port = _int(name, raw)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {port}")
+    return port
+
+
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw.strip())
@@ -230,13 +237,13 @@ class Settings:
     public_http_port: int = setting(
         "EDGE_PUBLIC_HTTP_PORT",
         80,
-        _int,
+        _port,
         "port written into `http` tracking URLs (left out when 80)",
     )
     public_https_port: int = setting(
         "EDGE_PUBLIC_HTTPS_PORT",
         443,
-        _int,
+        _port,
         "port written into `https` tracking URLs (left out when 443)",
     )
     domain_poll_interval: float = setting(
@@ -304,7 +311,7 @@ class Settings:
     verify_port: int = setting(
         "EDGE_VERIFY_PORT",
         80,
-        _int,
+        _port,
         "port the reachability check connects to on the customer's domain",
     )
     recheck_interval: float = setting(
@@ -381,7 +388,7 @@ class Settings:
     https_verify_port: int = setting(
         "EDGE_HTTPS_VERIFY_PORT",
         0,
-        _int,
+        _port,
         "port of the HTTPS request that proves a new certificate is served before `ssl_status` "
         "becomes `active`",
         same_as="public_https_port",
@@ -535,7 +542,7 @@ class Settings:
     listen_port: int = setting(
         "PORT",
         8000,
-        _int,
+        _port,
         "port `tracking-edge serve` listens on",
     )
 

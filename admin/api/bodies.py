@@ -15,6 +15,7 @@ field's declared :class:`~admin.api.fields.Messages` (the API has always accepte
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -72,6 +73,8 @@ def decode_body(raw: bytes, model: type[Model]) -> Model:
     body = _json_object(raw)
     fields = fields_of(model)
     for field in fields:
+        if isinstance(body.get(field.wire), float):
+            body[field.wire] = _integral(raw, field, body[field.wire])
         _check(field, body)
     # Every field fits (body fields are JSON's types: nothing to convert). Made directly, not
     # by msgspec, which cannot take the lone surrogates an object field may hold; what is left
@@ -92,6 +95,16 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _integral(raw: bytes, field: FieldSpec, value: float) -> int | float:
+    """An integer written with a fraction or exponent (``5.0``, ``5e0``), for a field that takes
+    an integer: JSON Schema's integer is a number's value, not how it is written. Read from
+    the text, not the float, so that no digit past 2**53 is lost."""
+    if not value.is_integer() or abs(value) > 2**64 or not fits(int(value), field.plain):
+        return value
+    literal = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])[field.wire]
+    return int(Decimal(bytes(literal).decode()))
+
+
 def _check(field: FieldSpec, body: dict[str, Any]) -> None:
     """Raise the error for ``field`` of ``body`` if it does not fit."""
     if field.wire not in body:
@@ -107,10 +120,16 @@ def _check(field: FieldSpec, body: dict[str, Any]) -> None:
         raise InvalidData(messages.wrong.format(field=field.wire), field=field.wire)
     _run_checks(field, value)
     # Valid JSON, not Unicode: "\ud800" cannot be stored, signed into a token or sent back.
-    texts = value if isinstance(value, list) else [value]
-    if not all(is_unicode_text(t) for t in texts if isinstance(t, str)):
+    texts = [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
+    if not all(is_unicode_text(t) for t in texts):
         raise InvalidData(f"field '{field.wire}' is not valid Unicode text", field=field.wire)
     if not fits(value, field.type):
+        # Text the store keeps holds no NUL (admin.api.contracts.Text): say so, not the bounds.
+        nul = "text\x00"
+        if any("\x00" in t for t in texts) and not fits(
+            [nul] if isinstance(value, list) else nul, field.type
+        ):
+            raise InvalidData(f"field '{field.wire}' holds a NUL character", field=field.wire)
         text = messages.bounds or messages.wrong
         raise InvalidData(text.format(field=field.wire), field=field.wire)
 

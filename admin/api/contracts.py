@@ -19,7 +19,10 @@ parameter of that name (``str``, or :data:`RowId`: 404 when it names no row). Th
 that order, so a request without a key is refused before its body is looked at. The return
 annotation is the answer's model; a returned model is encoded as JSON with the operation's
 status, ``None`` is an empty answer, and a :class:`~starlette.responses.Response` is sent as
-it is. :mod:`admin.api.openapi` builds the OpenAPI document from the same declarations.
+it is. :mod:`admin.api.openapi` builds the OpenAPI document from the same declarations; a
+model whose own check (``__post_init__``) asks more than its fields' types do says so in a
+``schema_extra: ClassVar[dict]``, JSON Schema added to its component, so the document never
+promises what the server refuses.
 """
 
 from __future__ import annotations
@@ -39,18 +42,25 @@ from starlette.responses import Response
 
 from admin.api.bodies import decode_body, read_body
 from admin.api.errors import InvalidData
-from admin.api.fields import fields_of
+from admin.api.fields import NO_NUL, fields_of
 from admin.api.queries import parse_path, parse_query
 
 #: Largest id: ids are SQLite integer primary keys, signed 64-bit.
 MAX_ID = 2**63 - 1
 #: A row id, in a path or a field.
 RowId = Annotated[int, Meta(ge=1, le=MAX_ID)]
+#: Text the store keeps or searches for (a reference, a label, a filter): no NUL, which
+#: PostgreSQL's text cannot hold and no reference means. In a path, text with one names nothing
+#: (404); in a query or a body it is refused (422).
+Text = Annotated[str, Meta(pattern=NO_NUL)]
 #: A time as the API shows it: ISO 8601, UTC, whole seconds (``2026-11-02T10:00:00Z``).
 Time = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 #: A time as the API reads it in a query string: ISO 8601, or a date meaning midnight; UTC
-#: when no offset is given.
-Instant = datetime
+#: when no offset is given. The document names the two forms JSON Schema has words for (RFC
+#: 3339's date-time and full-date); other ISO 8601 forms Python reads are taken too.
+Instant = Annotated[
+    datetime, Meta(extra_json_schema={"anyOf": [{"format": "date-time"}, {"format": "date"}]})
+]
 
 T = TypeVar("T")
 

@@ -22,6 +22,14 @@ import msgspec
 
 M = TypeVar("M")
 
+#: The characters ``str.strip()`` removes, as a character class for the document's patterns
+#: (JSON Schema's regular expressions are ECMA-262's, whose ``\s`` is another set).
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Text that is not blank once stripped: the pattern of a field whose blank value is missing.
+NOT_BLANK = f"[^{SPACE}]"
+#: Text without NUL (``admin.api.contracts.Text``).
+NO_NUL = "^[^\\x00]*$"
+
 
 @dataclass(frozen=True)
 class Messages:

@@ -10,6 +10,7 @@ error: generation refuses it.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -21,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.schemas import BaseSchemaGenerator
 
+from admin.api.bodies import decode_body
 from admin.api.contracts import ENVELOPES, META, Operation, json_response, operation_of
-from admin.api.errors import CUSTOMER_PREFIX, CustomerError, SparkPostErrors
-from admin.api.fields import fields_of
-from admin.api.queries import can_refuse
+from admin.api.errors import CUSTOMER_PREFIX, AdminError, CustomerError, SparkPostErrors
+from admin.api.queries import absence, can_refuse
 from edge import __version__
 
 #: A JSON object of the document (a schema, an operation, a parameter...).
@@ -87,8 +88,7 @@ def _operation(path: str, op: Operation, schemas: _Schemas) -> JsonObject:
         item["parameters"] = parameters
     if op.body is not None:
         item["requestBody"] = {
-            # An empty body is read as {}: one is needed only when a field is.
-            "required": any(f.required for f in fields_of(op.body)),
+            "required": _body_required(op.body),
             "content": {"application/json": {"schema": schemas.of(op.body)}},
         }
     success: JsonObject = {"description": HTTPStatus(op.status).phrase}
@@ -117,6 +117,16 @@ def _operation(path: str, op: Operation, schemas: _Schemas) -> JsonObject:
     if op.auth is None:
         item["security"] = []
     return item
+
+
+def _body_required(model: type[msgspec.Struct]) -> bool:
+    """An empty body is read as ``{}``: one is needed when ``{}`` is refused (a field is
+    required, or the model's own check asks for one of several)."""
+    try:
+        decode_body(b"", model)
+    except AdminError:
+        return True
+    return False
 
 
 def _error_statuses(op: Operation) -> set[int]:
@@ -150,7 +160,11 @@ class _Schemas:
     def __init__(self, models: Iterable[Any], queries: set[type]) -> None:
         kinds = list(dict.fromkeys(_unwrap(m) for m in models))
         found, self.components = msgspec.json.schema_components(kinds, ref_template=REF)
-        self.schemas: dict[Any, JsonObject] = dict(zip(kinds, found, strict=True))
+        self.schemas = dict(zip(kinds, found, strict=True))
+        for kind in kinds:  # what a model's own check requires, beyond its fields' types
+            extra = getattr(kind, "schema_extra", None)
+            if extra is not None:
+                self.components[_name(self.schemas[kind])].update(extra)
         # Query models become parameters, not components.
         self._queries: dict[type, JsonObject] = {
             q: self.components.pop(_name(self.schemas[q])) for q in queries
@@ -162,29 +176,54 @@ class _Schemas:
             (inner,) = typing.get_args(kind)
             name = ENVELOPES[key]
             return {"type": "object", "required": [name], "properties": {name: self.of(inner)}}
-        return self.schemas[kind]
+        schema: JsonObject = self.schemas[kind]
+        return schema
 
     def parameters(self, model: type) -> list[JsonObject]:
         schema = self._queries[model]
         required = set(schema.get("required", ()))
+        absent = absence(model)
         return [
-            _parameter(name, name in required, prop) for name, prop in schema["properties"].items()
+            _parameter(name, name in required, prop, absent[name])
+            for name, prop in schema["properties"].items()
         ]
 
 
-def _parameter(name: str, required: bool, schema: JsonObject) -> JsonObject:
-    """A query parameter: absent rather than null, lists comma-separated (``explode: false``)."""
+#: Keywords that say what a parameter is, not which values it takes.
+_ANNOTATIONS = ("description", "default")
+
+
+def _parameter(
+    name: str, required: bool, schema: dict[str, Any], absent: dict[str, Any]
+) -> dict[str, Any]:
+    """A query parameter: absent rather than null, lists comma-separated (``explode: false``);
+    an optional one may also be given empty (or blank, for a time), which reads as absent."""
     schema = dict(schema)
     if schema.get("default", 0) is None:
         del schema["default"]
-    options = [o for o in schema.pop("anyOf", []) if o != {"type": "null"}]
-    if options:  # X | None: the None is the parameter's absence
-        (option,) = options
+    if {"type": "null"} in schema.get("anyOf", ()):  # X | None: None is the parameter's absence
+        (option,) = (o for o in schema.pop("anyOf") if o != {"type": "null"})
         schema = {**option, **schema}
+    values = {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
+    if not required and not _takes_empty(values):
+        notes = {k: v for k, v in schema.items() if k in _ANNOTATIONS}
+        schema = {"anyOf": [values, absent], **notes}
     parameter = {"name": name, "in": "query", "required": required, "schema": schema}
     if schema.get("type") == "array":
         parameter["explode"] = False
     return parameter
+
+
+def _takes_empty(schema: dict[str, Any]) -> bool:
+    """Whether ``schema`` already takes an empty parameter: a string whose pattern (if any)
+    matches "", or a list (written as "" when empty)."""
+    if schema.get("type") == "array":
+        return True
+    return (
+        schema.get("type") == "string"
+        and set(schema) <= {"type", "pattern"}
+        and re.search(schema.get("pattern", ""), "") is not None
+    )
 
 
 def _name(ref: JsonObject) -> str:

@@ -18,6 +18,7 @@ An absent or empty parameter takes the field's default; a required one is refuse
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -28,7 +29,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from admin.api.errors import InvalidData, MissingField, NotFound
-from admin.api.fields import FieldSpec, fields_of, fits
+from admin.api.fields import NO_NUL, SPACE, FieldSpec, fields_of, fits
 from admin.api.timestamps import parse_iso
 
 Model = TypeVar("Model", bound=msgspec.Struct)
@@ -54,18 +55,34 @@ def parse_query(params: Mapping[str, str], model: type[Model]) -> Model:
     return model(**values)
 
 
+def absence(model: type[msgspec.Struct]) -> dict[str, dict[str, str]]:
+    """For each parameter, the JSON Schema of the values read as its absence (for the
+    document): empty, or blank for a time."""
+    blank = {"type": "string", "pattern": f"^[{SPACE}]*$"}
+    return {
+        field.wire: blank if blank_is_absent else {"const": ""}
+        for field, _, blank_is_absent in _parsers(model)
+    }
+
+
 def can_refuse(model: type[msgspec.Struct]) -> bool:
     """Whether some query string is refused (a parameter is required or is not free text)."""
-    return any(
-        field.required or not isinstance(_unwrap(field.info), mi.StrType)
-        for field, _, _ in _parsers(model)
-    )
+    return any(field.required or not _is_free_text(field.info) for field, _, _ in _parsers(model))
+
+
+def _is_free_text(info: mi.Type) -> bool:
+    info = _unwrap(info)
+    return isinstance(info, mi.StrType) and info.pattern is None
 
 
 def parse_path(raw: str, kind: Any) -> Any:
     """A path parameter: text as given, or a row id (anything else names nothing: 404)."""
     if kind is str:
         return raw
+    if isinstance(mi.type_info(kind), mi.StrType):
+        if fits(raw, kind):
+            return raw
+        raise NotFound(raw)
     # The length check comes first: int() of thousands of digits is slow, then refused.
     if raw.isascii() and raw.isdigit() and len(raw) <= 19 and fits(int(raw), kind):
         return int(raw)
@@ -108,6 +125,9 @@ def _parser(field: FieldSpec, info: mi.Type) -> Parser:
         allowed: tuple[str, ...] = typing.get_args(typing.get_args(field.plain)[0])
         return lambda raw: _choices(raw, allowed, name)
     assert isinstance(info, mi.StrType), f"{name}: no query reading for {info}"
+    pattern = info.pattern
+    if pattern is not None:
+        return lambda raw: _text(raw, name, pattern)
     return lambda raw: raw
 
 
@@ -137,6 +157,14 @@ def _time(raw: str, name: str) -> datetime:
         raise ValueError(
             f"'{name}' must be an ISO 8601 time such as 2026-11-02T10:00:00Z"
         ) from None
+
+
+def _text(raw: str, name: str, pattern: str) -> str:
+    if not re.search(pattern, raw):
+        if pattern == NO_NUL:
+            raise ValueError(f"'{name}' must not hold a NUL character")
+        raise ValueError(f"'{name}' must match {pattern}")
+    return raw
 
 
 def _choice(raw: str, allowed: tuple[object, ...]) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import overload
 
-FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
 
 @overload
 def iso_utc(when: float | datetime) -> str: ...
@@ -23,7 +21,8 @@ def iso_utc(when: float | datetime | None) -> str | None:
         return None
     if not isinstance(when, datetime):
         when = datetime.fromtimestamp(when, UTC)
-    return when.astimezone(UTC).strftime(FORMAT)
+    # Not strftime: "%Y" drops the leading zeros of years before 1000 (C's, on glibc).
+    return when.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from admin.accounts.service import Accounts, NewKey, UnknownKey
+from admin.api.contracts import MAX_ID
 from admin.api.timestamps import iso_utc
-from admin.cli.errors import CLIError
+from admin.cli.errors import CLIError, require_text
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.db.store import Store
@@ -62,6 +63,8 @@ def _when(ts: int | None) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    require_text(args.account, "--account")
+    require_text(args.label, "--label")
     if not args.account.strip():
         raise CLIError("--account needs a name")
 
@@ -81,6 +84,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
+    require_text(args.account, "--account")
+
     async def work(store: Store) -> list[ApiKey]:
         accounts = Accounts(store)
         account = None
@@ -100,6 +105,9 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    if not 1 <= args.id <= MAX_ID:  # names no key (and would not fit the id column)
+        raise CLIError(f"no key with id {args.id}")
+
     async def work(store: Store) -> ApiKey:
         try:
             return await Accounts(store).revoke(args.id)
@@ -115,6 +123,7 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
     from admin.domains.service import DomainNotFound, set_compliance
     from edge.hosts import normalise_host
 
+    require_text(args.domain, "the domain")
     name = normalise_host(args.domain)
     if not name:
         raise CLIError(f"invalid domain: {args.domain!r}")
@@ -131,6 +140,8 @@ def cmd_domains_compliance(args: argparse.Namespace) -> int:
 
 
 def cmd_domains_list(args: argparse.Namespace) -> int:
+    require_text(args.account, "--account")
+
     async def work(store: Store) -> list[tuple[str, TrackingDomain]]:
         if args.account and await Accounts(store).by_name(args.account) is None:
             raise CLIError(f"no account named {args.account!r}")

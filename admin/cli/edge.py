@@ -7,10 +7,11 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 
 from admin.api.timestamps import parse_iso_ms
-from admin.cli.errors import CLIError
+from admin.cli.errors import CLIError, port, require_text
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.db.repositories import Repositories
@@ -29,10 +30,10 @@ BUILTIN_ACCOUNT_ID = 1
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the server (edge and admin API)")
     serve.add_argument("--host", help="address to bind (default: the EDGE_HOST setting)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: the PORT setting)")
+    serve.add_argument("--port", type=port, help="port to listen on (default: the PORT setting)")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
-        "--https-port", type=int, help="also serve HTTPS (certificates per SNI name) on this port"
+        "--https-port", type=port, help="also serve HTTPS (certificates per SNI name) on this port"
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -73,6 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     host = settings.listen_host if args.host is None else args.host
     port = settings.listen_port if args.port is None else args.port
+    for listen_port in (port, args.https_port):
+        if listen_port is not None:
+            _check_listen(host, listen_port)
     # Prepare shared state once, before workers start: schema and signing secret.
     asyncio.run(_prepare(settings))
     options = dict(
@@ -141,6 +145,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, an address uvicorn could not listen on (it would log the error
+    amid its start-up lines and exit with status 3). The socket is closed at once."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CLIError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     run_ingester(Settings.from_env(), once=args.once)
     return 0
@@ -180,9 +194,13 @@ async def _wrap_host(
 
 
 def cmd_wrap(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
     if not args.open and not args.url:
         raise CLIError("a URL is needed (or --open for the pixel URL)")
+    for value, option in ((args.url, "the URL"), (args.domain, "--domain"),
+                          (args.message, "--message"), (args.recipient, "--recipient"),
+                          (args.link, "--link")):  # fmt: skip
+        require_text(value, option)
+    settings = Settings.from_env()
     host, account, keys = asyncio.run(_wrap_host(settings, args.domain))
     links = LinkBuilder(
         TokenCodec(keys),

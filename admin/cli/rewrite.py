@@ -20,11 +20,11 @@ import sys
 from pathlib import Path
 
 from admin.cli.edge import host_for
-from admin.cli.errors import CLIError
+from admin.cli.errors import CLIError, require_text
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.model.domains import TrackingHost
-from edge.rewrite.rewriter import Rewriter, TooManyLinks, is_unicode_text, served_hosts
+from edge.rewrite.rewriter import Rewriter, TooManyLinks, served_hosts
 from edge.serving.keys import signing_keys
 from edge.tokens.codec import TokenCodec
 from edge.tokens.links import LinkBuilder
@@ -59,11 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_rewrite(args: argparse.Namespace) -> int:
-    for option in ("message", "recipient"):
-        value = getattr(args, option)
-        # Undecodable bytes in argv arrive as lone surrogates.
-        if value is not None and not is_unicode_text(value):
-            raise CLIError(f"--{option} is not valid UTF-8")
+    for option in ("domain", "message", "recipient"):
+        require_text(getattr(args, option), f"--{option}")
     settings = Settings.from_env()
     if args.file == "-":
         source = sys.stdin.buffer.read().decode(*_ENCODING)

@@ -12,13 +12,22 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from admin.api.contracts import MAX_ID, RowId, Time, one_of
-from admin.api.fields import Messages
+from admin.api.fields import NOT_BLANK, Messages
 
 CnameStatus = Annotated[str, one_of("unverified", "pending", "invalid", "valid")]
 ComplianceStatus = Annotated[str, one_of("pending", "valid", "blocked")]
 SslStatus = Annotated[str, one_of("unavailable", "provisioning", "active", "failed")]
 
-Name = Annotated[str, Messages("field '{field}' must be a string")]
+#: A domain name as typed: :class:`~admin.domains.validation.DomainRules` reads it (rules JSON
+#: Schema cannot state: IDNA, a dot, names nobody may claim); blank is a missing field.
+Name = Annotated[
+    str,
+    Messages("field '{field}' must be a string"),
+    Meta(
+        description="a host name (letters, digits, '-', at least one '.'; Unicode is IDNA-encoded)",
+        extra_json_schema={"pattern": NOT_BLANK},
+    ),
+]
 Flag = Annotated[bool | None, Messages("field '{field}' must be a boolean")]
 TrackingDomainId = Annotated[
     RowId | None,
@@ -36,7 +45,7 @@ Secure = Annotated[Flag, Meta(description="false: port 80; true: port 443")]
 class SparkPostCreate(Struct, kw_only=True):
     secure: Secure = None
     default: Annotated[Flag, Meta(description="only a verified domain may be default")] = None
-    domain: Name
+    domain: Annotated[Name, Meta(examples=["track.brand.com"])]
 
 
 class SparkPostUpdate(Struct, kw_only=True):
@@ -67,16 +76,16 @@ class SparkPostDomainName(Struct):
 
 class CreateTrackingDomain(Struct, kw_only=True):
     secure: Secure = None
-    domain: Name
+    domain: Annotated[Name, Meta(examples=["click.brand.com"])]
 
 
 class RenameTrackingDomain(Struct):
-    domain: Name
+    domain: Annotated[Name, Meta(examples=["links.brand.com"])]
 
 
 class CreateSendingDomain(Struct, kw_only=True):
     tracking_domain_id: TrackingDomainId = None
-    domain: Name
+    domain: Annotated[Name, Meta(examples=["brand.com"])]
 
 
 class AssignTrackingDomain(Struct):

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from admin.accounts.auth import authenticate
-from admin.api.contracts import Operations, Results, RowId
+from admin.api.contracts import Operations, Results, RowId, Text
 from admin.api.errors import InvalidData, NotFound
 from admin.api.timestamps import epoch_ms
 from admin.engagement.contracts import (
@@ -125,13 +125,13 @@ def _labels_view(labels: MessageLabels) -> Labels:
 
 class LabelsRoute(HTTPEndpoint):
     @op("Campaign and tags of a message")
-    async def get(self, request: Request, account: Account, message: str) -> Results[Labels]:
+    async def get(self, request: Request, account: Account, message: Text) -> Results[Labels]:
         async with _engagement(request).store.reading() as db:
             return Results(_labels_view(await db.labels.get(account.id, message)))
 
     @op("Set the campaign and tags of a message (replaces them)")
     async def put(
-        self, request: Request, account: Account, body: LabelsChange, message: str
+        self, request: Request, account: Account, body: LabelsChange, message: Text
     ) -> Results[Labels]:
         async with _engagement(request).store.transaction() as tx:
             changed = MessageLabels(message, body.campaign, tuple(body.tags))

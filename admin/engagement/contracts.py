@@ -7,8 +7,8 @@ from typing import Annotated, Literal, TypeAlias
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
-from admin.api.contracts import Instant, Time
-from admin.api.fields import Check, Messages
+from admin.api.contracts import Instant, Text, Time
+from admin.api.fields import SPACE, Check, Messages
 from admin.engagement.webhooks.endpoints import check_types, check_url
 from edge.model.events import EVENT_TYPES
 from edge.model.privacy import IP_MODES, UA_MODES, IpMode, UaMode
@@ -19,16 +19,20 @@ from edge.model.privacy import IP_MODES, UA_MODES, IpMode, UaMode
 EventType: TypeAlias = Literal["click", "open", "initial_open"]
 Verdict: TypeAlias = Literal["human", "machine_open", "proxy_open", "scanner", "bot"]
 Count = int
-Filter = str | None
+Filter = Text | None
 
 # -- stats ----------------------------------------------------------------------------------
 
 
 class StatsParams(Struct, kw_only=True):
-    start: Annotated[Instant, Meta(description="start, ISO 8601 (inclusive)")] = field(name="from")
-    end: Annotated[Instant | None, Meta(description="end, ISO 8601 (exclusive); default now")] = (
-        field(default=None, name="to")
-    )
+    # Widened to whole hours (days with group_by=day), within 0001-01-01 and 9999-12-31.
+    start: Annotated[
+        Instant, Meta(description="start, ISO 8601 (inclusive), from 0001-01-01 (UTC)")
+    ] = field(name="from")
+    end: Annotated[
+        Instant | None,
+        Meta(description="end, ISO 8601 (exclusive), after from, by 9999-12-31; default now"),
+    ] = field(default=None, name="to")
     domain: Annotated[Filter, Meta(description="tracking domain")] = None
     message: Annotated[Filter, Meta(description="message reference")] = None
     campaign: Annotated[Filter, Meta(description="campaign set on the message")] = None
@@ -167,7 +171,7 @@ class SettingsChange(Struct, kw_only=True):
     track_clicks: Annotated[bool | UnsetType, Messages("'{field}' must be true or false")] = UNSET
 
 
-NonEmpty = Annotated[str, Meta(min_length=1)]
+NonEmpty = Annotated[Text, Meta(min_length=1)]
 
 
 class Labels(Struct):
@@ -185,7 +189,19 @@ class LabelsChange(Struct, kw_only=True):
 
 # -- webhooks -------------------------------------------------------------------------------
 
-Url = Annotated[str, Meta(description="absolute http or https URL")]
+#: :func:`check_url` reads it; whether its host is an address webhooks may go to is the
+#: endpoints' to say (a 422 naming ``url``).
+Url = Annotated[
+    str,
+    Meta(
+        description="absolute http or https URL",
+        examples=["https://hooks.brand.com/tracking"],
+        # Blanks around it are dropped; control characters are refused (RFC 3986 §2).
+        extra_json_schema={
+            "pattern": f"^[{SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*[{SPACE}]*$"
+        },
+    ),
+]
 EventTypes = Annotated[
     Annotated[list[Annotated[str, Meta(extra_json_schema={"enum": list(EVENT_TYPES)})]],
               Meta(min_length=1, description="default: every type")] | None,

@@ -15,6 +15,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 
 from starlette.endpoints import HTTPEndpoint
@@ -35,6 +36,7 @@ from edge.model.accounts import Account
 from edge.model.events import StoredEvent
 
 PREFIX = "/api/v1/engagement"
+MAX_TS_MS = 2**63 - 1
 CSV_COLUMNS = (
     "id",
     "type",
@@ -78,15 +80,22 @@ def encode_cursor(ts_ms: int, event_id: str) -> str:
     return base64.urlsafe_b64encode(f"{ts_ms}:{event_id}".encode()).decode().rstrip("=")
 
 
+#: What :func:`encode_cursor` writes: a time in ms (a signed 64-bit column) and an event id
+#: (text without NUL, which PostgreSQL's text cannot hold).
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,18}):([^\x00]{1,128})")
+
+
 def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The key of the last event of the page before; only what :func:`encode_cursor` writes
+    is one (a time beyond the column's 64 bits would make the query fail, not refuse)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts, _, event_id = raw.partition(":")
-        if not event_id:
-            raise ValueError(cursor)
-        return int(ts), event_id
-    except ValueError:
-        raise InvalidData("'cursor' is not a cursor this API returned", field="cursor") from None
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raw = ""
+    found = _CURSOR.fullmatch(raw)
+    if found is None or int(found[1]) > MAX_TS_MS:
+        raise InvalidData("'cursor' is not a cursor this API returned", field="cursor")
+    return int(found[1]), found[2]
 
 
 op = Operations("Engagement", auth=authenticate)

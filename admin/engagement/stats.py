@@ -37,6 +37,9 @@ from edge.db.store import Store
 from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, EventType, VerdictKind
 
 GROUPS = {"hour": HOUR_MS, "day": DAY_MS}
+#: The times an answer can show (years 1 to 9999, the range of ISO 8601's four digits), in ms:
+#: from 0001-01-01 to 9999-12-31, whole days, so a range widened to whole days stays inside.
+FIRST_MS, LAST_MS = -62_135_596_800_000, 253_402_214_400_000
 #: Most points a series may have (a year of days, or 93 days of hours).
 MAX_POINTS = 2232
 METRICS = (
@@ -85,6 +88,9 @@ class StatsQuery:
             raise StatsError("the range must be aligned to the grouping", "from")
         if self.end_ms <= self.start_ms:
             raise StatsError("'to' must be after 'from'", "to")
+        for ms, name in ((self.start_ms, "from"), (self.end_ms, "to")):
+            if not FIRST_MS <= ms <= LAST_MS:
+                raise StatsError(f"'{name}' must be from 0001-01-01 to 9999-12-31 (UTC)", name)
         if self.group_by and (self.end_ms - self.start_ms) // unit > MAX_POINTS:
             raise StatsError(f"a series has at most {MAX_POINTS} points", "group_by")
         if not 0 <= self.top_links <= 100:

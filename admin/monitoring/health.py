@@ -56,7 +56,7 @@ async def spool_offsets(runtime: Runtime) -> dict[str, int] | None:
 
 
 @META("Readiness for load balancers, the database's state, this worker's counters",
-      responses={503: {"application/json": Health}})  # fmt: skip
+      answer=Health, responses={503: {"application/json": Health}})  # fmt: skip
 async def health(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     offsets = await spool_offsets(runtime)

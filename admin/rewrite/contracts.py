@@ -7,10 +7,11 @@ writes their schema), so the answer's shape is declared where it is made.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from msgspec import Meta, Struct
 
+from admin.api import contracts
 from admin.api.errors import MissingField
 from admin.api.fields import Check, Messages
 from edge.rewrite.rewriter import LinkReport, RewriteWarning
@@ -19,8 +20,9 @@ from edge.rewrite.rewriter import LinkReport, RewriteWarning
 MAX_REFERENCE_LENGTH = 256
 
 Text = Annotated[str | None, Messages("field '{field}' must be a string")]
+#: Stored with every event of the message (so no NUL: see ``admin.api.contracts.Text``).
 Reference = Annotated[
-    Annotated[str, Meta(max_length=MAX_REFERENCE_LENGTH)] | None,
+    Annotated[contracts.Text, Meta(max_length=MAX_REFERENCE_LENGTH)] | None,
     Messages(
         "field '{field}' must be a string",
         bounds=f"field '{{field}}' is longer than {MAX_REFERENCE_LENGTH} characters",
@@ -67,6 +69,14 @@ class RewriteRequest(Struct, kw_only=True):
     sender: Annotated[
         Text, Meta(description="sending domain or From address: its assigned tracking domain")
     ] = None
+
+    #: ``__post_init__``'s rule, for the document.
+    schema_extra: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": [part], "properties": {part: {"type": "string"}}}
+            for part in ("html", "text")
+        ]
+    }
 
     def __post_init__(self) -> None:
         if self.html is None and self.text is None:

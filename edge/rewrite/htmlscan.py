@@ -433,8 +433,12 @@ def decode_attribute(value: str) -> str:
     ``html.unescape`` follows the rules for text, which differ in one way that matters for
     links: in an attribute, a legacy reference without ``;`` followed by ``=`` or a letter
     or digit is *not* decoded (HTML §13.2.5.73), so ``?a=1&copy=2`` keeps ``&copy`` while
-    ``html.unescape`` would turn it into ``©``.
+    ``html.unescape`` would turn it into ``©``. A NUL is read as U+FFFD, as the tokenizer
+    reads it in an attribute value (HTML §13.2.5.36-38): a link name or URL with one would
+    reach the events, which PostgreSQL's text cannot hold.
     """
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
     if "&" not in value:
         return value
     if value.count("&") == value.count("&amp;"):  # the usual case: "&amp;" is always "&"

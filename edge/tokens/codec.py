@@ -139,7 +139,10 @@ def _hostname(url: str) -> str | None:
         netloc = m.group(1)
         if netloc.isascii() and "[" not in netloc and "]" not in netloc:
             return netloc.rpartition("@")[2].partition(":")[0]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket: "Invalid IPv6 URL"
+        raise UnsafeURL(str(exc), url) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise UnsafeURL("only http and https URLs can be tracked", url)
     return parts.hostname

@@ -148,6 +148,8 @@ def test_a_derived_default_follows_its_source_unless_given():
             "EDGE_PUBLIC_HTTP_PORT must be an integer, got 'eighty'",
         ),
         ({"PORT": " http "}, "PORT must be an integer, got 'http'"),
+        ({"PORT": "99999"}, "PORT must be a port from 1 to 65535, got 99999"),
+        ({"EDGE_VERIFY_PORT": "0"}, "EDGE_VERIFY_PORT must be a port from 1 to 65535, got 0"),
         ({"EDGE_DNS_TIMEOUT": "soon"}, "EDGE_DNS_TIMEOUT must be a number, got 'soon'"),
         (
             {"EDGE_DEFAULT_SECURE": "Maybe"},

@@ -25,10 +25,20 @@ class WebhookError(ValueError):
 def check_url(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise WebhookError("url is required", "url")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError("url must be an absolute http or https URL", "url")
-    return url.strip()
+    text = url.strip()
+    not_absolute = WebhookError("url must be an absolute http or https URL", "url")
+    # Control characters are no part of a URL (RFC 3986 §2); urlsplit would drop some of them
+    # (WHATWG's tab and newline) and keep the rest, so the URL stored is not the one read.
+    if any(ch < " " or ch == "\x7f" for ch in text):
+        raise not_absolute
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket
+        raise not_absolute from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise not_absolute
+    return text
 
 
 def check_types(types: object) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import jsonschema
 import pytest
@@ -16,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.schemas import BaseSchemaGenerator
 
 from admin.api.contracts import MAX_ID, Operations, Results, RowId, json_response, operation_of
-from admin.api.fields import fields_of
+from admin.api.fields import NO_NUL, NOT_BLANK, SPACE, fields_of
 from admin.api.openapi import document, operations
 
 SP = "/api/v1/tracking-domains"
@@ -217,3 +218,52 @@ def test_meta_answers_fit_the_document(admin):
     assert [r.status_code for _, r in calls] == [200, 200, 404, 200]
     for template, response in calls:
         conforms(doc, template, "get", response)
+
+
+def test_a_body_one_of_whose_fields_is_needed_says_so(admin):
+    # {} is refused (html or text is needed): the body is required, and either part must be
+    # a string (null is no part).
+    doc = fetch_doc(admin)
+    rewrite = doc["paths"]["/api/v1/rewrite"]["post"]["requestBody"]
+    assert rewrite["required"] is True
+    assert doc["components"]["schemas"]["RewriteRequest"]["anyOf"] == [
+        {"required": ["html"], "properties": {"html": {"type": "string"}}},
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+    ]
+
+
+def test_query_times_name_their_forms_and_optional_ones_may_be_blank(admin):
+    doc = fetch_doc(admin)
+    stats = {p["name"]: p for p in doc["paths"]["/api/v1/engagement/stats"]["get"]["parameters"]}
+    time = {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}
+    assert {k: v for k, v in stats["from"]["schema"].items() if k != "description"} == time
+    assert stats["from"]["required"] is True
+    # An optional parameter given empty reads as absent (blank too, for a time).
+    assert stats["to"]["schema"]["anyOf"] == [
+        time,
+        {"type": "string", "pattern": f"^[{SPACE}]*$"},
+    ]
+    assert stats["top_links"]["schema"]["anyOf"] == [
+        {"type": "integer", "minimum": 0, "maximum": 100},
+        {"const": ""},
+    ]
+    # Text filters take "" as it is, and no NUL.
+    assert stats["message"]["schema"] == {
+        "type": "string",
+        "pattern": NO_NUL,
+        "description": "message reference",
+    }
+
+
+def test_names_and_urls_say_what_json_schema_can_of_their_rules(admin):
+    doc = fetch_doc(admin)
+    schemas = doc["components"]["schemas"]
+    for model in ("SparkPostCreate", "CreateTrackingDomain", "CreateSendingDomain"):
+        assert schemas[model]["properties"]["domain"]["pattern"] == NOT_BLANK
+    url = schemas["WebhookCreate"]["properties"]["url"]
+    assert url["pattern"] == f"^[{SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]*[{SPACE}]*$"
+
+
+def test_the_space_class_is_what_str_strip_removes():
+    found = {chr(i) for i in range(sys.maxunicode + 1) if re.fullmatch(f"[{SPACE}]", chr(i))}
+    assert found == {chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()}

@@ -105,6 +105,29 @@ def test_the_largest_id_is_looked_up_not_refused(admin):
     assert r.json()["error"]["message"] == f"Tracking domain {MAX_ID} not found."
 
 
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [(b"7.0", 7), (b"7e0", 7), (b"70E-1", 7), (b"9007199254740993.0", 2**53 + 1)],
+)
+def test_an_id_field_takes_an_integer_however_it_is_written(admin, written, value):
+    # JSON Schema's integer is a number's value: 7.0 is 7. Read from the text, so that no
+    # digit past 2**53 is lost to a float.
+    body = b'{"domain": "mail.brand.com", "tracking_domain_id": ' + written + b"}"
+    with admin.as_account() as c:
+        r = c.post(SENDING, content=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == f"Tracking domain {value} not found."
+
+
+@pytest.mark.parametrize("written", [b"7.5", b"1e400", b'"7"'])
+def test_an_id_field_refuses_a_number_that_is_no_integer(admin, written):
+    body = b'{"domain": "mail.brand.com", "tracking_domain_id": ' + written + b"}"
+    with admin.as_account() as c:
+        r = c.post(SENDING, content=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == "field 'tracking_domain_id' must be an integer or null"
+
+
 @pytest.mark.parametrize("ref", [str(MAX_ID + 1), "0", "9" * 19, "1" * 5000])
 def test_a_path_id_outside_the_row_id_range_is_404(admin, ref):
     with admin.as_account() as c:

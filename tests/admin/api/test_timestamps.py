@@ -40,3 +40,9 @@ def test_what_is_not_an_iso_time_is_a_value_error(text):
 
 def test_shown_times_read_back_to_the_same_second():
     assert parse_iso_ms(iso_utc(1_700_000_000)) == 1_700_000_000_000
+
+
+def test_years_before_1000_keep_their_four_digits():
+    # strftime's %Y drops them on glibc: "55-12-16T00:00:00Z" is no ISO 8601 time.
+    assert iso_utc(datetime(55, 12, 16, tzinfo=UTC)) == "0055-12-16T00:00:00Z"
+    assert iso_utc(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fixtures_engagement import (
     APPLE_IP,
     APPLE_MPP,
@@ -97,6 +99,41 @@ def test_stats_refuse_a_bad_time_with_the_error_shape(live_server, engagement_ac
     assert r.json()["errors"][0]["code"] == "1300"
 
 
+@pytest.mark.parametrize(
+    ("params", "name", "end"),
+    [
+        # Widened to whole hours, the range would end in the year 10000 (a 500 before).
+        ({"from": "9999-12-30T22:00:00Z", "to": "9999-12-31T23:30:00Z"}, "to", "to"),
+        ({"from": "9999-12-30", "to": "9999-12-31T00:00:01Z", "group_by": "day"}, "to", "to"),
+        # In UTC, the year 0.
+        ({"from": "0001-01-01T00:30:00+01:00", "to": "2026-11-02"}, "from", "from"),
+    ],
+)
+def test_stats_refuse_a_range_outside_the_years_1_to_9999(
+    live_server, engagement_account, params, name, end
+):
+    key, _ = engagement_account()
+    with api_client(live_server, key) as c:
+        r = c.get("/api/v1/engagement/stats", params=params)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["description"] == (
+        f"'{name}' must be from 0001-01-01 to 9999-12-31 (UTC)"
+    )
+
+
+def test_stats_show_early_years_with_four_digits(live_server, engagement_account):
+    key, _ = engagement_account()
+    with api_client(live_server, key) as c:
+        r = c.get(
+            "/api/v1/engagement/stats",
+            params={"from": "0055-12-16", "to": "0055-12-17", "group_by": "day"},
+        )
+    assert r.status_code == 200
+    body = r.json()["results"]
+    assert (body["from"], body["to"]) == ("0055-12-16T00:00:00Z", "0055-12-17T00:00:00Z")
+    assert [p["time"] for p in body["series"]] == ["0055-12-16T00:00:00Z"]
+
+
 def test_stats_need_from(live_server, engagement_account):
     key, _ = engagement_account()
     with api_client(live_server, key) as c:
@@ -156,11 +193,25 @@ def test_message_labels_feed_the_campaign_filter(live_server, engagement_account
     assert r.json()["results"]["totals"]["opens"] == 1
 
 
-def test_a_label_that_is_not_unicode_text_is_422_not_a_500(live_server, engagement_account):
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(b'{"tags": ["ok", "\\ud800"]}', "tags"), (b'{"campaign": "spring \\ud800"}', "campaign")],
+)
+def test_a_label_that_is_not_unicode_text_is_422_not_a_500(
+    live_server, engagement_account, body, field
+):
     key, _ = engagement_account("acme")
     with api_client(live_server, key) as c:
-        r = c.put("/api/v1/engagement/messages/m1", content=b'{"tags": ["ok", "\\ud800"]}')
+        r = c.put("/api/v1/engagement/messages/m1", content=body)
         labels = c.get("/api/v1/engagement/messages/m1").json()
     assert r.status_code == 422
-    assert r.json()["errors"][0]["description"] == "field 'tags' is not valid Unicode text"
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": f"field '{field}' is not valid Unicode text",
+            }
+        ]
+    }
     assert labels == {"results": {"message": "m1", "campaign": None, "tags": []}}

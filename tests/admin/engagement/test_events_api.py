@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 import threading
+
+import pytest
 
 from tests.fixtures_engagement import (
     APPLE_IP,
@@ -130,6 +133,35 @@ def test_garbled_cursor_is_refused(live_server, engagement_account):
     r = get(live_server, key, "/api/v1/engagement/events", cursor="!!!")
     assert r.status_code == 422
     assert r.json()["errors"][0]["description"] == "'cursor' is not a cursor this API returned"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "9223372036854775808:0190aa",  # one past the 64-bit column: OverflowError before
+        "99999999999999999999999999:0190aa",
+        "-1:0190aa",
+        "1:",
+        "1:a\x00b",  # NUL: PostgreSQL's text cannot hold it
+        "\u00e9:0190aa",
+    ],
+)
+def test_a_cursor_this_api_never_returns_is_refused_not_a_500(
+    live_server, engagement_account, key
+):
+    api_key, _ = engagement_account()
+    cursor = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    r = get(live_server, api_key, "/api/v1/engagement/events", cursor=cursor)
+    assert r.status_code == 422
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": "'cursor' is not a cursor this API returned",
+            }
+        ]
+    }
 
 
 def test_unknown_verdict_is_refused(live_server, engagement_account):

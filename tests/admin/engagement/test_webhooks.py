@@ -202,6 +202,33 @@ def test_bad_endpoint_url_is_refused(live):
     assert r.json()["errors"][0]["description"] == "url must be an absolute http or https URL"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ht\ttp://hooks.brand.test/in",  # urlsplit drops tabs: another URL would be stored
+        "http://hooks.brand.test/\nin",
+        "http://hooks.brand.test/\x00",
+        "http://[::1/in",  # urlsplit raises on the unclosed bracket
+        "http://:8080/in",
+        "mailto:hooks@brand.test",
+    ],
+)
+def test_a_url_that_is_not_an_absolute_http_url_is_refused(live, url):
+    key, _ = account(live)
+    with api_client(live, key) as c:
+        r = c.post("/api/v1/webhooks", json={"url": url})
+    assert r.status_code == 422
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": "url must be an absolute http or https URL",
+            }
+        ]
+    }
+
+
 def test_unknown_event_type_is_refused(live):
     key, _ = account(live)
     with api_client(live, key) as c:
@@ -210,13 +237,47 @@ def test_unknown_event_type_is_refused(live):
     assert r.json()["errors"][0]["description"] == "unknown event types: x"
 
 
-@pytest.mark.parametrize("ref", ["9" * 19, "9" * 40, "0", "+1", "abc"])
-def test_an_id_that_names_no_row_is_404_not_a_500(live, ref):
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+@pytest.mark.parametrize("ref", [str(2**63), "9" * 19, "9" * 40, "0", "+1", "abc"])
+def test_an_id_that_names_no_row_is_404_not_a_500(live, ref, method):
     key, _ = account(live)
     with api_client(live, key) as c:
-        r = c.get(f"/api/v1/webhooks/{ref}")
+        r = c.request(method, f"/api/v1/webhooks/{ref}", json={"active": False})
     assert r.status_code == 404
-    assert r.json()["errors"][0]["description"] == f"Resource not found: {ref}"
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "1600",
+                "message": "resource not found",
+                "description": f"Resource not found: {ref}",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.brand.test/\\ud800", "https://hooks\\udc00.brand.test/in"]
+)
+def test_a_url_that_is_not_unicode_text_is_422_not_a_500(live, url):
+    key, _ = account(live)
+    endpoint = register(live, key, "https://hooks.brand.test/in")
+    body = f'{{"url": "{url}"}}'.encode()
+    with api_client(live, key) as c:
+        created = c.post("/api/v1/webhooks", content=body)
+        changed = c.patch(f"/api/v1/webhooks/{endpoint['id']}", content=body)
+        listed = c.get("/api/v1/webhooks").json()["results"]
+    refusal = {
+        "errors": [
+            {
+                "code": "1300",
+                "message": "invalid data format/type",
+                "description": "field 'url' is not valid Unicode text",
+            }
+        ]
+    }
+    assert (created.status_code, created.json()) == (422, refusal)
+    assert (changed.status_code, changed.json()) == (422, refusal)
+    assert [e["url"] for e in listed] == ["https://hooks.brand.test/in"]
 
 
 def test_endpoints_of_another_account_are_not_found(live, webhook_receiver):

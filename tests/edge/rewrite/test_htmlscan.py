@@ -117,6 +117,8 @@ def test_attribute_named_like_a_wanted_prefix_is_not_it() -> None:
         ("&amp", "&"),
         ("&bogus;", "&bogus;"),
         ("&#0;", "\ufffd"),
+        ("a\x00b", "a\ufffdb"),  # a NUL itself, as the tokenizer reads it in a value
+        ("a\x00&amp;", "a\ufffd&"),
         ("&#128;", "\u20ac"),
         ("no entities", "no entities"),
     ],

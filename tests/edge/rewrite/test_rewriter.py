@@ -39,6 +39,15 @@ def test_wrapped_link_carries_the_decoded_url_and_its_name() -> None:
     )
 
 
+def test_a_nul_in_a_link_name_or_url_is_read_as_a_browser_reads_it() -> None:
+    # U+FFFD, never a NUL in a token: the events a click records could not be stored on
+    # PostgreSQL, and the ingester would retry that batch forever.
+    _, link = only_link('<a href="https://a.example/\x00" data-link-name="buy\x00">x</a>')
+    token = CODEC.read_click(link.tracking_url.rpartition("/e/")[2])
+    assert (link.name, token.link) == ("buy\ufffd", "buy\ufffd")
+    assert token.url == "https://a.example/%EF%BF%BD"
+
+
 def test_message_and_recipient_go_into_every_token() -> None:
     result = rewriter().rewrite(
         '<a href="http://a.example/">x</a></body>', message="m-1", recipient="Ada@Example.com"

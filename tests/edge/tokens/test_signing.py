@@ -104,7 +104,10 @@ def reference_safe_url(url: str) -> str:
     url = url.strip("".join(map(chr, range(0x21))))
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise UnsafeURL("URL contains control characters", url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a broken IPv6 literal: refused like any unsafe URL
+        raise UnsafeURL(str(exc), url) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise UnsafeURL("only http and https URLs can be tracked", url)
     if not parts.hostname:
@@ -130,8 +133,6 @@ def outcome(function, url: str):
         return ("ok", function(url))
     except UnsafeURL as exc:
         return ("unsafe", str(exc))
-    except ValueError as exc:  # urlsplit on a broken IPv6 literal
-        return ("value-error", str(exc))
 
 
 url_parts = st.sampled_from(
