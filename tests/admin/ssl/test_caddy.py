@@ -4,6 +4,10 @@ The Caddyfile is the README's own ("TLS in front"), read from README.md, with th
 port put in for ``8000`` and the test's global options added: loopback ports, storage in a
 temporary directory, Pebble as the only CA (HTTP-01 only: Pebble's validator reaches Caddy's
 HTTP port, and pebble-challtestsrv resolves every name to 127.0.0.1), no admin endpoint.
+
+Caddy reaches nothing but loopback: its only issuer is Pebble (so neither Let's Encrypt nor
+ZeroSSL, its defaults), it staples no OCSP (no responder to fetch from), installs no root in
+the system's trust store, and has no telemetry or update check to turn off (2.x has neither).
 """
 
 from __future__ import annotations
@@ -112,6 +116,8 @@ def front(settings, pebble, caddy, make_server) -> Callable[..., Front]:
     http_port {pebble.http_port}
     https_port {https_port}
     default_bind 127.0.0.1
+    ocsp_stapling off
+    skip_install_trust
     storage file_system {caddy.directory / "storage"}
     cert_issuer acme {{
         dir {pebble.directory_url}
@@ -138,7 +144,10 @@ def test_verified_domain_gets_a_pebble_certificate_on_the_first_handshake(settin
     add_domain(settings, name)
     stack = front()
     _served(stack.edge, name)
+    pebble_before = len(PEBBLE_REQUEST.findall(stack.pebble.log_text()))
     leaf = stack.handshake(name)  # the first: Caddy has no certificate before it
+    # Pebble's log shows the order (what the unverified domain's test sees none of).
+    assert len(PEBBLE_REQUEST.findall(stack.pebble.log_text())) > pebble_before
     assert leaf.issuer.rfc4514_string().startswith("CN=Pebble Intermediate CA")
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == [name]
