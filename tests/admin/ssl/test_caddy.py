@@ -157,9 +157,7 @@ def test_verified_domain_gets_a_pebble_certificate_on_the_first_handshake(settin
     verifier.verify(leaf, [intermediate])
     # Obtained on demand for that handshake, by HTTP-01 through Caddy's HTTP port.
     assert [e["identifier"] for e in stack.caddy_said("certificate obtained")] == [name]
-    assert {e["challenge"] for e in stack.caddy_said("served key authentication")} == {
-        "http-01"
-    }
+    assert {e["challenge"] for e in stack.caddy_said("served key authentication")} == {"http-01"}
 
 
 def test_click_over_https_through_caddy_redirects(settings, front):
@@ -212,9 +210,7 @@ def test_unverified_domain_gets_no_certificate_and_pebble_is_never_asked(setting
     assert len(PEBBLE_REQUEST.findall(stack.pebble.log_text())) == pebble_before
 
 
-def test_domain_verified_through_the_api_becomes_active_behind_caddy(
-    front, pebble, dns_server
-):
+def test_domain_verified_through_the_api_becomes_active_behind_caddy(front, pebble, dns_server):
     """create → CNAME → verify (through Caddy's HTTP port) → the edge's HTTPS proof through
     Caddy gets Caddy a certificate on demand → ``active``."""
     name = "track.brand.test"
