@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def _accepts(port: int) -> bool:
 @dataclass
 class CaddyRunner:
     directory: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -66,12 +67,27 @@ class CaddyRunner:
             "        format json\n        level DEBUG\n    }"
         )
 
-    def log_entries(self) -> list[dict]:
-        """Caddy's structured log so far, one dict per line."""
+    def log_entries(self) -> list[dict[str, Any]]:
+        """Caddy's structured log so far, one dict per complete line."""
         if not self.log_path.exists():
             return []
-        lines = self.log_path.read_text(errors="replace").splitlines()
+        # The last piece is "" or a line Caddy is still writing.
+        lines = self.log_path.read_text(errors="replace").split("\n")[:-1]
         return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def said(self, message: str) -> list[dict[str, Any]]:
+        """The log entries so far whose ``msg`` contains ``message``."""
+        return [entry for entry in self.log_entries() if message in entry.get("msg", "")]
+
+    def await_said(self, message: str, *, timeout: float = 10) -> list[dict[str, Any]]:
+        """``said(message)`` once it has an entry. Caddy may log an outcome after its client
+        has seen it (a failed handshake's error is logged after the alert is sent)."""
+        deadline = time.monotonic() + timeout
+        while not (entries := self.said(message)):
+            if time.monotonic() > deadline:
+                pytest.fail(f"caddy did not log {message!r} within {timeout} s", pytrace=False)
+            time.sleep(0.02)
+        return entries
 
     def output(self) -> str:
         """What Caddy printed before its own log took over (configuration errors)."""

@@ -26,7 +26,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from edge.serving.domains import TrackingHost
+from edge.model.domains import TrackingHost
 from edge.tokens.links import LinkBuilder
 from tests.conftest import LiveServer, free_port
 from tests.fixtures_acme import Pebble
@@ -46,7 +46,7 @@ PEBBLE_REQUEST = re.compile(r"^Pebble .* (GET|HEAD|POST) /", re.M)
 def readme_caddyfile() -> str:
     blocks = re.findall(r"```caddyfile\n(.*?)```", README.read_text(), re.S)
     assert len(blocks) == 1, "README.md should have one Caddyfile example"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def caddyfile_for(edge_port: int, global_options: str) -> str:
@@ -91,9 +91,6 @@ class Front:
                 headers={"host": parsed.netloc.decode()},
                 extensions={"sni_hostname": parsed.host},
             )
-
-    def caddy_said(self, message: str) -> list[dict]:
-        return [e for e in self.caddy.log_entries() if message in e.get("msg", "")]
 
 
 @pytest.fixture
@@ -156,8 +153,8 @@ def test_verified_domain_gets_a_pebble_certificate_on_the_first_handshake(settin
     verifier = PolicyBuilder().store(Store([root])).build_server_verifier(x509.DNSName(name))
     verifier.verify(leaf, [intermediate])
     # Obtained on demand for that handshake, by HTTP-01 through Caddy's HTTP port.
-    assert [e["identifier"] for e in stack.caddy_said("certificate obtained")] == [name]
-    assert {e["challenge"] for e in stack.caddy_said("served key authentication")} == {"http-01"}
+    assert [e["identifier"] for e in stack.caddy.await_said("certificate obtained")] == [name]
+    assert {e["challenge"] for e in stack.caddy.said("served key authentication")} == {"http-01"}
 
 
 def test_click_over_https_through_caddy_redirects(settings, front):
@@ -200,13 +197,16 @@ def test_unverified_domain_gets_no_certificate_and_pebble_is_never_asked(setting
         stack.handshake(name)
     # Caddy asked the edge, which said 404; nothing went to Pebble (Caddy obtains on demand
     # inside the handshake, so an order would have been made before the handshake failed).
-    refusals = [e["msg"] for e in stack.caddy_said("TLS handshake error") if name in e["msg"]]
-    assert len(refusals) == 1
-    assert refusals[0].endswith(
+    refusals = stack.caddy.await_said(f"{name}: certificate not allowed by ask endpoint")
+    assert [(e["logger"], e["msg"].split(": ", 2)[0]) for e in refusals] == [
+        ("http.stdlib", "http")
+    ]
+    assert refusals[0]["msg"].startswith("http: TLS handshake error from 127.0.0.1:")
+    assert refusals[0]["msg"].endswith(
         f"{name}: certificate not allowed by ask endpoint "
         f"http://localhost:{stack.edge.port}/internal/tls-allowed - non-2xx status code 404"
     )
-    assert stack.caddy_said("obtaining") == []
+    assert stack.caddy.said("obtaining") == []
     assert len(PEBBLE_REQUEST.findall(stack.pebble.log_text())) == pebble_before
 
 
@@ -253,7 +253,7 @@ def test_domain_verified_through_the_api_becomes_active_behind_caddy(front, pebb
         "renew_at": None,
         "reason": None,
     }
-    assert [e["identifier"] for e in stack.caddy_said("certificate obtained")] == [name]
+    assert [e["identifier"] for e in stack.caddy.await_said("certificate obtained")] == [name]
 
 
 def test_missing_caddy_fails_with_a_clear_message(monkeypatch):
