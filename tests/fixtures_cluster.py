@@ -54,6 +54,8 @@ BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0 Safari/537.36"
 )
+#: The address nginx passes TLS connections through from (not a trusted proxy).
+PASSTHROUGH_ADDRESS = "127.0.0.2"
 #: Seconds a node, nginx or a condition gets before the test fails.
 START_TIMEOUT = 60.0
 
@@ -71,7 +73,9 @@ STREAM_MISSING = (
 #: is idempotent, so nginx retries it), which is what keeps clicks answered while one is down.
 #: HTTPS: the TLS connection itself is passed round-robin to a node (``stream``), which
 #: presents the certificate its SNI name asks for; ``ssl_preread`` only reads the name, for
-#: the log.
+#: the log. Passed-through connections come from an address of their own (``proxy_bind``),
+#: outside ``EDGE_TRUSTED_PROXIES``: nginx writes no ``X-Forwarded-For`` into them, so one
+#: sent by the client must not be believed.
 NGINX_CONF = """\
 {load_stream}
 daemon off;
@@ -112,6 +116,7 @@ stream {{
         listen 127.0.0.1:{https_port};
         ssl_preread on;
         proxy_pass edge_https;
+        proxy_bind {passthrough_address};
         proxy_connect_timeout 1s;
     }}
 }}
@@ -202,6 +207,7 @@ def start_nginx(
     conf.write_text(
         NGINX_CONF.format(
             load_stream=load_stream, dir=directory, http_port=http_port, https_port=https_port,
+            passthrough_address=PASSTHROUGH_ADDRESS,
             http_servers=servers([h for h, _ in upstreams]),
             https_servers=servers([s for _, s in upstreams]),
         )
