@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -46,6 +46,8 @@ from tests.conftest import cli_command, free_port
 if TYPE_CHECKING:  # fixture modules are imported as pytest plugins, in their own order
     from tests.fixtures_acme import Pebble
     from tests.fixtures_dns import DNSServer
+
+T = TypeVar("T")
 
 ADMIN_HOST = "admin.test"
 CNAME_TARGET = "edge.test"
@@ -148,7 +150,7 @@ def load_stream_module(binary: str) -> str:
     return ""
 
 
-def await_condition(what: str, check: Callable[[], object], timeout: float = 10.0) -> object:
+def await_condition(what: str, check: Callable[[], T | None], timeout: float = 10.0) -> T:
     """Poll ``check`` until it returns something true; return that, or fail naming ``what``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -546,19 +548,23 @@ class ClickLoad:
         with self._lock:
             return dict(self.answers)
 
-    def answered_by(self, upstream: str, *, sent_after: float = 0.0) -> list[int]:
+    def answered_by(self, upstream: str | None = None, *, sent_after: float = 0.0) -> list[int]:
         """Numbers of the clicks sent after ``sent_after`` (``time.monotonic``) that
-        ``upstream`` answered."""
+        ``upstream`` (any node, if ``None``) answered."""
         return [
-            n for n, a in self.snapshot().items() if a.upstream == upstream and a.sent > sent_after
+            n
+            for n, a in self.snapshot().items()
+            if upstream in (None, a.upstream) and a.sent > sent_after
         ]
 
-    def await_answers(self, what: str, count: int, **filters: object) -> list[int]:
-        """Wait until ``count`` clicks matching ``answered_by(**filters)`` (or, without
-        filters, any) were answered; return their numbers."""
+    def await_answers(
+        self, what: str, count: int, *, upstream: str | None = None, sent_after: float = 0.0
+    ) -> list[int]:
+        """Wait until ``count`` clicks matching ``answered_by(upstream, sent_after=...)`` were
+        answered; return their numbers."""
 
         def enough() -> list[int] | None:
-            found = self.answered_by(**filters) if filters else list(self.snapshot())  # type: ignore[arg-type]
+            found = self.answered_by(upstream, sent_after=sent_after)
             return found if len(found) >= count else None
 
-        return await_condition(what, enough, 30)  # type: ignore[return-value]
+        return await_condition(what, enough, 30)
