@@ -133,6 +133,11 @@ class PostgresRollups:
         return counted
 
     async def _count(self, node: str, low: int, high: int, now_ms: int) -> None:
+        # A day's partition has no statistics until autovacuum analyses it: the planner then
+        # takes a batch for a row or two and joins the pass's events to their keys in a
+        # nested loop (5,000 x 5,000 comparisons a batch, seen: 10x slower). A hash join is
+        # right at every size here; SET LOCAL ends with the pass's transaction.
+        await self.conn.execute("SET LOCAL enable_nestloop = off")
         await self.conn.raw.execute(_PASS, node, low, high, now_ms)
 
     async def _keys_of(
