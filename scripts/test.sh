@@ -2,8 +2,11 @@
 # Installs everything the test suite needs, then runs it: the README's test command and CI's.
 #
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
-#    as root): pebble (ACME test server + pebble-challtestsrv) and postgresql. A test that
-#    needs one fails loudly without it; none is ever skipped.
+#    as root): pebble (ACME test server + pebble-challtestsrv), postgresql, nginx-light
+#    with libnginx-mod-stream (the cluster test's balancer: HTTP round-robin and TLS passed
+#    through) and caddy (the TLS terminator in front, EDGE_TLS=external). Each test starts
+#    its own instances on loopback ports; a system service a package may start is left
+#    alone. A test that needs one fails loudly without it; none is ever skipped.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
 #    postgres user when root), stopped and removed at the end; its URL is exported as
@@ -15,6 +18,14 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || missing+=(nginx-light)
+# Debian builds the stream module (TLS passthrough) as a package of its own.
+if [ ! -x "$nginx_bin" ] || { "$nginx_bin" -V 2>&1 | grep -q -- '--with-stream=dynamic' \
+        && ! compgen -G "/usr/lib/nginx/modules/ngx_stream_module.so" >/dev/null; }; then
+    missing+=(libnginx-mod-stream)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "installing ${missing[*]} with apt-get" >&2
