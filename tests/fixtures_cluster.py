@@ -442,6 +442,7 @@ def make_cluster(
 
     def make(count: int) -> Cluster:
         dns_server.set_a(CNAME_TARGET, "127.0.0.1")
+        dns_server.set_cname(f"*.{CNAME_TARGET}", CNAME_TARGET)  # the operator's wildcard
         nginx_ports = (pebble.http_port, free_port())
         nodes = []
         for index in range(count):

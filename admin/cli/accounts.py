@@ -63,6 +63,8 @@ def _when(ts: int | None) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    from admin.domains.service import account_target
+
     require_text(args.account, "--account")
     require_text(args.label, "--label")
     if not args.account.strip():
@@ -73,11 +75,14 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         return await accounts.create_key(await accounts.ensure(args.account), args.label)
 
     new = _run(work)
-    # The key goes to stdout alone (scripts capture it); the rest is a note on stderr.
+    account = new.key.account
+    # The key goes to stdout alone (scripts capture it); the rest is a note on stderr. The
+    # CNAME target is there for customers of the SparkPost dialect, whose answers carry none.
     print(new.secret)
     print(
-        f"key {new.key.id} for account {new.key.account.name!r} (id {new.key.account.id}); "
-        "it is shown only this once",
+        f"key {new.key.id} for account {account.name!r} (id {account.id}); it is shown only "
+        f"this once; the account's tracking domains point their CNAME at "
+        f"{account_target(account, Settings.from_env().cname_target)}",
         file=sys.stderr,
     )
     return 0

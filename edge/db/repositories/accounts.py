@@ -5,12 +5,17 @@ from __future__ import annotations
 from edge.db.connection import Connection, Row
 from edge.model.accounts import Account, ApiKey
 
-_KEY_COLUMNS = "k.id, a.id, a.name, k.prefix, k.label, k.created_at, k.revoked_at"
+_ACCOUNT_COLUMNS = "a.id, a.name, a.cname_label"
+_KEY_COLUMNS = f"k.id, {_ACCOUNT_COLUMNS}, k.prefix, k.label, k.created_at, k.revoked_at"
 _KEYS = "api_keys k JOIN accounts a ON a.id = k.account_id"
 
 
+def _account(row: Row) -> Account:
+    return Account(row[0], row[1], row[2])
+
+
 def _key(row: Row) -> ApiKey:
-    return ApiKey(row[0], Account(row[1], row[2]), row[3], row[4], row[5], row[6])
+    return ApiKey(row[0], _account(row[1:4]), row[4], row[5], row[6], row[7])
 
 
 class AccountRepository:
@@ -28,8 +33,16 @@ class AccountRepository:
         return account
 
     async def by_name(self, name: str) -> Account | None:
-        row = await self.conn.fetchone("SELECT id, name FROM accounts WHERE name = ?", (name,))
-        return Account(row[0], row[1]) if row is not None else None
+        row = await self.conn.fetchone(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.name = ?", (name,)
+        )
+        return _account(row) if row is not None else None
+
+    async def get(self, account_id: int) -> Account | None:
+        row = await self.conn.fetchone(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?", (account_id,)
+        )
+        return _account(row) if row is not None else None
 
     async def insert_key(
         self, account: Account, key_hash: str, prefix: str, label: str | None, *, now: int
@@ -68,8 +81,7 @@ class AccountRepository:
         """The account an active key with this digest belongs to (the unique index compares
         the digests, so no string comparison's timing says anything about a key)."""
         row = await self.conn.fetchone(
-            "SELECT a.id, a.name FROM api_keys k JOIN accounts a ON a.id = k.account_id "
-            "WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+            f"SELECT {_ACCOUNT_COLUMNS} FROM {_KEYS} WHERE k.key_hash = ? AND k.revoked_at IS NULL",
             (key_hash,),
         )
-        return Account(row[0], row[1]) if row is not None else None
+        return _account(row) if row is not None else None

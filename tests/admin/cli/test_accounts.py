@@ -33,12 +33,17 @@ def query(data_dir, sql):
     return read(data_dir, lambda db: db.conn.fetchall(sql))
 
 
-def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys):
+def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("EDGE_CNAME_TARGET", "edge.example")
     assert main(["keys", "create", "--account", "acme", "--label", "ci"]) == 0
     out, err = capsys.readouterr()
     key = out.strip()
     assert len(key) == 40 and out == key + "\n"
-    assert err == "key 1 for account 'acme' (id 2); it is shown only this once\n"
+    ((label,),) = query(data_dir, "SELECT cname_label FROM accounts WHERE name = 'acme'")
+    assert err == (
+        "key 1 for account 'acme' (id 2); it is shown only this once; the account's tracking "
+        f"domains point their CNAME at {label}.edge.example\n"
+    )
     assert query(data_dir, "SELECT key_hash, label FROM api_keys") == [
         (hashlib.sha256(key.encode()).hexdigest(), "ci")
     ]
