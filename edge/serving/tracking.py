@@ -18,7 +18,7 @@ from typing import Any
 
 from edge.events.recorder import EventRecorder
 from edge.model.domains import TrackingHost
-from edge.model.events import Event, EventType, new_event_id
+from edge.model.events import EventType, new_event_id
 from edge.serving.clientaddr import ClientResolver
 from edge.tokens.codec import BadToken, TokenCodec
 
@@ -261,11 +261,14 @@ class TrackingApp:
         link: str | None,
         url: str | None,
     ) -> None:
-        """Queue the event of a served click or open (one clock read, HEAD is a prefetch)."""
+        """Queue the event of a served click or open (one clock read, HEAD is a prefetch).
+
+        Queued as its spool row, :meth:`Event.row` of the event these fields make, without
+        making the event (tests/edge/serving/test_event_rows.py holds the order to the fields)."""
         ip, ua, prefetch = self.client.resolve(headers, client)
         now = time.time_ns()
-        self.recorder.record(
-            Event(
+        self.recorder.record_row(
+            (
                 new_event_id(now),
                 type_,
                 now // 1_000_000,

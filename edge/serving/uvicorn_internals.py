@@ -360,7 +360,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
         if self._head_size > self._limits.max_head:
             raise _Refused(431)
-        HttpToolsProtocol.on_header(self, name, value)
+        # uvicorn's, inline (a call per header field): names lower-case, trailing white space
+        # off the value (RFC 9110 §5.5), and note an "Expect: 100-continue".
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._head_at = None
