@@ -346,7 +346,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_size = self._head_streamed = 0
         self._url_parts = []
         self._head_at = now = self.loop.time()
-        self._arm(now + self._limits.head_timeout)
+        at = now + self._limits.head_timeout
+        if self._timer is None or self._timer_at > at:  # _arm's test, inline: rarely true
+            self._arm(at)
 
     def on_url(self, url: bytes) -> None:
         # Gathered in a list: uvicorn's ``self.url += url`` copies all that came before on
@@ -504,7 +506,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def _went_idle(self) -> None:
         self._idle_at = now = self.loop.time()
         self._idle.idle(self)
-        self._arm(now + self.timeout_keep_alive)
+        at = now + self.timeout_keep_alive
+        if self._timer is None or self._timer_at > at:  # as above
+            self._arm(at)
 
     def _arm(self, at: float) -> None:
         """Make sure the timer fires by ``at``."""
