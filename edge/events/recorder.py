@@ -65,7 +65,11 @@ class EventRecorder:
         return len(self._rows)
 
     def record(self, event: Event) -> None:
-        self._rows.append(event.row())
+        self.record_row(event.row())
+
+    def record_row(self, row: tuple[object, ...]) -> None:
+        """:meth:`record` for an event given as its spool row (:meth:`Event.row`)."""
+        self._rows.append(row)
         if self._timer is None and self._loop is not None:
             # Armed at most once per interval: write_pending() leaves it be.
             self._timer = self._loop.call_later(self.flush_interval, self._timer_fired)

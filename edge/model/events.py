@@ -46,7 +46,8 @@ class _EventIds:
 
     def __call__(self, now_ns: int | None = None) -> str:
         now_ns = time.time_ns() if now_ns is None else now_ns
-        return f"{now_ns // 1000:014x}{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+        # %-formatting: the same text as an f-string with format specs, in less time.
+        return "%014x%s%08x" % (now_ns // 1000, self.prefix, next(self.counter) & 0xFFFFFFFF)  # noqa: UP031
 
 
 new_event_id = _EventIds()

@@ -198,9 +198,10 @@ class IdleConnections:
 
 
 class ServerConnections:
-    """What the connections of one server share: the turn's writes, the limits, the idle list."""
+    """What the connections of one server share: the turn's writes, the limits, the idle list,
+    and the server's default header fields as sent."""
 
-    __slots__ = ("idle", "limits", "turn")
+    __slots__ = ("_default_fields", "_default_lines", "idle", "limits", "turn")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, app: object) -> None:
         #: The app's ``flush_events`` runs before each turn's responses leave.
@@ -208,3 +209,13 @@ class ServerConnections:
         limits = getattr(app, "http_limits", None)
         self.limits: HttpLimits = limits if isinstance(limits, HttpLimits) else HttpLimits()
         self.idle = IdleConnections(self.limits.connection_cap())
+        self._default_fields: list[tuple[bytes, bytes]] = []
+        self._default_lines = b""
+
+    def default_lines(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        """``fields`` (uvicorn's default headers: the date, once a second) as header lines,
+        encoded again only when they changed."""
+        if fields != self._default_fields:
+            self._default_lines = b"".join([n + b": " + v + b"\r\n" for n, v in fields])
+            self._default_fields = list(fields)
+        return self._default_lines

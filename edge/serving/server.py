@@ -248,6 +248,9 @@ class EdgeServer:
         # collector's sight, so full collections stay short (a 50 ms pause became ~30 ms).
         gc.collect()
         gc.freeze()
+        # A young-generation collection every 700 allocations ran every ~25 clicks, each
+        # over objects a click frees by itself anyway; at 10,000 a click costs a few % less.
+        gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
     async def shutdown(self) -> None:
         await self._running.aclose()

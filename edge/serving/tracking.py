@@ -10,14 +10,15 @@ database and never redirects to a URL it did not sign.
 from __future__ import annotations
 
 import html
+import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge.events.recorder import EventRecorder
 from edge.model.domains import TrackingHost
-from edge.model.events import Event, EventType, new_event_id
+from edge.model.events import EventType, new_event_id
 from edge.serving.clientaddr import ClientResolver
 from edge.tokens.codec import BadToken, TokenCodec
 
@@ -41,11 +42,16 @@ NOT_FOUND_PAGE = (
 )
 
 # Never 301: browsers cache it and later clicks never reach the edge. ``no-store`` keeps
-# proxies and browsers from replaying the redirect without us seeing the click.
-_REDIRECT_HEADERS = [
-    (b"cache-control", b"no-store"),
-    (b"content-type", b"text/html; charset=utf-8"),
-]
+# proxies and browsers from replaying the redirect without us seeing the click. The head
+# of every redirect: its Location (signed only after safe_url(): ASCII, no CR or LF) and
+# the length of its body, then these fields.
+_REDIRECT_HEAD = (
+    b"location: %s\r\ncontent-length: %d\r\n"
+    b"cache-control: no-store\r\ncontent-type: text/html; charset=utf-8\r\n"
+)
+_REDIRECT_BODY = b'<!doctype html><a href="%s">Continue</a>\n'
+#: What html.escape() changes; a URL without any is its own escape.
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
 # Image caches (and Gmail's proxy) must fetch the pixel again for every open.
 _PIXEL_HEADERS = [
     (b"content-type", b"image/gif"),
@@ -81,20 +87,46 @@ class ServedCounters:
     other: int = 0
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
     """A whole response, made at once: every tracking response is small and needs no I/O.
 
     The ASGI path sends it as two messages (:meth:`send`); the HTTP protocol's fast path
     (``edge/serving/uvicorn_internals.py``) writes it to the socket itself. Both answer with
-    the same bytes.
+    the same bytes. Its header fields are kept as the lines they are sent as (``head``):
+    made once for a constant reply, and with one formatting for a redirect.
     """
 
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    #: The connection ends after it (``headers`` then hold ``connection: close``).
-    close: bool = False
+    __slots__ = ("body", "close", "head", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        close: bool = False,
+        *,
+        head: bytes | None = None,
+    ) -> None:
+        self.status = status
+        #: The header fields as sent: ``name: value`` and CRLF each (``headers`` then unused).
+        self.head = (
+            head if head is not None else b"".join([n + b": " + v + b"\r\n" for n, v in headers])
+        )
+        self.body = body
+        #: The connection ends after it (``headers`` then hold ``connection: close``).
+        self.close = close
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The header fields, as an ASGI ``http.response.start`` message lists them."""
+        fields = []
+        for line in self.head.split(b"\r\n")[:-1]:
+            name, _, value = line.partition(b": ")
+            fields.append((name, value))
+        return fields
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.headers!r}, {self.body!r}, close={self.close})"
 
     async def send(self, send: Send, method: str) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
@@ -177,29 +209,22 @@ class TrackingApp:
         host: TrackingHost,
     ) -> Reply:
         try:
-            click = self.codec.read_click(token)
+            account_id, url, message, recipient, link = self.codec.click_fields(token)
         except BadToken:
             self.served.refused_clicks += 1
             return NOT_FOUND
-        if not host.accepts(click.account_id):
+        if not host.accepts(account_id):
             self.served.refused_clicks += 1
             return NOT_FOUND
         self._record(
-            headers, client, host, method, _CLICK, click.account_id, click.message,
-            click.recipient, click.link, click.url,
-        )  # fmt: skip
-        self.served.redirects += 1
-        body = b'<!doctype html><a href="%s">Continue</a>\n' % html.escape(click.url).encode()
-        return Reply(
-            302,
-            [
-                # Signed only after safe_url(): ASCII, no CR or LF.
-                (b"location", click.url.encode("ascii")),
-                (b"content-length", b"%d" % len(body)),
-                *_REDIRECT_HEADERS,
-            ],
-            body,
+            headers, client, host, method, _CLICK, account_id, message, recipient, link, url
         )
+        self.served.redirects += 1
+        location = url.encode("ascii")
+        body = _REDIRECT_BODY % (
+            html.escape(url).encode("ascii") if _HTML_SPECIAL.search(url) else location
+        )
+        return Reply(302, (), body, head=_REDIRECT_HEAD % (location, len(body)))
 
     def _open(
         self,
@@ -236,11 +261,14 @@ class TrackingApp:
         link: str | None,
         url: str | None,
     ) -> None:
-        """Queue the event of a served click or open (one clock read, HEAD is a prefetch)."""
+        """Queue the event of a served click or open (one clock read, HEAD is a prefetch).
+
+        Queued as its spool row, :meth:`Event.row` of the event these fields make, without
+        making the event (tests/edge/serving/test_event_rows.py holds the order to the fields)."""
         ip, ua, prefetch = self.client.resolve(headers, client)
         now = time.time_ns()
-        self.recorder.record(
-            Event(
+        self.recorder.record_row(
+            (
                 new_event_id(now),
                 type_,
                 now // 1_000_000,

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import socket
 import sys
 import weakref
@@ -125,7 +126,9 @@ def _fast_path_missing() -> list[str]:
         ),
         *_assigned(protocol, "connection_made", label, "transport flow client connections"),
         *_assigned(protocol, "connection_lost", label, "_unset_keepalive_if_required"),
-        *_assigned(protocol, "on_message_begin", label, "headers"),
+        # The fast path makes no ASGI scope; the ASGI path has on_message_begin make it
+        # (and the rest it resets) late, in on_headers_complete (_begin_asgi).
+        *_assigned(protocol, "on_message_begin", label, "url expect_100_continue headers scope"),
         # It reads the target from ``url``, which on_url fills here.
         *_assigned(protocol, "on_headers_complete", label, "url"),
         *_assigned(
@@ -214,6 +217,9 @@ def require_listeners() -> None:
 
 # -- the protocol ---------------------------------------------------------------------------
 
+#: A request target the fast path answers: origin-form, ASCII, nothing to decode, no query
+#: or fragment.
+_PLAIN_TARGET = re.compile(rb"/[^%?#\x80-\xff]*")
 # Header names that announce a request body: such requests take the ASGI path.
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 _SERVER_ERROR = (
@@ -264,6 +270,10 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if shared is None:
             shared = _servers[self.server_state] = ServerConnections(self.loop, self.app)
         self._turn, self._limits, self._idle = shared.turn, shared.limits, shared.idle
+        self._shared = shared
+        #: Fixed for the server: does it allow the fast path at all (no root path to
+        #: prepend, no concurrency limit to count requests against)?
+        self._fast = not self.root_path and self.limit_concurrency is None
         #: The response to the request being parsed, written when its message completes.
         self._ready: bytes | None = None
         self._close_after = False
@@ -326,12 +336,19 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 self._refuse(431)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's without the ASGI scope (two dicts and a copy of the app state, a tenth of
+        # a click's cost): the fast path needs none, and the ASGI path has uvicorn make it in
+        # on_headers_complete (_begin_asgi).
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._heads += 1
         self._head_size = self._head_streamed = 0
         self._url_parts = []
         self._head_at = now = self.loop.time()
-        self._arm(now + self._limits.head_timeout)
+        at = now + self._limits.head_timeout
+        if self._timer is None or self._timer_at > at:  # _arm's test, inline: rarely true
+            self._arm(at)
 
     def on_url(self, url: bytes) -> None:
         # Gathered in a list: uvicorn's ``self.url += url`` copies all that came before on
@@ -345,17 +362,32 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
         if self._head_size > self._limits.max_head:
             raise _Refused(431)
-        super().on_header(name, value)
+        # uvicorn's, inline (a call per header field): names lower-case, trailing white space
+        # off the value (RFC 9110 §5.5), and note an "Expect: 100-continue".
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._head_at = None
         parts = self._url_parts
-        self.url = parts[0] if len(parts) == 1 else b"".join(parts)
+        url = self.url = parts[0] if len(parts) == 1 else b"".join(parts)
         reply_now = self._reply_now
-        if reply_now is not None and self._answer_now(reply_now):
+        if reply_now is not None and self._answer_now(reply_now, url):
             return
         self._idle.busy(self)
+        self._begin_asgi(url)
         super().on_headers_complete()
+
+    def _begin_asgi(self, url: bytes) -> None:
+        """Have uvicorn's on_message_begin make the request's ASGI scope now, keeping what
+        this request's head set meanwhile."""
+        headers, expect_100_continue = self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.headers = self.scope["headers"] = headers
+        self.url, self.expect_100_continue = url, expect_100_continue
 
     def _refuse(self, status: int) -> None:
         """Answer ``status`` for a request head the edge will not read, and close.
@@ -384,25 +416,22 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _answer_now(self, reply_now: ReplyNow) -> bool:
+    def _answer_now(self, reply_now: ReplyNow, url: bytes) -> bool:
         """Answer the parsed request head at once if it may be; returns whether it was."""
-        url = self.url
-        method = self.parser.get_method()
+        parser = self.parser
+        method = parser.get_method()
+        cycle = self.cycle
         if (
             (method != b"GET" and method != b"HEAD")
+            or not self._fast
             # Requests wait their turn behind a response still being made (pipelining).
-            or (self.cycle is not None and not self.cycle.response_complete)
+            or (cycle is not None and not cycle.response_complete)
             or self.pipeline
-            # Paths that need decoding, queries and absolute-form targets: the ASGI path.
-            or not url.startswith(b"/")
-            or b"%" in url
-            or b"?" in url
-            or b"#" in url  # uvicorn drops a fragment; so does the ASGI path
-            or not url.isascii()
-            or self.root_path
+            # Paths that need decoding, queries, fragments (uvicorn drops one; so does the
+            # ASGI path), non-ASCII and absolute-form targets: the ASGI path.
+            or _PLAIN_TARGET.fullmatch(url) is None
             or self.flow.write_paused
-            or self.limit_concurrency is not None
-            or self.parser.should_upgrade()
+            or parser.should_upgrade()
         ):
             return False
         for name, value in self.headers:
@@ -417,7 +446,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             return True
         if reply is None:
             return False
-        version = self.parser.get_http_version()
+        version = parser.get_http_version()
         if self.access_log:  # the line uvicorn's ASGI path logs
             self.access_logger.info(
                 '%s - "%s %s HTTP/%s" %d',
@@ -427,18 +456,19 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 version,
                 reply.status,
             )
-        keep_alive = version != "1.0" and self.parser.should_keep_alive() and not reply.close
-        content = [STATUS_LINE[reply.status]]
-        for name, value in self.server_state.default_headers:  # date (and server, if on)
-            content += (name, b": ", value, b"\r\n")
-        for name, value in reply.headers:
-            content += (name, b": ", value, b"\r\n")
-        if not keep_alive and not reply.close:  # a closing reply's headers say so already
-            content.append(b"connection: close\r\n")
-        content.append(b"\r\n")
-        if method_str == "GET":
-            content.append(reply.body)
-        self._ready = b"".join(content)
+        close = reply.close
+        keep_alive = not close and version != "1.0" and parser.should_keep_alive()
+        self._ready = b"".join(
+            (
+                STATUS_LINE[reply.status],
+                # date (and server, if on), as uvicorn sends them
+                self._shared.default_lines(self.server_state.default_headers),
+                reply.head,
+                # A closing reply's headers say so already.
+                b"\r\n" if keep_alive or close else b"connection: close\r\n\r\n",
+                reply.body if method_str == "GET" else b"",
+            )
+        )
         self._close_after = not keep_alive
         return True
 
@@ -476,7 +506,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def _went_idle(self) -> None:
         self._idle_at = now = self.loop.time()
         self._idle.idle(self)
-        self._arm(now + self.timeout_keep_alive)
+        at = now + self.timeout_keep_alive
+        if self._timer is None or self._timer_at > at:  # as above
+            self._arm(at)
 
     def _arm(self, at: float) -> None:
         """Make sure the timer fires by ``at``."""

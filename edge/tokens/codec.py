@@ -76,6 +76,9 @@ class OpenToken:
     kind: str = "open"
 
 
+#: A click token's fields: account id, URL, message, recipient reference, link.
+ClickFields = tuple[int, str, str | None, str | None, str | None]
+
 OPEN_KINDS = (str(EventType.OPEN), str(EventType.INITIAL_OPEN))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What a browser's URL parser strips from both ends: C0 controls and space, not the other
@@ -262,11 +265,19 @@ class TokenCodec:
 
     def read_click(self, token: str) -> ClickToken:
         """Verify a click token; raise :class:`BadToken` when it was not signed by us."""
+        return ClickToken(*self.click_fields(token))
+
+    def click_fields(self, token: str) -> ClickFields:
+        """:meth:`read_click`'s fields as a tuple, in :class:`ClickToken` order: the edge's
+        hot path reads them without building the (frozen, slower to make) dataclass."""
         p = self._load(self._click, self._click_v1, token)
-        if len(p) < 3 or not isinstance(p[1], int) or not isinstance(p[2], str):
+        n = len(p)
+        if n < 3 or not isinstance(p[1], int) or not isinstance(p[2], str):
             raise BadToken("malformed click payload", token)
-        p = p + [None] * (6 - len(p))
-        return ClickToken(p[1], p[2], p[3], p[4], p[5])
+        if n >= 6:
+            return p[1], p[2], p[3], p[4], p[5]
+        p += [None] * (6 - n)
+        return p[1], p[2], p[3], p[4], p[5]
 
     def read_open(self, token: str) -> OpenToken:
         """Verify an open token; raise :class:`BadToken` when it was not signed by us."""
