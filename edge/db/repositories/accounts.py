@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from edge.db.connection import Connection, Row
-from edge.model.accounts import Account, ApiKey
+from edge.model.accounts import Account, AccountSummary, ApiKey
 
-_KEY_COLUMNS = "k.id, a.id, a.name, k.prefix, k.label, k.created_at, k.revoked_at"
-_KEYS = "api_keys k JOIN accounts a ON a.id = k.account_id"
+#: The columns :func:`key_from_row` reads, over :data:`KEYS`.
+KEY_COLUMNS = "k.id, a.id, a.name, k.prefix, k.label, k.created_at, k.revoked_at, k.operator"
+KEYS = "api_keys k JOIN accounts a ON a.id = k.account_id"
 
 
-def _key(row: Row) -> ApiKey:
-    return ApiKey(row[0], Account(row[1], row[2]), row[3], row[4], row[5], row[6])
+def key_from_row(row: Row) -> ApiKey:
+    """A key from the first columns of ``row``, :data:`KEY_COLUMNS`."""
+    return ApiKey(row[0], Account(row[1], row[2]), row[3], row[4], row[5], row[6], bool(row[7]))
 
 
 class AccountRepository:
@@ -31,31 +33,55 @@ class AccountRepository:
         row = await self.conn.fetchone("SELECT id, name FROM accounts WHERE name = ?", (name,))
         return Account(row[0], row[1]) if row is not None else None
 
+    async def get(self, account_id: int) -> Account | None:
+        row = await self.conn.fetchone("SELECT id, name FROM accounts WHERE id = ?", (account_id,))
+        return Account(row[0], row[1]) if row is not None else None
+
+    async def summaries(self) -> list[AccountSummary]:
+        """Every account, by name, with its active keys and tracking domains counted."""
+        rows = await self.conn.fetchall(
+            "SELECT a.id, a.name, a.created_at, "
+            "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id "
+            "AND k.revoked_at IS NULL), "
+            "(SELECT count(*) FROM tracking_domains d WHERE d.account_id = a.id) "
+            "FROM accounts a ORDER BY a.name"
+        )
+        return [
+            AccountSummary(Account(r[0], r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows
+        ]
+
     async def insert_key(
-        self, account: Account, key_hash: str, prefix: str, label: str | None, *, now: int
+        self,
+        account: Account,
+        key_hash: str,
+        prefix: str,
+        label: str | None,
+        *,
+        now: int,
+        operator: bool = False,
     ) -> ApiKey:
         row = await self.conn.fetchone(
-            "INSERT INTO api_keys (account_id, key_hash, prefix, label, created_at) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (account.id, key_hash, prefix, label, now),
+            "INSERT INTO api_keys (account_id, key_hash, prefix, label, created_at, operator) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (account.id, key_hash, prefix, label, now, int(operator)),
         )
         assert row is not None
-        return ApiKey(int(row[0]), account, prefix, label, now, None)
+        return ApiKey(int(row[0]), account, prefix, label, now, None, operator)
 
     async def keys(self, account_id: int | None = None) -> list[ApiKey]:
         if account_id is None:
-            rows = await self.conn.fetchall(f"SELECT {_KEY_COLUMNS} FROM {_KEYS} ORDER BY k.id")
+            rows = await self.conn.fetchall(f"SELECT {KEY_COLUMNS} FROM {KEYS} ORDER BY k.id")
         else:
             rows = await self.conn.fetchall(
-                f"SELECT {_KEY_COLUMNS} FROM {_KEYS} WHERE a.id = ? ORDER BY k.id", (account_id,)
+                f"SELECT {KEY_COLUMNS} FROM {KEYS} WHERE a.id = ? ORDER BY k.id", (account_id,)
             )
-        return [_key(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     async def key(self, key_id: int) -> ApiKey | None:
         row = await self.conn.fetchone(
-            f"SELECT {_KEY_COLUMNS} FROM {_KEYS} WHERE k.id = ?", (key_id,)
+            f"SELECT {KEY_COLUMNS} FROM {KEYS} WHERE k.id = ?", (key_id,)
         )
-        return _key(row) if row is not None else None
+        return key_from_row(row) if row is not None else None
 
     async def revoke_key(self, key_id: int, *, now: int) -> None:
         """Revoke a key; a revoked key keeps its first revocation time."""
@@ -67,9 +93,13 @@ class AccountRepository:
     async def by_key_hash(self, key_hash: str) -> Account | None:
         """The account an active key with this digest belongs to (the unique index compares
         the digests, so no string comparison's timing says anything about a key)."""
+        key = await self.active_key(key_hash)
+        return key.account if key is not None else None
+
+    async def active_key(self, key_hash: str) -> ApiKey | None:
+        """The active key with this digest (found through the unique index, as above)."""
         row = await self.conn.fetchone(
-            "SELECT a.id, a.name FROM api_keys k JOIN accounts a ON a.id = k.account_id "
-            "WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+            f"SELECT {KEY_COLUMNS} FROM {KEYS} WHERE k.key_hash = ? AND k.revoked_at IS NULL",
             (key_hash,),
         )
-        return Account(row[0], row[1]) if row is not None else None
+        return key_from_row(row) if row is not None else None
