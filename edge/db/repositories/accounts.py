@@ -46,9 +46,7 @@ class AccountRepository:
             "(SELECT count(*) FROM tracking_domains d WHERE d.account_id = a.id) "
             "FROM accounts a ORDER BY a.name"
         )
-        return [
-            AccountSummary(Account(r[0], r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows
-        ]
+        return [AccountSummary(Account(r[0], r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     async def insert_key(
         self,
