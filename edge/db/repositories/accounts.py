@@ -88,14 +88,9 @@ class AccountRepository:
             (now, key_id),
         )
 
-    async def by_key_hash(self, key_hash: str) -> Account | None:
-        """The account an active key with this digest belongs to (the unique index compares
-        the digests, so no string comparison's timing says anything about a key)."""
-        key = await self.active_key(key_hash)
-        return key.account if key is not None else None
-
     async def active_key(self, key_hash: str) -> ApiKey | None:
-        """The active key with this digest (found through the unique index, as above)."""
+        """The active key with this digest (the unique index compares the digests, so no
+        string comparison's timing says anything about a key)."""
         row = await self.conn.fetchone(
             f"SELECT {KEY_COLUMNS} FROM {KEYS} WHERE k.key_hash = ? AND k.revoked_at IS NULL",
             (key_hash,),
