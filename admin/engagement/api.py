@@ -7,7 +7,6 @@ events list and export are in :mod:`admin.engagement.events_api`.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import replace
 from typing import Any, cast
@@ -35,16 +34,14 @@ from admin.engagement.contracts import (
     WebhookEndpoint,
 )
 from admin.engagement.service import Engagement
-from admin.engagement.stats import StatsError, StatsQuery, run_stats
+from admin.engagement.stats import StatsError, StatsQuery
 from admin.engagement.webhooks.endpoints import WebhookError
-from edge.db.store import StoreUnavailable
 from edge.model.accounts import Account
 from edge.model.labels import MessageLabels
 from edge.model.privacy import PrivacySettings
 from edge.model.webhooks import Endpoint
 
 PREFIX = "/api/v1/engagement"
-log = logging.getLogger("admin.engagement")
 
 op = Operations("Engagement", auth=authenticate)
 webhook_op = Operations("Webhooks", auth=authenticate)
@@ -77,12 +74,7 @@ class StatsRoute(HTTPEndpoint):
             )
         except StatsError as exc:
             raise InvalidData(str(exc), field=exc.field) from None
-        engagement = _engagement(request)
-        try:
-            await engagement.rollup.catch_up()  # count everything stored before this request
-        except StoreUnavailable as exc:  # the ingester holds the lock: answer from what's counted
-            log.warning("stats answered without catching the roll-ups up: %s", exc)
-        return Results(await run_stats(engagement.store, stats_query))
+        return Results(await _engagement(request).stats(stats_query))
 
 
 # -- privacy and tracking switches ----------------------------------------------------------

@@ -11,14 +11,20 @@ reads.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from admin.engagement.retention import Retention
+from admin.engagement.stats import StatsQuery, run_stats
 from admin.engagement.webhooks.delivery import WebhookDelivery
 from admin.engagement.webhooks.endpoints import WebhookEndpoints
 from admin.outbound.client import Outbound
+from edge.db.store import StoreUnavailable
 from edge.events.rollup import Rollup
 from edge.serving.server import Runtime
+
+log = logging.getLogger("admin.engagement")
 
 
 class Engagement:
@@ -44,6 +50,15 @@ class Engagement:
             max_age_days=settings.event_retention_days,
             interval=settings.retention_interval,
         )
+
+    async def stats(self, query: StatsQuery) -> dict[str, Any]:
+        """Totals, series and top links for ``query`` (the stats API's and the console's),
+        counting every event stored before the call."""
+        try:
+            await self.rollup.catch_up()
+        except StoreUnavailable as exc:  # the ingester holds the lock: answer what's counted
+            log.warning("stats answered without catching the roll-ups up: %s", exc)
+        return await run_stats(self.store, query)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Engagement]:
