@@ -15,12 +15,10 @@ from admin.console.pages import Page, redirect
 from edge.model.domains import CnameStatus, SslStatus, TrackingDomain
 
 
-def busy(domain: TrackingDomain) -> bool:
+def busy(domain: TrackingDomain, ssl_status: str | None = None) -> bool:
     """Whether the domain's badges may still change by themselves (htmx polls them)."""
-    return (
-        domain.cname_status == CnameStatus.PENDING
-        or domain.reported_ssl_status == SslStatus.PROVISIONING
-    )
+    ssl_status = ssl_status or domain.reported_ssl_status
+    return domain.cname_status == CnameStatus.PENDING or ssl_status == SslStatus.PROVISIONING
 
 
 def _domain_id(page: Page) -> int:
@@ -64,8 +62,9 @@ async def detail(page: Page, *, error: str | None = None, status: int = 200) -> 
         status=status,
         domain=domain,
         ssl=ssl,
+        ssl_status=ssl.status,
         sending=sending,
-        busy=busy(domain),
+        busy=busy(domain, ssl.status),
         error=error,
         cname_target=page.services.domains.cname_target,
     )
@@ -81,10 +80,12 @@ async def show_domain(page: Page) -> Response:
 async def badges(page: Page) -> Response:
     """One row's badges (htmx polls it while :func:`busy`)."""
     try:
-        domain = await page.services.domains.get(page.account, _domain_id(page))
+        domain, ssl = await page.services.domains.ssl(page.account, _domain_id(page))
     except AdminError as exc:
         return page.refuse(exc.status, exc.description)
-    return page.render("_badges.html", domain=domain, busy=busy(domain))
+    return page.render(
+        "_badges.html", domain=domain, ssl_status=ssl.status, busy=busy(domain, ssl.status)
+    )
 
 
 async def _act(page: Page, action: str) -> Response:
