@@ -2,7 +2,7 @@
 # Installs everything the test suite needs, then runs it: the README's test command and CI's.
 #
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
-#    as root): pebble (ACME test server + pebble-challtestsrv) and postgresql. A test that
+#    as root): pebble (ACME test server + pebble-challtestsrv), postgresql and chromium.
 #    needs one fails loudly without it; none is ever skipped.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# The admin console's browser test drives Debian's chromium through Playwright (the browser
+# Playwright would download is never used: no `playwright install`).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "installing ${missing[*]} with apt-get" >&2
