@@ -3,7 +3,7 @@
 #
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
 #    as root): pebble (ACME test server + pebble-challtestsrv), postgresql and chromium.
-#    needs one fails loudly without it; none is ever skipped.
+#    A test that needs one fails loudly without it; none is ever skipped.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
 #    postgres user when root), stopped and removed at the end; its URL is exported as
