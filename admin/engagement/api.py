@@ -8,7 +8,6 @@ events list and export are in :mod:`admin.engagement.events_api`.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any, cast
 
 from msgspec import UNSET
@@ -32,6 +31,7 @@ from admin.engagement.contracts import (
     WebhookChange,
     WebhookCreate,
     WebhookEndpoint,
+    WebhookTest,
 )
 from admin.engagement.service import Engagement
 from admin.engagement.stats import StatsError, StatsQuery
@@ -89,22 +89,17 @@ def _settings_view(settings: PrivacySettings) -> dict[str, Any]:
 class SettingsRoute(HTTPEndpoint):
     @op("The account's privacy and tracking switches", answer=Results[Settings])
     async def get(self, request: Request, account: Account) -> Results[dict[str, Any]]:
-        async with _engagement(request).store.reading() as db:
-            return Results(_settings_view(await db.privacy.get(account.id)))
+        return Results(_settings_view(await _engagement(request).privacy(account.id)))
 
     @op("Change privacy and tracking switches (fields not given are kept)",
         answer=Results[Settings])  # fmt: skip
     async def put(
         self, request: Request, account: Account, body: SettingsChange
     ) -> Results[dict[str, Any]]:
-        engagement = _engagement(request)
         changes = {
             name: value for name in _SETTINGS_FIELDS if (value := getattr(body, name)) is not UNSET
         }
-        async with engagement.store.transaction() as tx:
-            settings = replace(await tx.privacy.get(account.id), **changes)
-            await tx.privacy.put(account.id, settings, now=int(time.time()))
-        engagement.runtime.settings_changed()  # this worker at once; others within a second
+        settings = await _engagement(request).change_privacy(account.id, **changes)
         return Results(_settings_view(settings))
 
 
@@ -205,10 +200,21 @@ class Webhook(HTTPEndpoint):
             raise NotFound(request.path_params["id"])
 
 
+class WebhookTestRoute(HTTPEndpoint):
+    @webhook_op("Send a signed test batch to the endpoint now (queue and status unchanged)")
+    async def post(self, request: Request, account: Account, id: RowId) -> Results[WebhookTest]:
+        try:
+            error = await _engagement(request).delivery.send_test(account.id, id)
+        except LookupError:
+            raise NotFound(request.path_params["id"]) from None
+        return Results(WebhookTest(error is None, error))
+
+
 routes = [
     Route(f"{PREFIX}/stats", StatsRoute),
     Route(f"{PREFIX}/settings", SettingsRoute),
     Route(f"{PREFIX}/messages/{{message}}", LabelsRoute),
     Route("/api/v1/webhooks", Webhooks),
     Route("/api/v1/webhooks/{id}", Webhook),
+    Route("/api/v1/webhooks/{id}/test", WebhookTestRoute),
 ]
