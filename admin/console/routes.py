@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from admin.console import dashboard, domains, keys, signin
+from admin.console import account, dashboard, domains, keys, signin
 from admin.console.pages import console_page, operator_page
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -48,6 +48,14 @@ routes: list[BaseRoute] = [
     _get("/keys", console_page(keys.list_keys)),
     _post("/keys", console_page(keys.create_key)),
     _post("/keys/{id:int}/revoke", console_page(keys.revoke_key)),
+    _get("/webhooks", console_page(account.list_webhooks)),
+    _post("/webhooks", console_page(account.create_webhook)),
+    _post("/webhooks/{id:int}/test", console_page(account.test_webhook)),
+    _post("/webhooks/{id:int}/delete", console_page(account.delete_webhook)),
+    _get("/privacy", console_page(account.show_privacy)),
+    _post("/privacy", console_page(account.change_privacy)),
+    _get("/rewrite", console_page(account.rewrite_page)),
+    _post("/rewrite", console_page(account.rewrite_page)),
     _get("/accounts", operator_page(keys.list_accounts)),
     _post("/accounts", operator_page(keys.create_account)),
     _post("/accounts/look", operator_page(keys.look_at)),

@@ -40,6 +40,20 @@ def new_client(admin: AdminHarness) -> Iterator[Callable[..., httpx.Client]]:
 
 
 @pytest.fixture
+def new_client_of() -> Iterator[Callable[..., httpx.Client]]:
+    """``new_client_of(live)``: a client of ``live`` on the admin host, closed after the test."""
+    made: list[httpx.Client] = []
+
+    def make(live, host: str = "admin.test") -> httpx.Client:
+        made.append(live.client(host))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
 def browser(admin: AdminHarness, new_client) -> httpx.Client:
     """A client on the admin host, signed in as account ``acme``."""
     client = new_client()

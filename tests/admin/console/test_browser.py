@@ -177,7 +177,21 @@ def test_the_console_in_a_browser(live: HttpsLive, browser: Browser, dns_server,
     row.get_by_role("button", name="Revoke").click()
     expect(page.locator("tr", has_text="deploy")).to_contain_text("revoked")
 
+    # The other pages, keyboard first: a labelled field, typed into, submitted with Enter.
+    page.goto(base + "/rewrite")
+    page.get_by_label("HTML").fill('<a href="https://shop.test/" data-link-name="buy">Buy</a>')
+    page.get_by_label("Tracking domain").select_option(DOMAIN)
+    page.get_by_label("Message id").fill("m-9")
+    page.get_by_label("Message id").press("Enter")
+    expect(page.locator("#links")).to_contain_text("buy")
+    expect(page.locator("#rewritten")).to_contain_text(f"https://{DOMAIN}")
+    page.screenshot(path=shots / "rewrite.png", full_page=True)
+    for path in ("/webhooks", "/privacy"):
+        page.goto(base + path)
+        page.screenshot(path=shots / f"{path[1:]}.png", full_page=True)
+
     # A form posted without the CSRF token is refused.
+    page.goto(base + "/keys")
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
     page.get_by_label("Label").fill("forged")
     page.get_by_role("button", name="Create key").click()

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.admin.console.conftest import csrf_of, sign_in
 from tests.fixtures_admin import AdminHarness
+
+
+def _key(live, account: str = "acme") -> str:
+    services = live.app.admin_app.state.services
+
+    async def make() -> str:
+        return (await services.accounts.create_key(await services.accounts.ensure(account))).secret
+
+    return live.call(make)
 
 
 def post(client, path: str, **data: str):
@@ -139,3 +149,52 @@ def test_the_dashboard_counts_and_charts_events(admin: AdminHarness, browser):
     assert len(chart["time"]) == 25  # the range widened to whole hours
     assert sorted(chart) == ["clicks", "machine_clicks", "machine_opens", "opens", "time"]
     assert browser.get("/dashboard/tail").text.strip() == "<p>No events yet.</p>"
+
+
+def test_a_webhooks_secret_is_shown_once_and_a_test_batch_reports_the_outcome(
+    admin_settings, make_server, make_webhook_receiver, new_client_of
+):
+    from dataclasses import replace
+
+    live = make_server(replace(admin_settings, webhook_allow_networks=("127.0.0.0/8",)))
+    receiver = make_webhook_receiver()
+    client = new_client_of(live)
+    sign_in(client, _key(live))
+    created = post(client, "/webhooks", url=receiver.url, type_click="on")
+    assert created.status_code == 201
+    secret = re.search(r'<pre id="secret">([^<]+)</pre>', created.text).group(1)
+    assert secret not in client.get("/webhooks").text
+    ident = re.search(r'action="/webhooks/(\d+)/test"', created.text).group(1)
+    tested = post(client, f"/webhooks/{ident}/test")
+    assert "The test batch was delivered." in tested.text
+    (request,) = receiver.requests
+    assert json.loads(request.body)["test"] is True
+    receiver.mode = "down"
+    failed = post(client, f"/webhooks/{ident}/test")
+    assert "The test failed: HTTP 503" in failed.text
+
+
+def test_privacy_switches_are_changed_through_the_engagement_service(admin: AdminHarness, browser):
+    answer = post(browser, "/privacy", client_ip="none", user_agent="full", track_clicks="on")
+    assert answer.status_code == 200
+    engagement = admin.live.app.admin_app.state.engagement
+    account = admin.live.call(
+        lambda: admin.live.app.admin_app.state.services.accounts.by_name("acme")
+    )
+    settings = admin.live.call(lambda: engagement.privacy(account.id))
+    assert (settings.client_ip, settings.track_opens, settings.track_clicks) == (
+        "none",
+        False,
+        True,
+    )
+    assert post(browser, "/privacy", client_ip="bogus", user_agent="full").status_code == 400
+
+
+def test_the_rewrite_page_shows_the_wrapped_html_and_the_link_report(browser):
+    html = '<a href="https://shop.example/a" data-link-name="<b>hero</b>">Buy</a>'
+    answer = post(browser, "/rewrite", html=html, track_clicks="on", track_opens="on")
+    assert answer.status_code == 200
+    assert "http://track.test/" in answer.text
+    assert "<td>&lt;b&gt;hero&lt;/b&gt;</td><td>https://shop.example/a</td><td>yes</td>" in (
+        answer.text
+    )
