@@ -30,6 +30,7 @@ from admin.monitoring.metrics import metrics
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
 from admin.ssl.wiring import tls_allowed
+from edge.serving.clientaddr import ClientResolver
 from edge.serving.server import Runtime
 
 
@@ -80,6 +81,7 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
     app.state.runtime = runtime
     app.state.services = services
     app.state.accounts = services.accounts
+    app.state.console_clients = ClientResolver(runtime.settings.trusted_proxies)
     app.state.console_auth = ConsoleAuth(
         services.store,
         services.accounts,

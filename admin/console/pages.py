@@ -51,16 +51,14 @@ def secured(response: Response) -> Response:
     return response
 
 
-def render(
-    template: str, context: Mapping[str, Any], *, status: int = 200, request: Request | None = None
-) -> Response:
+def render(template: str, context: Mapping[str, Any], *, status: int = 200) -> Response:
     """``template`` rendered (autoescaped) with ``context``, with the security headers."""
     html = templates.get_template(template).render(**context)
     return secured(HTMLResponse(html, status_code=status))
 
 
 def redirect(url: str) -> Response:
-    """After a POST: 303 to ``url`` (an htmx request is told with ``HX-Redirect``)."""
+    """After a POST: 303 to ``url`` (post, redirect, get: a reload does not post again)."""
     return secured(RedirectResponse(url, status_code=303))
 
 

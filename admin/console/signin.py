@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from admin.console.auth import CSRF_FIELD, PRESESSION_COOKIE, ConsoleAuth
 from admin.console.pages import Page, console_auth, read_form, redirect, render
+from edge.serving.clientaddr import ClientResolver
 
 
 def _signin_form(
@@ -43,7 +44,10 @@ async def signin(request: Request) -> Response:
             {"message": "This form has expired. Reload the sign-in page and try again."},
             status=403,
         )
-    client = request.client.host if request.client else "unknown"
+    # The client as the tracking paths see it (X-Forwarded-For from trusted proxies only).
+    resolver: ClientResolver = request.app.state.console_clients
+    address, _, _ = resolver.resolve(request.scope["headers"], request.client)
+    client = address or "unknown"
     if not await auth.allow_attempt(client):
         return _signin_form(
             request, auth, status=429, error="Too many sign-in attempts. Wait a few minutes."

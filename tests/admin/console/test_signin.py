@@ -85,6 +85,23 @@ def test_sign_in_attempts_are_limited_per_client(admin_settings, tmp_path):
         live.stop()
 
 
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(admin_settings):
+    settings = replace(admin_settings, console_signin_limit=1, trusted_proxies=("127.0.0.1/32",))
+    app = create_app(
+        settings, cname=FakeCname(), reach=FakeReach(), provisioner=RecordingProvisioner()
+    )
+    live = start_server(app)
+    try:
+        statuses = []
+        for client_address in ("203.0.113.1", "203.0.113.1", "203.0.113.2"):
+            with live.client("admin.test") as client:
+                client.headers["x-forwarded-for"] = client_address
+                statuses.append(sign_in(client, "0" * 40).status_code)
+        assert statuses == [401, 429, 401]
+    finally:
+        live.stop()
+
+
 def test_sign_out_ends_the_session_on_the_server(browser):
     stolen = dict(browser.cookies)
     token = csrf_of(browser.get("/domains").text)
