@@ -137,6 +137,7 @@ def test_the_console_in_a_browser(live: HttpsLive, browser: Browser, dns_server,
     # Add a domain; read its CNAME; set it in DNS; verify; SSL becomes active.
     page.get_by_label("Domain name").fill(DOMAIN)
     page.get_by_role("button", name="Add").click()
+    domain_id = page.url.rsplit("/", 1)[1]
     record = page.locator("#record").inner_text()
     assert record == f"{DOMAIN}. CNAME {TARGET}."
     name, _, target = record.split()
@@ -198,6 +199,14 @@ def test_the_console_in_a_browser(live: HttpsLive, browser: Browser, dns_server,
     expect(page.locator("h1")).to_have_text("Refused")
     page.goto(base + "/keys")
     assert "forged" not in page.content()
+
+    # Readable at a phone's width: no page scrolls sideways (wide tables scroll in place).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (f"/domains/{domain_id}", "/dashboard?range=24h", "/keys", "/webhooks"):
+        page.goto(base + path)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, (path, wide)
+    page.screenshot(path=shots / "dashboard-phone.png", full_page=True)
 
     # Sign out: the console is behind the sign-in form again.
     page.get_by_role("button", name="Sign out").click()
