@@ -301,9 +301,11 @@ class Settings:
         "EDGE_CNAME_TARGET",
         "",
         _host,
-        "the host name customers point their tracking domain's CNAME at (set it in production: "
-        "a CNAME cannot point at an IP address); a value that is not a host name stops the "
-        "server at start",
+        "the host name under which each account has its own CNAME target, `<label>.<target>`, "
+        "that its customers point their tracking domains at; the operator's DNS must send "
+        "`<target>` and the wildcard `*.<target>` to the edge (see [Domain verification]"
+        "(#domain-verification)). Set it in production: a CNAME cannot point at an IP address; a "
+        "value that is not a host name stops the server at start",
         same_as="default_domain",
     )
     dns_nameservers: tuple[str, ...] = setting(

@@ -2,8 +2,12 @@
 # Installs everything the test suite needs, then runs it: the README's test command and CI's.
 #
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
-#    as root): pebble (ACME test server + pebble-challtestsrv), postgresql and chromium.
-#    A test that needs one fails loudly without it; none is ever skipped.
+#    as root): pebble (ACME test server + pebble-challtestsrv), postgresql, nginx-light
+#    with libnginx-mod-stream (the cluster test's balancer: HTTP round-robin and TLS passed
+#    through), caddy (the TLS terminator in front, EDGE_TLS=external) and chromium (the admin
+#    console's browser test). Each test starts its own instances on loopback ports; a system
+#    service a package may start is left alone. A test that needs one fails loudly without
+#    it; none is ever skipped.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
 #    postgres user when root), stopped and removed at the end; its URL is exported as
@@ -15,6 +19,14 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || missing+=(nginx-light)
+# Debian builds the stream module (TLS passthrough) as a package of its own.
+if [ ! -x "$nginx_bin" ] || { "$nginx_bin" -V 2>&1 | grep -q -- '--with-stream=dynamic' \
+        && ! compgen -G "/usr/lib/nginx/modules/ngx_stream_module.so" >/dev/null; }; then
+    missing+=(libnginx-mod-stream)
+fi
 # The admin console's browser test drives Debian's chromium through Playwright (the browser
 # Playwright would download is never used: no `playwright install`).
 [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -107,6 +107,10 @@ class Pebble:
     def _management(self) -> httpx.Client:
         return httpx.Client(verify=ssl.create_default_context(cafile=self.tls_ca_path), timeout=5)
 
+    def log_text(self) -> str:
+        """Pebble's and challtestsrv's output so far (every ACME request is a line)."""
+        return (self.tls_ca_path.parent / "pebble.log").read_text(errors="replace")
+
     def root_pem(self) -> str:
         """The root of the chains Pebble issues (trust it to verify an edge's certificate)."""
         with self._management() as client:

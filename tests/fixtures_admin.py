@@ -19,29 +19,39 @@ from tests.conftest import LiveServer, start_server
 CNAME_TARGET = "edge.test"
 
 
-class FakeCname:
-    """Answers as a DNS zone the test edits: ``point(domain)`` adds the right CNAME."""
+#: What :meth:`FakeCname.point` records by default: the right target, whichever account asks.
+ANY_ACCOUNT = "<the asking account's target>"
 
-    def __init__(self, target: str = CNAME_TARGET) -> None:
-        self.target = target
+
+class FakeCname:
+    """Answers as a DNS zone the test edits: ``point(domain)`` adds the right CNAME for
+    whichever account asks (the account-specific rule is tested over real DNS);
+    ``point(domain, target)`` a CNAME to ``target``."""
+
+    def __init__(self) -> None:
         self.records: dict[str, str] = {}
         self.timeouts: set[str] = set()
         self.calls: list[str] = []
+        self.targets: list[str | None] = []
 
     def point(self, domain: str, target: str | None = None) -> None:
-        self.records[domain] = target or self.target
+        self.records[domain] = target or ANY_ACCOUNT
 
-    async def check(self, domain: str) -> CnameCheck:
+    async def check(self, domain: str, target: str | None = None) -> CnameCheck:
         self.calls.append(domain)
+        self.targets.append(target)
+        wanted = target or CNAME_TARGET
         if domain in self.timeouts:
             return CnameCheck(False, "DNS resolver timed out after 3.0 s", (domain,), True)
-        target = self.records.get(domain)
-        if target is None:
+        found = self.records.get(domain)
+        if found is None:
             return CnameCheck(False, f"no such name: {domain}", (domain,))
-        if target != self.target:
-            reason = f"CNAME points to {target} instead of {self.target}"
-            return CnameCheck(False, reason, (domain, target))
-        return CnameCheck(True, f"CNAME points to {target}", (domain, target))
+        if found == ANY_ACCOUNT:
+            found = wanted
+        if found != wanted:
+            reason = f"CNAME points to {found} instead of {wanted}"
+            return CnameCheck(False, reason, (domain, found))
+        return CnameCheck(True, f"CNAME points to {found}", (domain, found))
 
 
 class FakeReach:
@@ -91,6 +101,12 @@ class AdminHarness:
 
     def key(self, account: str = "acme") -> str:
         return make_key(self.live, account)
+
+    def target(self, account: str = "acme") -> str:
+        """``account``'s CNAME target, ``<its label>.edge.test`` (the account is made if new)."""
+        services = self.live.app.admin_app.state.services  # type: ignore[union-attr]
+        found = self.live.call(lambda: services.accounts.ensure(account))
+        return services.domains.target_for(found)
 
     def client(self, key: str | None, *, bearer: bool = False) -> httpx.Client:
         """A client on the admin host sending ``key`` as SparkPost clients (or as Bearer)."""

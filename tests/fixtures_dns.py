@@ -7,6 +7,7 @@ answer section, and a name it does not know is NXDOMAIN. Point the code under te
 
     dns_server.set_cname("track.brand.test", "edge.test")
     dns_server.set_a("edge.test", "127.0.0.1")
+    dns_server.set_cname("*.edge.test", "edge.test")   # a wildcard: any name below edge.test
     dns_server.stop_answering()   # queries are read and dropped: the client times out
     dns_server.answer_rcode(dns.rcode.SERVFAIL)
     dns_server.set_a_sequence("rebind.test", ["192.0.2.1"], ["127.0.0.1"])  # TTL 0
@@ -61,6 +62,21 @@ class Zone:
     def exists(self, name: str) -> bool:
         return name in self.cnames or name in self.addresses
 
+    def owner(self, name: str) -> str | None:
+        """The record set that answers for ``name``: its own, or else a wildcard's, as RFC 4592
+        synthesises it (simplified: the nearest ``*.<ancestor>``, only for a name that does
+        not exist, and not when a name between them does)."""
+        if self.exists(name):
+            return name
+        labels = name.split(".")
+        for i in range(1, len(labels)):
+            ancestor = ".".join(labels[i:])
+            if self.exists("*." + ancestor):
+                return "*." + ancestor
+            if self.exists(ancestor):
+                return None
+        return None
+
     def answer(self, wire: bytes, *, udp: bool = False) -> bytes | None:
         query = dns.message.from_wire(wire)
         question = query.question[0]
@@ -88,7 +104,10 @@ class Zone:
     def _resolve(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int) -> None:
         name = qname
         for _ in range(MAX_CHASE):
-            key = _key(name)
+            key = self.owner(_key(name))
+            if key is None:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+                return
             target = self.cnames.get(key)
             if target is not None:
                 rrset = dns.rrset.from_text(name, TTL, "IN", "CNAME", target + ".")
@@ -97,9 +116,6 @@ class Zone:
                     return
                 name = dns.name.from_text(target)
                 continue
-            if not self.exists(key):
-                response.set_rcode(dns.rcode.NXDOMAIN)
-                return
             values = self.addresses[key].get(rdtype, [])
             turns = self.sequences.get((key, rdtype))
             if turns:

@@ -3,19 +3,23 @@ synchronous tests, and realistic requests to record.
 
 ``engagement_db.record(events)`` stores events exactly as the edge's writer does (one batch,
 one transaction, classified) and then catches the roll-up up, so stats read what was
-recorded.
+recorded. ``engagement_db`` runs each test on both engines (SQLite, then PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from edge.db.postgres.store import PostgresStore
+from edge.db.repositories.rollup_keys import FIRST_KEYS
 from edge.db.sqlite.store import SQLiteStore
+from edge.db.store import Store
 from edge.events.ingester import write_batch
 from edge.events.prepare import EventPreparer
 from edge.events.rollup import Rollup
@@ -73,10 +77,11 @@ def event(
 
 
 class EngagementDB:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, make_store: Callable[[], Store]) -> None:
+        #: Another (unopened) store on the same database: another worker, or another node.
+        self.make_store = make_store
         self.loop = asyncio.new_event_loop()
-        self.store = SQLiteStore(path)
+        self.store = make_store()
         self.preparer = EventPreparer()
         self.rollup = Rollup(self.store)
         self.run(self.store.open())
@@ -104,6 +109,17 @@ class EngagementDB:
 
         return self.run(fetch())
 
+    def unique_keys(self) -> dict[str, int]:
+        """Which unique keys each event opened, as ``FIRST_*`` bits by event id (the
+        engine-neutral reading of ``engagement_firsts``)."""
+        bits = {(kind, scope): bit for kind, scope, bit, _, _ in FIRST_KEYS}
+        opened: dict[str, int] = {}
+        for event_id, kind, scope in self.query(
+            "SELECT event_id, kind, scope FROM engagement_firsts"
+        ):
+            opened[event_id] = opened.get(event_id, 0) | bits[(kind, scope)]
+        return opened
+
     def execute(self, sql: str, args: tuple = ()) -> None:
         async def go():
             async with self.store.transaction() as tx:
@@ -116,9 +132,14 @@ class EngagementDB:
         self.loop.close()
 
 
-@pytest.fixture
-def engagement_db(tmp_path: Path) -> Iterator[EngagementDB]:
-    db = EngagementDB(tmp_path / "edge.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def engagement_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngagementDB]:
+    make: Callable[[], Store]
+    if request.param == "sqlite":
+        make = functools.partial(SQLiteStore, tmp_path / "edge.sqlite3")
+    else:
+        make = functools.partial(PostgresStore, request.getfixturevalue("pg_url"), node="a")
+    db = EngagementDB(make)
     yield db
     db.close()
 

@@ -69,6 +69,8 @@ def _when(ts: int | None) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    from admin.domains.service import account_target
+
     require_text(args.account, "--account")
     require_text(args.label, "--label")
     if not args.account.strip():
@@ -80,12 +82,15 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         return await accounts.create_key(account, args.label, operator=args.operator)
 
     new = _run(work)
-    # The key goes to stdout alone (scripts capture it); the rest is a note on stderr.
+    account = new.key.account
+    # The key goes to stdout alone (scripts capture it); the rest is a note on stderr. The
+    # CNAME target is there for customers of the SparkPost dialect, whose answers carry none.
     print(new.secret)
     print(
         f"{'operator ' if new.key.operator else ''}key {new.key.id} for account "
-        f"{new.key.account.name!r} (id {new.key.account.id}); "
-        "it is shown only this once",
+        f"{account.name!r} (id {account.id}); it is shown only "
+        f"this once; the account's tracking domains point their CNAME at "
+        f"{account_target(account, Settings.from_env().cname_target)}",
         file=sys.stderr,
     )
     return 0

@@ -175,9 +175,10 @@ async def host_for(
     if name == settings.default_domain:
         host = TrackingHost(name, None, settings.default_secure, True)
         return host, BUILTIN_ACCOUNT_ID
-    found = await db.domains.by_name(name)
-    if found is None:
+    claims = await db.domains.named(name)  # the owner's row first, if any account owns it
+    if not claims:
         raise CLIError(f"unknown tracking domain: {name}")
+    found = claims[0]
     if not found.served:
         raise CLIError(f"tracking domain {name} is not verified or is blocked")
     return TrackingHost(name, found.account_id, found.secure, True, found.id), found.account_id

@@ -34,7 +34,7 @@ async def listing(page: Page, *, error: str | None = None, status: int = 200) ->
         domains=domains,
         busy=busy,
         error=error,
-        cname_target=page.services.domains.cname_target,
+        cname_target=page.services.domains.target_for(page.account),
     )
 
 
@@ -66,7 +66,7 @@ async def detail(page: Page, *, error: str | None = None, status: int = 200) -> 
         sending=sending,
         busy=busy(domain, ssl.status),
         error=error,
-        cname_target=page.services.domains.cname_target,
+        cname_target=page.services.domains.target_for(page.account),
     )
 
 

@@ -93,9 +93,17 @@ class AssignTrackingDomain(Struct):
 
 
 class DnsRecord(Struct):
+    """The one record the customer adds: ``name. CNAME target.``"""
+
     name: str
     type: Literal["CNAME"]
-    target: str
+    target: Annotated[
+        str,
+        Meta(
+            description="the account's own CNAME target, <label>.<EDGE_CNAME_TARGET>: a name "
+            "verifies only for the account whose target it points to"
+        ),
+    ]
 
 
 class TrackingDomain(Struct):

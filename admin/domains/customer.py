@@ -99,8 +99,8 @@ def sending_view(domain: SendingDomain) -> wire.SendingDomain:
     )
 
 
-def _data(request: Request, domain: TrackingDomain) -> Data[wire.TrackingDomain]:
-    return Data(tracking_view(domain, _domains(request).cname_target))
+def _data(request: Request, account: Account, domain: TrackingDomain) -> Data[wire.TrackingDomain]:
+    return Data(tracking_view(domain, _domains(request).target_for(account)))
 
 
 # -- tracking domains ---------------------------------------------------------------------------
@@ -113,11 +113,11 @@ class TrackingDomains(HTTPEndpoint):
         self, request: Request, account: Account, body: wire.CreateTrackingDomain
     ) -> Data[wire.TrackingDomain]:
         created = await _domains(request).create(account, body.domain, secure=body.secure or False)
-        return _data(request, created)
+        return _data(request, account, created)
 
     @tracking_op("List the account's tracking domains")
     async def get(self, request: Request, account: Account) -> Data[list[wire.TrackingDomain]]:
-        target = _domains(request).cname_target
+        target = _domains(request).target_for(account)
         domains = await _domains(request).list(account)
         return Data([tracking_view(d, target) for d in domains])
 
@@ -129,7 +129,7 @@ class TrackingDomainById(HTTPEndpoint):
     ) -> Data[wire.TrackingDomainDetail]:
         service = _domains(request)
         found, ssl = await service.ssl(account, id)
-        target = service.cname_target
+        target = service.target_for(account)
         return Data(
             wire.TrackingDomainDetail(
                 **_tracking_fields(found, target),
@@ -142,7 +142,7 @@ class TrackingDomainById(HTTPEndpoint):
     async def patch(
         self, request: Request, account: Account, body: wire.RenameTrackingDomain, id: RowId
     ) -> Data[wire.TrackingDomain]:
-        return _data(request, await _domains(request).rename(account, id, body.domain))
+        return _data(request, account, await _domains(request).rename(account, id, body.domain))
 
     @tracking_op("Delete (409 domain_in_use while sending domains use it)", status=204,
                  errors=(409,))  # fmt: skip
@@ -156,7 +156,7 @@ class VerifyTrackingDomain(HTTPEndpoint):
     async def post(
         self, request: Request, account: Account, id: RowId
     ) -> Data[wire.TrackingDomain]:
-        return _data(request, await _domains(request).verify(account, id))
+        return _data(request, account, await _domains(request).verify(account, id))
 
 
 class Certificate(HTTPEndpoint):

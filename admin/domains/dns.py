@@ -1,8 +1,9 @@
 """CNAME verification: does a customer's tracking domain point at this edge?
 
-A customer creates ``track.brand.com`` and adds ``track.brand.com. CNAME <EDGE_CNAME_TARGET>``
-to their zone. :class:`CnameVerifier` follows the CNAME chain hop by hop through the
-configured resolver and says, in words a customer can act on, what it found::
+A customer creates ``track.brand.com`` and adds ``track.brand.com. CNAME <target>`` to their
+zone, where the target is their account's own (``<label>.<EDGE_CNAME_TARGET>``, see
+:mod:`admin.domains.service`). :class:`CnameVerifier` follows the CNAME chain hop by hop through
+the configured resolver and says, in words a customer can act on, what it found::
 
     CnameCheck(valid=True,  reason="CNAME points to edge.example", chain=(...))
     CnameCheck(valid=False, reason="no such name: track.brand.com", ...)
@@ -64,7 +65,8 @@ def _text(name: dns.name.Name) -> str:
 
 
 class CnameVerifier:
-    """Checks that a domain's CNAME chain reaches ``target``.
+    """Checks that a domain's CNAME chain reaches a target (``target``, unless a check names
+    another: the domain service names the account's).
 
     Names are compared after :func:`edge.hosts.normalise_host` (case, trailing dot, IDNA),
     so ``Edge.Example.`` matches ``edge.example``.
@@ -111,12 +113,16 @@ class CnameVerifier:
             self._resolver = make_resolver(self.nameservers, self.timeout)
         return self._resolver
 
-    async def check(self, domain: str) -> CnameCheck:
-        """Follow ``domain``'s CNAMEs; valid when the chain reaches the target."""
+    async def check(self, domain: str, target: str | None = None) -> CnameCheck:
+        """Follow ``domain``'s CNAMEs; valid when the chain reaches ``target`` (by default the
+        configured one)."""
         start = normalise_host(domain)
         if not start:
             return CnameCheck(False, f"not a valid domain name: {domain!r}", ())
-        if start == self.target:
+        wanted = normalise_host(target) if target is not None else self.target
+        if not wanted:
+            raise ValueError(f"bad CNAME target {target!r}")
+        if start == wanted:
             return CnameCheck(False, f"{start} is the CNAME target itself", (start,))
         deadline = time.monotonic() + self.timeout
         chain = [start]
@@ -127,36 +133,31 @@ class CnameVerifier:
                 if response is None:  # NXDOMAIN
                     if len(chain) == 1:
                         return CnameCheck(False, f"no such name: {start}", tuple(chain))
-                    return self._wrong_target(chain, missing=True)
+                    return _wrong_target(chain, wanted, missing=True)
                 cname = _cname_of(response, current)
                 if cname is None:
                     if len(chain) == 1:
                         found = await self._other_records(start, deadline)
                         reason = f"no CNAME record for {start}"
                         return CnameCheck(False, reason + found, tuple(chain))
-                    return self._wrong_target(chain, missing=False)
+                    return _wrong_target(chain, wanted, missing=False)
                 if cname in chain:
                     chain.append(cname)
                     return CnameCheck(
                         False, "CNAME chain loops: " + " → ".join(chain), tuple(chain)
                     )
                 chain.append(cname)
-                if cname == self.target:
-                    return CnameCheck(True, f"CNAME points to {self.target}", tuple(chain))
+                if cname == wanted:
+                    return CnameCheck(True, f"CNAME points to {wanted}", tuple(chain))
+                if cname == self.target or cname.endswith("." + self.target):
+                    # The chain entered this edge's own names (another account's target, or
+                    # the shared one): what follows is the operator's, and proves nothing.
+                    return _wrong_target(chain, wanted, missing=False)
                 if len(chain) > self.max_chain:
                     reason = f"CNAME chain of {start} is longer than {self.max_chain} names"
                     return CnameCheck(False, reason, tuple(chain))
         except DNSLookupError as exc:
             return CnameCheck(False, exc.reason, tuple(chain), temporary=exc.temporary)
-
-    def _wrong_target(self, chain: list[str], *, missing: bool) -> CnameCheck:
-        end = chain[-1]
-        reason = f"CNAME points to {end} instead of {self.target}"
-        if len(chain) > 2:
-            reason += " (via " + " → ".join(chain[1:-1]) + ")"
-        if missing:
-            reason += f"; {end} does not exist"
-        return CnameCheck(False, reason, tuple(chain))
 
     async def _query(
         self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float
@@ -200,6 +201,16 @@ class CnameVerifier:
                 values = ", ".join(sorted(rdata.to_text() for rdata in rrset))
                 return f"; it has an {kind} record: {values}"
         return ""
+
+
+def _wrong_target(chain: list[str], target: str, *, missing: bool) -> CnameCheck:
+    end = chain[-1]
+    reason = f"CNAME points to {end} instead of {target}"
+    if len(chain) > 2:
+        reason += " (via " + " → ".join(chain[1:-1]) + ")"
+    if missing:
+        reason += f"; {end} does not exist"
+    return CnameCheck(False, reason, tuple(chain))
 
 
 def _cname_of(response: dns.message.Message, name: str) -> str | None:

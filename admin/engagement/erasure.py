@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.routing import Route
@@ -32,7 +33,23 @@ from edge.model.accounts import Account
 from edge.model.erasure import ErasureCounts
 from edge.tokens.codec import TokenCodec
 
-PATH = "/api/v1/engagement/recipients/{recipient:path}"
+
+class AnyText(Convertor[str]):
+    """A path parameter of any characters, ``/`` and line breaks included: Starlette's ``path``
+    convertor (``.*``, without DOTALL) stops at a line break, and a reference holding one was
+    answered 404, which the operation does not document."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("text", AnyText())
+PATH = "/api/v1/engagement/recipients/{recipient:text}"
 log = logging.getLogger("admin.engagement")
 
 op = Operations("Engagement", auth=authenticate)

@@ -7,7 +7,7 @@ A store hands out :class:`~edge.db.repositories.Repositories` (one attribute per
         domains = await db.domains.in_account(account_id)
 
     async with store.transaction() as tx:       # one transaction: committed, or rolled back
-        if await tx.domains.name_taken(name):
+        if await tx.domains.taken_for(account_id, name):
             raise Conflict(...)
         await tx.domains.insert(account_id, name, secure=False)
 

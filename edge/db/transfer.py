@@ -42,6 +42,15 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("erased_recipients", "account_id, digest"),
     ("signing_keys", "position"),
 )
+#: What a row the cluster holds already under the same key becomes, by table (else it is kept).
+#: An account the cluster had before the copy with the same name and no tracking domain yet
+#: (the default account every schema starts with) takes this installation's CNAME target
+#: label: the CNAMEs its customers set name it, and the re-check would withdraw their domains.
+ON_CONFLICT = {
+    "accounts": "DO UPDATE SET cname_label = excluded.cname_label "
+    "WHERE accounts.name = excluded.name AND NOT EXISTS "
+    "(SELECT 1 FROM tracking_domains t WHERE t.account_id = accounts.id)",
+}
 #: Tables whose ids PostgreSQL hands out from an identity: moved past the copied ids.
 IDENTITIES = ("accounts", "api_keys", "tracking_domains", "sending_domains", "webhook_endpoints")
 #: Events per COPY.
@@ -125,7 +134,8 @@ async def _copy_table(
     columns = await _columns(target, table)
     names = ", ".join(columns)
     marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-    insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING"
+    conflict = ON_CONFLICT.get(table, "DO NOTHING")
+    insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) {conflict}"
     for rows in _rows(source, f"SELECT {names} FROM {table}"):
         await target.executemany(insert, rows)
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 class Account:
     id: int
     name: str
+    #: The account's own label under ``EDGE_CNAME_TARGET``: its tracking domains' CNAMEs point
+    #: at ``<cname_label>.<EDGE_CNAME_TARGET>``, which proves the name is this account's to use.
+    #: Random, unique, never reused (not a secret: it is published in customers' DNS).
+    cname_label: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ State machine (``verified`` is ``cname_status == valid``)::
     unverified ──verify──▶ pending ──CNAME ok, reaches the edge──▶ valid ──▶ served
                               └──────── otherwise ─────────────▶ invalid
     valid ──re-check finds the CNAME gone, or a wrong answer──▶ invalid (no longer served)
+    valid ──another account's domain of that name verifies──▶ invalid (one owner per name)
     any ──rename──▶ unverified (certificate dropped, default cleared)
 
 A domain is *served* (tracking paths answered, certificates issued and presented) when it is

@@ -64,10 +64,13 @@ class DomainTable(Mirror):
         return True
 
     def _build(self, domains: list[TrackingDomain]) -> dict[str, TrackingHost]:
-        hosts = {
-            r.domain: TrackingHost(r.domain, r.account_id, r.secure, r.served, r.id)
-            for r in domains
-        }
+        hosts: dict[str, TrackingHost] = {}
+        for r in domains:
+            # Several accounts may claim a name, but only the verified row (at most one: a
+            # unique index) is served, and no unverified claim may shadow it.
+            known = hosts.get(r.domain)
+            if known is None or (r.served and not known.served):
+                hosts[r.domain] = TrackingHost(r.domain, r.account_id, r.secure, r.served, r.id)
         # The configured default always wins: no customer row can take it over.
         hosts[self.default.domain] = self.default
         return hosts

@@ -6,6 +6,12 @@ last batch counted, moved in the transaction that counts the batches after it. O
 runs at a time in the whole cluster (a transaction-scoped advisory lock; a node that does
 not get it leaves the work to the one that did), so every event is counted and enqueued
 exactly once, whichever node runs the pass and however it is interrupted.
+
+Unlike SQLite's, the events themselves are never written by a pass: which unique keys an
+event opened is read from ``engagement_firsts`` (its ``event_id``), not from bits on the
+event. One statement per pass reads the events once per part (keys, the two roll-ups, the
+webhook queue) and writes only small tables; rewriting each counted event (a new row
+version in a partitioned table with five indexes) cost more than the ingest itself.
 """
 
 from __future__ import annotations
@@ -35,7 +41,43 @@ _UPSERT_TAIL = (
     f"ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET events = t.events + excluded.events, "
     + ", ".join(f"{c} = t.{c} + excluded.{c}" for c, _ in UNIQUE_COLUMNS)
 )
-_SUMS = ", ".join(f"count(*) FILTER (WHERE firsts & {mask} <> 0)" for _, mask in UNIQUE_COLUMNS)
+#: The unique keys as rows: (kind, scope, bit).
+_KEYS = ", ".join(f"('{kind}', {scope}, {bit})" for kind, scope, bit, _, _ in FIRST_KEYS)
+_BITS = {(kind, scope): bit for kind, scope, bit, _, _ in FIRST_KEYS}
+#: Which events each kind of key is over: opens (any type but click) or clicks.
+_KEY_EVENTS = "(k.kind = 'open') = (e.type <> 'click')"
+_SUMS = ", ".join(
+    f"count(*) FILTER (WHERE coalesce(f.bits, 0) & {mask} <> 0)" for _, mask in UNIQUE_COLUMNS
+)
+_SPAN = "e.node = $1 AND e.batch > $2 AND e.batch <= $3"
+#: One pass over a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now): the
+#: unique keys these events open (RETURNING yields only rows actually inserted; event ids
+#: begin with their time, so the first id is at the first time), the bits that makes per
+#: event, both roll-ups with those bits, and the webhook queue.
+_PASS = (
+    "WITH opened AS (INSERT INTO engagement_firsts "
+    "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
+    "SELECT e.account_id, k.kind, k.scope, coalesce(e.message, ''), coalesce(e.recipient, ''), "
+    "CASE WHEN k.kind = 'link' THEN coalesce(e.link, '') ELSE '' END, min(e.id), min(e.ts_ms) "
+    f"FROM events e JOIN (VALUES {_KEYS}) AS k(kind, scope, bit) ON {_KEY_EVENTS} "
+    f"AND (k.scope = 1 OR e.verdict IN {COUNTED_SQL}) WHERE {_SPAN} "
+    "GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT DO NOTHING RETURNING event_id, kind, scope), "
+    "firsts AS (SELECT o.event_id, bit_or(k.bit) AS bits FROM opened o "
+    f"JOIN (VALUES {_KEYS}) AS k(kind, scope, bit) ON k.kind = o.kind AND k.scope = o.scope "
+    "GROUP BY 1), "
+    + "".join(
+        f"{table} AS (INSERT INTO {table} AS t ({ROLLUP_COLUMNS}) "
+        f"SELECT e.account_id, e.domain, e.ts_ms - e.ts_ms % {size}, coalesce(e.message, ''), "
+        f"coalesce(e.link, ''), e.type, e.verdict, count(*), {_SUMS} "
+        f"FROM events e LEFT JOIN firsts f ON f.event_id = e.id WHERE {_SPAN} "
+        f"GROUP BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}), "
+        for table, size in ROLLUP_TABLES
+    ).removesuffix(", ")
+    + " INSERT INTO webhook_queue (endpoint_id, event_id, enqueued_ms) "
+    "SELECT w.id, e.id, $4 FROM events e JOIN webhook_endpoints w "
+    "ON w.account_id = e.account_id AND w.active = 1 "
+    f"AND strpos(w.event_types, ',' || e.type || ',') > 0 WHERE {_SPAN} ON CONFLICT DO NOTHING"
+)
 #: Events already counted: at or below their node's progress.
 _COUNTED = "batch <= coalesce((SELECT p.batch FROM rollup_progress p WHERE p.node = e.node), 0)"
 
@@ -91,51 +133,29 @@ class PostgresRollups:
         return counted
 
     async def _count(self, node: str, low: int, high: int, now_ms: int) -> None:
-        span = "node = ? AND batch > ? AND batch <= ?"
-        args = (node, low, high)
-        firsts: dict[tuple[str, int], int] = {}
-        for kind, scope, bit, which, link in FIRST_KEYS:
-            # RETURNING yields only rows actually inserted: the keys these events opened.
-            # Event ids begin with their time, so the first id is at the first time. A
-            # constant link ('') is not grouped by: PostgreSQL refuses a literal in GROUP BY.
-            by_link = "" if link == "''" else f", {link}"
-            rows = await self.conn.fetchall(
-                "INSERT INTO engagement_firsts "
-                "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
-                f"SELECT account_id, '{kind}', {scope}, coalesce(message, ''), "
-                f"coalesce(recipient, ''), {link}, min(id), min(ts_ms) FROM events "
-                f"WHERE {span} AND {which} "
-                f"GROUP BY account_id, coalesce(message, ''), coalesce(recipient, ''){by_link} "
-                "ON CONFLICT DO NOTHING RETURNING event_id, ts_ms",
-                args,
-            )
-            for event_id, ts_ms in rows:
-                firsts[(event_id, ts_ms)] = firsts.get((event_id, ts_ms), 0) | bit
-        if firsts:
-            await self.conn.raw.execute(
-                "UPDATE events SET firsts = v.bits FROM unnest($1::text[], $2::bigint[], "
-                "$3::int[]) AS v(id, ts_ms, bits) WHERE events.id = v.id "
-                "AND events.ts_ms = v.ts_ms",
-                [k[0] for k in firsts],
-                [k[1] for k in firsts],
-                list(firsts.values()),
-            )
-        for table, size in ROLLUP_TABLES:
-            await self.conn.execute(
-                f"INSERT INTO {table} AS t ({ROLLUP_COLUMNS}) "
-                f"SELECT account_id, domain, ts_ms - ts_ms % {size}, coalesce(message, ''), "
-                f"coalesce(link, ''), type, verdict, count(*), {_SUMS} "
-                f"FROM events WHERE {span} GROUP BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}",
-                args,
-            )
-        await self.conn.execute(
-            "INSERT INTO webhook_queue (endpoint_id, event_id, enqueued_ms) "
-            "SELECT w.id, e.id, ? FROM events e JOIN webhook_endpoints w "
-            "ON w.account_id = e.account_id AND w.active = 1 "
-            "AND strpos(w.event_types, ',' || e.type || ',') > 0 "
-            "WHERE e.node = ? AND e.batch > ? AND e.batch <= ? ON CONFLICT DO NOTHING",
-            (now_ms, *args),
+        # A day's partition has no statistics until autovacuum analyses it: the planner then
+        # takes a batch for a row or two and joins the pass's events to their keys in a
+        # nested loop (5,000 x 5,000 comparisons a batch, seen: 10x slower). A hash join is
+        # right at every size here; SET LOCAL ends with the pass's transaction.
+        await self.conn.execute("SET LOCAL enable_nestloop = off")
+        await self.conn.raw.execute(_PASS, node, low, high, now_ms)
+
+    async def _keys_of(
+        self, event_id: str, account: int, message: str | None, recipient: str | None,
+        link: str | None,
+    ) -> int:  # fmt: skip
+        """The ``FIRST_*`` bits of the unique keys ``event_id`` holds (found by their keys:
+        the primary key's columns, so an index lookup)."""
+        rows = await self.conn.fetchall(
+            "SELECT kind, scope FROM engagement_firsts WHERE account_id = ? "
+            "AND kind IN ('open', 'click', 'link') AND scope IN (0, 1) AND message = ? "
+            "AND recipient = ? AND link IN ('', ?) AND event_id = ?",
+            (account, message or "", recipient or "", link or "", event_id),
         )
+        bits = 0
+        for kind, scope in rows:
+            bits |= _BITS[(kind, scope)]
+        return bits
 
     async def reclassify(self, relabels: Sequence[Relabel]) -> int:
         """Relabel stored events, moving their counts (as the SQLite engine's does: an event
@@ -145,23 +165,25 @@ class PostgresRollups:
         for relabel in relabels:
             row = await self.conn.fetchone(
                 f"SELECT ts_ms, type, account_id, domain, message, recipient, link, verdict, "
-                f"firsts, ({_COUNTED}) FROM events e WHERE id = ?",
+                f"({_COUNTED}) FROM events e WHERE id = ?",
                 (relabel.event_id,),
             )
             if row is None or row[7] == relabel.verdict.verdict:
                 continue
-            ts_ms, type_, account, domain, message, recipient, link, old, bits, counted = row
+            ts_ms, type_, account, domain, message, recipient, link, old, counted = row
             new = relabel.verdict.verdict
             lost = 0
             if counted:
+                bits = await self._keys_of(relabel.event_id, account, message, recipient, link)
                 if old in COUNTED_VERDICTS and new not in COUNTED_VERDICTS:
                     lost = bits & COUNTED_BITS
                 key = (account, domain, message or "", link or "", type_)
                 await self._add(key, ts_ms, old, -1, bits)
                 await self._add(key, ts_ms, new, +1, bits & ~lost)
+            # The keys it loses go with their rows, in the hand-over below.
             await self.conn.execute(
-                "UPDATE events SET verdict = ?, rule = ?, firsts = ? WHERE id = ? AND ts_ms = ?",
-                (new, relabel.verdict.rule, bits & ~lost, relabel.event_id, ts_ms),
+                "UPDATE events SET verdict = ?, rule = ? WHERE id = ? AND ts_ms = ?",
+                (new, relabel.verdict.rule, relabel.event_id, ts_ms),
             )
             for bit, kind in ((FIRST_OPEN, "open"), (FIRST_CLICK, "click"), (FIRST_LINK, "link")):
                 if lost & bit:
@@ -200,7 +222,7 @@ class PostgresRollups:
             which += " AND coalesce(link, '') = ?"
             args.append(link_key)
         row = await self.conn.fetchone(
-            "SELECT id, ts_ms, domain, link, type, verdict, firsts FROM events e "
+            "SELECT id, ts_ms, domain, link, type, verdict FROM events e "
             "WHERE account_id = ? AND message IS NOT DISTINCT FROM ? "
             f"AND recipient IS NOT DISTINCT FROM ? AND {which} AND {_COUNTED} "
             f"AND verdict IN {COUNTED_SQL} ORDER BY id LIMIT 1",
@@ -208,15 +230,13 @@ class PostgresRollups:
         )
         if row is None:
             return
-        event_id, ts_ms, domain, ev_link, type_, verdict, bits = row
+        event_id, ts_ms, domain, ev_link, type_, verdict = row
+        bits = await self._keys_of(event_id, account, message, recipient, ev_link)
         await self.conn.execute(
             "INSERT INTO engagement_firsts "
             "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
             "VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
             (account, kind, message or "", recipient or "", link_key, event_id, ts_ms),
-        )
-        await self.conn.execute(
-            "UPDATE events SET firsts = ? WHERE id = ? AND ts_ms = ?", (bits | bit, event_id, ts_ms)
         )
         key = (account, domain, message or "", ev_link or "", type_)
         await self._add(key, ts_ms, verdict, -1, bits)

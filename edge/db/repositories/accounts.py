@@ -5,14 +5,22 @@ from __future__ import annotations
 from edge.db.connection import Connection, Row
 from edge.model.accounts import Account, AccountSummary, ApiKey
 
+#: The columns :func:`account_from_row` reads, over ``accounts a``.
+ACCOUNT_COLUMNS = "a.id, a.name, a.cname_label"
 #: The columns :func:`key_from_row` reads, over :data:`KEYS`.
-KEY_COLUMNS = "k.id, a.id, a.name, k.prefix, k.label, k.created_at, k.revoked_at, k.operator"
+KEY_COLUMNS = f"k.id, {ACCOUNT_COLUMNS}, k.prefix, k.label, k.created_at, k.revoked_at, k.operator"
 KEYS = "api_keys k JOIN accounts a ON a.id = k.account_id"
+
+
+def account_from_row(row: Row) -> Account:
+    """An account from the first columns of ``row``, :data:`ACCOUNT_COLUMNS`."""
+    return Account(row[0], row[1], row[2])
 
 
 def key_from_row(row: Row) -> ApiKey:
     """A key from the first columns of ``row``, :data:`KEY_COLUMNS`."""
-    return ApiKey(row[0], Account(row[1], row[2]), row[3], row[4], row[5], row[6], bool(row[7]))
+    account = account_from_row(row[1:4])
+    return ApiKey(row[0], account, row[4], row[5], row[6], row[7], bool(row[8]))
 
 
 class AccountRepository:
@@ -30,23 +38,27 @@ class AccountRepository:
         return account
 
     async def by_name(self, name: str) -> Account | None:
-        row = await self.conn.fetchone("SELECT id, name FROM accounts WHERE name = ?", (name,))
-        return Account(row[0], row[1]) if row is not None else None
+        row = await self.conn.fetchone(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.name = ?", (name,)
+        )
+        return account_from_row(row) if row is not None else None
 
     async def get(self, account_id: int) -> Account | None:
-        row = await self.conn.fetchone("SELECT id, name FROM accounts WHERE id = ?", (account_id,))
-        return Account(row[0], row[1]) if row is not None else None
+        row = await self.conn.fetchone(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?", (account_id,)
+        )
+        return account_from_row(row) if row is not None else None
 
     async def summaries(self) -> list[AccountSummary]:
         """Every account, by name, with its active keys and tracking domains counted."""
         rows = await self.conn.fetchall(
-            "SELECT a.id, a.name, a.created_at, "
+            f"SELECT {ACCOUNT_COLUMNS}, a.created_at, "
             "(SELECT count(*) FROM api_keys k WHERE k.account_id = a.id "
             "AND k.revoked_at IS NULL), "
             "(SELECT count(*) FROM tracking_domains d WHERE d.account_id = a.id) "
             "FROM accounts a ORDER BY a.name"
         )
-        return [AccountSummary(Account(r[0], r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [AccountSummary(account_from_row(r), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
     async def insert_key(
         self,

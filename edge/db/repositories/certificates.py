@@ -63,9 +63,13 @@ class CertificateRepository:
         """Names with a stored certificate that must not be presented: their tracking domain
         is not served (blocked, or no longer verified). The certificate is kept, so that the
         domain is presented again at once when it is served again."""
+        # Several accounts may claim a name: it is withheld when none of them is served (its
+        # owner's row is, if any), never because of another account's unverified claim. A
+        # name no tracking domain has (the default domain's) is not a tracking domain's.
         rows = await self.conn.fetchall(
-            "SELECT c.domain FROM certificates c JOIN tracking_domains t ON t.domain = c.domain "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {SERVED} s WHERE s.id = t.id)"
+            "SELECT c.domain FROM certificates c WHERE EXISTS (SELECT 1 FROM tracking_domains t "
+            f"WHERE t.domain = c.domain) AND NOT EXISTS (SELECT 1 FROM {SERVED} s "
+            "WHERE s.domain = c.domain)"
         )
         return {r[0] for r in rows}
 
@@ -108,12 +112,15 @@ class CertificateRepository:
             await self.conn.execute(f"DELETE FROM {table} WHERE domain = ?", (name,))
 
     async def ssl_of(self, domain_id: int) -> SslRow | None:
+        # Certificates are per name: a row that has none of its own (``unavailable``: another
+        # account's claim on a name, or a row the name was taken from) shows none.
         row = await self.conn.fetchone(
             "SELECT d.ssl_status, c.issuer, c.not_before, c.not_after, j.reason "
             "FROM tracking_domains d "
-            "LEFT JOIN certificates c ON c.domain = d.domain "
-            "LEFT JOIN certificate_jobs j ON j.domain = d.domain WHERE d.id = ?",
-            (domain_id,),
+            "LEFT JOIN certificates c ON c.domain = d.domain AND d.ssl_status <> ? "
+            "LEFT JOIN certificate_jobs j ON j.domain = d.domain AND d.ssl_status <> ? "
+            "WHERE d.id = ?",
+            (SslStatus.UNAVAILABLE, SslStatus.UNAVAILABLE, domain_id),
         )
         if row is None:
             return None

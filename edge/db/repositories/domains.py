@@ -1,4 +1,9 @@
-"""``tracking_domains``: customers' tracking domains and their states."""
+"""``tracking_domains``: customers' tracking domains and their states.
+
+Several accounts may claim one name, each with a row of its own; at most one row per name is
+verified (a partial unique index), and that row's account is the name's *owner*: the one the
+edge serves the name for and issues its certificate to.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +48,20 @@ class DomainRepository:
     async def get(self, domain_id: int) -> TrackingDomain | None:
         return await self._one(f"SELECT {COLUMNS} FROM tracking_domains WHERE id = ?", (domain_id,))
 
-    async def by_name(self, name: str) -> TrackingDomain | None:
-        return await self._one(f"SELECT {COLUMNS} FROM tracking_domains WHERE domain = ?", (name,))
+    async def named(self, name: str) -> list[TrackingDomain]:
+        """Every account's row for ``name``, the owner's (if any) first."""
+        return await self._many(
+            f"SELECT {COLUMNS} FROM tracking_domains WHERE domain = ? "
+            "ORDER BY cname_status <> ?, id",
+            (name, CnameStatus.VALID),
+        )
+
+    async def owner(self, name: str) -> TrackingDomain | None:
+        """The verified row for ``name``, whatever its compliance: at most one exists."""
+        return await self._one(
+            f"SELECT {COLUMNS} FROM tracking_domains WHERE domain = ? AND cname_status = ?",
+            (name, CnameStatus.VALID),
+        )
 
     async def get_in_account(self, account_id: int, domain_id: int) -> TrackingDomain | None:
         return await self._one(
@@ -65,11 +82,23 @@ class DomainRepository:
             (domain_id, name),
         )
 
-    async def name_taken(self, name: str) -> bool:
-        return (
-            await self.conn.fetchone("SELECT 1 FROM tracking_domains WHERE domain = ?", (name,))
-            is not None
+    async def taken_for(self, account_id: int, name: str) -> bool:
+        """Whether ``account_id`` may not claim ``name``: another account owns it (verified),
+        or this account has it already. Other accounts' unverified claims do not count."""
+        row = await self.conn.fetchone(
+            "SELECT 1 FROM tracking_domains WHERE domain = ? AND (cname_status = ? OR "
+            "account_id = ?)",
+            (name, CnameStatus.VALID, account_id),
         )
+        return row is not None
+
+    async def blocked(self, name: str) -> bool:
+        """Whether the operator has blocked ``name`` (on any account's row of it)."""
+        row = await self.conn.fetchone(
+            "SELECT 1 FROM tracking_domains WHERE domain = ? AND compliance_status = ?",
+            (name, ComplianceStatus.BLOCKED),
+        )
+        return row is not None
 
     async def with_account_names(
         self, account_name: str | None = None
@@ -151,6 +180,29 @@ class DomainRepository:
             "UPDATE tracking_domains SET cname_status = ?, updated_at = ? WHERE id = ?",
             (CnameStatus.PENDING, now, domain_id),
         )
+
+    async def lock_name(self, name: str) -> None:
+        """Lock every row of ``name`` until the transaction ends, so that two accounts proving
+        control at once take turns (SQLite's write transactions take turns anyway)."""
+        await self.conn.execute(
+            "UPDATE tracking_domains SET updated_at = updated_at WHERE domain = ?", (name,)
+        )
+
+    async def take_over(
+        self, domain_id: int, name: str, reason: str, *, checked: float, now: int
+    ) -> int:
+        """Withdraw ``name`` from any other account that had it verified (no longer served,
+        default or certified for it): ``domain_id``'s account has proven control now. Returns
+        how many rows lost it (0 or 1)."""
+        return await self.conn.execute(
+            "UPDATE tracking_domains SET cname_status = ?, cname_reason = ?, is_default = 0, "
+            "ssl_status = ?, checked_at = ?, updated_at = ? "
+            "WHERE domain = ? AND id <> ? AND cname_status = ?",
+            (
+                CnameStatus.INVALID, reason, SslStatus.UNAVAILABLE, checked, now,
+                name, domain_id, CnameStatus.VALID,
+            ),
+        )  # fmt: skip
 
     async def mark_valid(self, domain_id: int, reason: str, *, checked: float, now: int) -> None:
         """Verified: a domain still pending compliance becomes valid (a blocked one stays)."""

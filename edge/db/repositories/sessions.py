@@ -7,8 +7,8 @@ hold across worker processes and the nodes of a cluster.
 from __future__ import annotations
 
 from edge.db.connection import Connection
-from edge.db.repositories.accounts import KEY_COLUMNS, key_from_row
-from edge.model.accounts import Account, ConsoleSession
+from edge.db.repositories.accounts import KEY_COLUMNS, account_from_row, key_from_row
+from edge.model.accounts import ConsoleSession
 
 
 class SessionRepository:
@@ -29,7 +29,8 @@ class SessionRepository:
     async def get(self, id_hash: str, *, now: int) -> ConsoleSession | None:
         """The session, while it has not expired and its key is not revoked."""
         row = await self.conn.fetchone(
-            f"SELECT {KEY_COLUMNS}, s.account_id, v.name, s.created_at, s.expires_at "
+            f"SELECT {KEY_COLUMNS}, s.account_id, v.name, v.cname_label, s.created_at, "
+            "s.expires_at "
             "FROM console_sessions s JOIN api_keys k ON k.id = s.key_id "
             "JOIN accounts a ON a.id = k.account_id JOIN accounts v ON v.id = s.account_id "
             "WHERE s.id_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
@@ -37,7 +38,7 @@ class SessionRepository:
         )
         if row is None:
             return None
-        return ConsoleSession(key_from_row(row), Account(row[8], row[9]), row[10], row[11])
+        return ConsoleSession(key_from_row(row), account_from_row(row[9:12]), row[12], row[13])
 
     async def look_at(self, id_hash: str, account_id: int) -> None:
         """The session looks at another account (an operator's choice)."""

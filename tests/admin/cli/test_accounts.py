@@ -33,12 +33,17 @@ def query(data_dir, sql):
     return read(data_dir, lambda db: db.conn.fetchall(sql))
 
 
-def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys):
+def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("EDGE_CNAME_TARGET", "edge.example")
     assert main(["keys", "create", "--account", "acme", "--label", "ci"]) == 0
     out, err = capsys.readouterr()
     key = out.strip()
     assert len(key) == 40 and out == key + "\n"
-    assert err == "key 1 for account 'acme' (id 2); it is shown only this once\n"
+    ((label,),) = query(data_dir, "SELECT cname_label FROM accounts WHERE name = 'acme'")
+    assert err == (
+        "key 1 for account 'acme' (id 2); it is shown only this once; the account's tracking "
+        f"domains point their CNAME at {label}.edge.example\n"
+    )
     assert query(data_dir, "SELECT key_hash, label FROM api_keys") == [
         (hashlib.sha256(key.encode()).hexdigest(), "ci")
     ]
@@ -48,8 +53,8 @@ def test_keys_create_operator_marks_the_key_as_the_operators(data_dir, capsys):
     assert main(["keys", "create", "--account", "platform", "--operator"]) == 0
     main(["keys", "create", "--account", "acme"])
     err = capsys.readouterr().err
-    assert err.splitlines()[0] == (
-        "operator key 1 for account 'platform' (id 2); it is shown only this once"
+    assert err.splitlines()[0].startswith(
+        "operator key 1 for account 'platform' (id 2); it is shown only this once; "
     )
     assert query(data_dir, "SELECT id, operator FROM api_keys ORDER BY id") == [(1, 1), (2, 0)]
 

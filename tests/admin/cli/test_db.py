@@ -86,6 +86,23 @@ def test_an_installation_is_copied_whole_and_a_second_run_adds_nothing(data_dir,
     assert keys == generated  # links already sent keep verifying
 
 
+def test_every_account_keeps_its_cname_target_the_default_account_too(data_dir, pg_url, capsys):
+    """The cluster's schema made its own default account: the copy takes the installation's
+    label for it, which its customers' CNAMEs name (issue 13, item 2)."""
+    path = data_dir / "edge.sqlite3"
+    asyncio.run(_installation(path))
+    assert main(["db", "migrate-to", pg_url]) == 0
+
+    async def labels(store: Store) -> list[tuple[str, str]]:
+        async with store, store.reading() as db:
+            accounts = [await db.accounts.get(1), await db.accounts.get(2)]
+        return [(a.name, a.cname_label) for a in accounts if a is not None]
+
+    local = asyncio.run(labels(SQLiteStore(path)))
+    assert asyncio.run(labels(PostgresStore(pg_url, node="old-box"))) == local
+    assert [name for name, _ in local] == ["default", "acme"]
+
+
 def test_a_url_that_is_not_postgresql_is_refused_in_one_line(data_dir, capsys):
     assert main(["db", "migrate-to", "mysql://x"]) == 1
     assert capsys.readouterr().err == (

@@ -29,11 +29,16 @@ def domain_id(client, name: str) -> int:
     return int(found.group(1))
 
 
-def test_adding_a_domain_shows_the_exact_cname_record_and_dig_command(browser):
+def test_adding_a_domain_shows_the_exact_cname_record_and_dig_command(
+    admin: AdminHarness, browser
+):
     answer = post(browser, "/domains", domain="Click.Example.com", secure="on")
     assert answer.status_code == 303
     page = browser.get(answer.headers["location"]).text
-    assert '<pre id="record" class="record">click.example.com. CNAME edge.test.</pre>' in page
+    services = admin.live.app.admin_app.state.services
+    account = admin.live.call(lambda: services.accounts.by_name("acme"))
+    target = f"{account.cname_label}.edge.test"  # the account's own target
+    assert f'<pre id="record" class="record">click.example.com. CNAME {target}.</pre>' in page
     assert '<pre id="dig">dig +short CNAME click.example.com</pre>' in page
     assert 'data-copy="record"' in page
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from edge.model.domains import SSL_UNVERIFIED
@@ -43,6 +45,7 @@ def verify(admin, c, data):
 
 
 def test_create_answers_201_with_the_cname_record_to_add(admin):
+    target = admin.target()
     with admin.as_account() as c:
         r = c.post(BASE, json={"domain": "Track.Brand.com"})
     assert r.status_code == 201
@@ -59,10 +62,22 @@ def test_create_answers_201_with_the_cname_record_to_add(admin):
         "last_checked_at": None,
         "compliance_status": "pending",
         "ssl_status": "unavailable",
-        "dns_record": {"name": "track.brand.com", "type": "CNAME", "target": "edge.test"},
+        "dns_record": {"name": "track.brand.com", "type": "CNAME", "target": target},
         "created_at": TIME,
         "updated_at": TIME,
     }
+
+
+def test_each_account_has_a_cname_target_of_its_own(admin):
+    with admin.as_account("a") as a, admin.as_account("b") as b:
+        a_record = create(a)["dns_record"]
+        b_record = create(b)["dns_record"]  # the same name: b's claim keeps a out of nothing
+        listed = a.get(BASE).json()["data"][0]["dns_record"]
+    assert re.fullmatch(r"[0-9a-f]{20}\.edge\.test", a_record["target"])
+    assert re.fullmatch(r"[0-9a-f]{20}\.edge\.test", b_record["target"])
+    assert a_record["target"] != b_record["target"]
+    assert listed == a_record
+    assert a_record == {"name": "t.brand.com", "type": "CNAME", "target": admin.target("a")}
 
 
 @pytest.mark.parametrize(
@@ -153,7 +168,7 @@ def test_get_adds_ssl_status_and_dns_instructions(admin):
         "reason": SSL_UNVERIFIED,  # no certificate until it is verified
     }
     assert got["dns_instructions"] == [
-        "Add a DNS record: t.brand.com. CNAME edge.test.",
+        f"Add a DNS record: t.brand.com. CNAME {admin.target()}.",
         "Wait for DNS propagation (usually 5-30 minutes); check with: dig CNAME t.brand.com",
         f"Verify: POST /api/v1/customer/tracking-domains/{i}/verify",
         "An SSL certificate is then provisioned; follow it with "
@@ -179,7 +194,7 @@ def test_verify_success_starts_ssl_provisioning(admin):
         ssl = c.get(f"{BASE}/{data['id']}/ssl")
     assert got["verified"] is True
     assert got["verification_status"] == "valid"
-    assert got["verification_reason"] == "CNAME points to edge.test"
+    assert got["verification_reason"] == f"CNAME points to {admin.target()}"
     assert got["compliance_status"] == "valid"
     assert got["last_checked_at"] is not None
     assert admin.provisioner.calls == [("provision", data["id"], False)]
@@ -193,12 +208,13 @@ def test_verify_success_starts_ssl_provisioning(admin):
         (lambda a: None, "no such name: t.brand.com"),
         (
             lambda a: a.cname.point("t.brand.com", "x.example"),
-            "CNAME points to x.example instead of edge.test",
+            "CNAME points to x.example instead of {target}",
         ),
         (lambda a: a.cname.timeouts.add("t.brand.com"), "DNS resolver timed out after 3.0 s"),
     ],
 )
 def test_verify_failure_stores_and_returns_the_reason(admin, setup, reason):
+    reason = reason.format(target=admin.target())
     with admin.as_account() as c:
         data = create(c)
         setup(admin)
@@ -246,7 +262,7 @@ def test_rename_resets_verification_and_ssl(admin):
         None,
     )
     assert (got["ssl_status"], got["compliance_status"]) == ("unavailable", "pending")
-    assert got["dns_record"] == {"name": "new.brand.com", "type": "CNAME", "target": "edge.test"}
+    assert got["dns_record"] == {"name": "new.brand.com", "type": "CNAME", "target": admin.target()}
     assert admin.provisioner.calls[-1] == ("forget", data["id"], "t.brand.com")
 
 

@@ -35,6 +35,35 @@ def test_target_compared_without_case_or_trailing_dot(dns_server):
     )
 
 
+def account_check(dns_server, domain: str, target: str) -> CnameCheck:
+    """A check for an account's own target under ``edge.test`` (the domain service's)."""
+    verifier = CnameVerifier(TARGET, [dns_server.nameserver], timeout=2.0)
+    return asyncio.run(verifier.check(domain, target))
+
+
+def test_cname_to_the_accounts_own_target_is_valid_through_the_operators_wildcard(dns_server):
+    dns_server.set_a(TARGET, "127.0.0.1")
+    dns_server.set_cname(f"*.{TARGET}", TARGET)
+    dns_server.set_cname("track.brand.test", "aaaa.edge.test")
+    assert account_check(dns_server, "track.brand.test", "AAAA.edge.test.") == CnameCheck(
+        True, "CNAME points to aaaa.edge.test", ("track.brand.test", "aaaa.edge.test")
+    )
+
+
+@pytest.mark.parametrize("pointed", ["bbbb.edge.test", "edge.test"])
+def test_a_chain_into_the_edges_own_names_stops_at_the_first_of_them(dns_server, pointed):
+    """Another account's target, or the shared one, is named as found; the operator's records
+    behind it (the wildcard's CNAME) are not followed: they prove nothing about the account."""
+    dns_server.set_a(TARGET, "127.0.0.1")
+    dns_server.set_cname(f"*.{TARGET}", TARGET)
+    dns_server.set_cname("track.brand.test", pointed)
+    assert account_check(dns_server, "track.brand.test", "aaaa.edge.test") == CnameCheck(
+        False,
+        f"CNAME points to {pointed} instead of aaaa.edge.test",
+        ("track.brand.test", pointed),
+    )
+
+
 def test_cname_to_another_name_is_invalid(dns_server):
     dns_server.set_cname("track.brand.test", "other.example")
     dns_server.set_a("other.example", "192.0.2.7")

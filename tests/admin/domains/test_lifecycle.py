@@ -234,7 +234,7 @@ def test_reverify_with_a_wrong_answer_withdraws_a_valid_domain(admin):
 
 
 def test_a_check_that_breaks_stores_a_fixed_reason_and_logs_the_exception(admin, caplog):
-    async def broken(domain: str):
+    async def broken(domain: str, target: str | None = None):
         raise OSError("/var/lib/secret/resolv.conf: permission denied for 10.1.2.3")
 
     admin.cname.check = broken
@@ -250,3 +250,20 @@ def test_a_check_that_breaks_stores_a_fixed_reason_and_logs_the_exception(admin,
     logged = [rec for rec in caplog.records if rec.name == "admin.domains"]
     assert [rec.getMessage() for rec in logged] == ["verification of t.brand.com failed"]
     assert "permission denied for 10.1.2.3" in str(logged[0].exc_info[1])
+
+
+def test_a_claim_on_an_owned_name_gets_no_certificate_and_leaves_the_owners(admin):
+    """Certificates are the verified owner's: another account's claim can neither have one
+    issued nor, when it goes, take the owner's with it."""
+    with admin.as_account("squatter") as b:
+        claim = b.post(ML, json={"domain": "t.brand.com"}).json()["data"]
+        with admin.as_account() as a:
+            owned = verified_domain(admin, a)
+            issue = b.post(f"{ML}/{claim['id']}/ssl")
+            status = b.get(f"{ML}/{claim['id']}/ssl").json()["data"]["status"]
+            assert b.delete(f"{ML}/{claim['id']}").status_code == 204
+            assert admin.provisioner.calls == [("provision", owned, False)]
+            assert a.delete(f"{ML}/{owned}").status_code == 204
+    assert (issue.status_code, issue.json()["error"]["code"]) == (422, "domain_unverified")
+    assert status == "unavailable"
+    assert admin.provisioner.calls[-1] == ("forget", owned, "t.brand.com")

@@ -23,7 +23,7 @@ def service(store: Store) -> DomainService:
     )
 
 
-def test_two_workers_claiming_one_name_at_once_get_one_domain_and_one_409(tmp_path):
+def test_two_workers_claiming_one_name_at_once_get_one_claim_per_account_and_409s(tmp_path):
     path = tmp_path / "edge.sqlite3"
 
     async def race():
@@ -40,13 +40,15 @@ def test_two_workers_claiming_one_name_at_once_get_one_domain_and_one_409(tmp_pa
             )
             async with one.reading() as db:
                 rows = [(d.account_id, d.domain) for d in await db.domains.all()]
-            return results, rows
+            return results, rows, {a.id, b.id}
 
-    results, rows = asyncio.run(race())
+    results, rows, accounts = asyncio.run(race())
     created = [r for r in results if not isinstance(r, BaseException)]
     conflicts = [r for r in results if isinstance(r, Conflict)]
-    assert len(created) == 1 and len(conflicts) == 9
-    assert rows == [(created[0].account_id, "t.brand.com")]
+    # An unverified claim keeps no other account from the name: each account has one.
+    assert len(created) == 2 and len(conflicts) == 8
+    assert sorted(rows) == sorted((c.account_id, "t.brand.com") for c in created)
+    assert {c.account_id for c in created} == accounts
 
 
 def test_one_default_per_account_is_enforced_by_the_database_too(tmp_path):
@@ -171,3 +173,65 @@ def test_require_served_refuses_exactly_the_domains_the_served_rule_does_not_ser
     assert outcomes[("valid", "blocked")] == (False, False, False, "Blocked")
     assert outcomes[("unverified", "blocked")] == (False, False, False, "Unverified")
     assert outcomes[("unverified", "pending")] == (False, False, False, "Unverified")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store(request, tmp_path):
+    """A factory of stores on one database, as separate worker processes have them."""
+    if request.param == "sqlite":
+        return lambda: store_at(tmp_path / "edge.sqlite3")
+    from edge.db.postgres.store import PostgresStore
+
+    url = request.getfixturevalue("pg_url")
+    return lambda: PostgresStore(url, node="a")
+
+
+def test_two_accounts_proving_control_at_once_leave_one_verified(shared_store):
+    """However the checks interleave (a CNAME that changed between them), the name ends with
+    one owner: each verification takes it in turn, and the other account's row is withdrawn."""
+
+    async def race():
+        async with shared_store() as one, shared_store() as two:
+            a = await Accounts(one).ensure("a")
+            b = await Accounts(two).ensure("b")
+            services = {a.id: service(one), b.id: service(two)}
+            ids = {}
+            for account in (a, b):
+                ids[account.id] = (await services[account.id].create(account, "t.brand.com")).id
+                services[account.id].cname.point("t.brand.com")  # right for any account
+            for _ in range(5):
+                await asyncio.gather(
+                    services[a.id].verify(a, ids[a.id]), services[b.id].verify(b, ids[b.id])
+                )
+            async with one.reading() as db:
+                return await db.domains.named("t.brand.com")
+
+    claims = asyncio.run(race())
+    assert len(claims) == 2
+    assert sorted(d.cname_status for d in claims) == ["invalid", "valid"]
+    loser = next(d for d in claims if not d.verified)
+    assert loser.cname_reason == (
+        "t.brand.com was verified by another account: its CNAME points to that account's target"
+    )
+
+
+def test_verifying_keeps_an_operator_block_on_the_name(tmp_path):
+    """A name the operator blocked stays blocked when another account proves control of it."""
+    from admin.domains.service import set_compliance
+
+    async def scenario():
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            svc = service(store)
+            a = await Accounts(store).ensure("a")
+            b = await Accounts(store).ensure("b")
+            mine = await svc.create(a, "t.brand.com")
+            theirs = await svc.create(b, "t.brand.com")
+            svc.cname.point("t.brand.com")
+            await svc.verify(a, mine.id)
+            await set_compliance(store, "t.brand.com", blocked=True)
+            await svc.create(b, "u.brand.com")  # unrelated: stays unblocked
+            return await svc.verify(b, theirs.id), await svc.get(b, "u.brand.com")
+
+    taken, other = asyncio.run(scenario())
+    assert (taken.verified, taken.compliance_status, taken.served) == (True, "blocked", False)
+    assert other.compliance_status == "pending"

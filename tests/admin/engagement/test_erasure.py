@@ -184,6 +184,15 @@ def test_an_opaque_reference_is_erased_as_given(live):
     assert stored(live) == [(acme, "CUST/42 X", "a")]
 
 
+def test_a_reference_with_a_line_break_is_erased_as_given(live):
+    key, acme = account(live)
+    now = int(time.time() * 1000)
+    record_live(live, [event("click", now - 5000, recipient="a\nb", link="a", account=acme)])
+    r = erase(live, key, "a%0Ab")
+    assert (r.status_code, r.json()["results"]["events"]) == (200, 1)
+    assert stored(live) == []
+
+
 def test_an_event_served_before_the_erasure_that_reaches_the_store_after_it_is_dropped(live):
     key, acme = account(live)
     before = int(time.time() * 1000) - 1000

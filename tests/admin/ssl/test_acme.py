@@ -265,6 +265,7 @@ def test_whole_flow_through_the_admin_api(settings, pebble, dns_server, make_htt
         verify_port=pebble.http_port,
     )
     dns_server.set_a("edge.test", "127.0.0.1")
+    dns_server.set_cname("*.edge.test", "edge.test")  # the operator's wildcard
     live = make_https_server(config, full=True, http_port=pebble.http_port, https_port=https_port)
     services = live.app.admin_app.state.services
     account = live.call(lambda: services.accounts.ensure("acme"))
@@ -278,7 +279,7 @@ def test_whole_flow_through_the_admin_api(settings, pebble, dns_server, make_htt
         created = admin.post(base, json={"domain": NAME, "secure": True})
         assert created.status_code == 201, created.text
         domain_id = created.json()["data"]["id"]
-        dns_server.set_cname(NAME, "edge.test")
+        dns_server.set_cname(NAME, created.json()["data"]["dns_record"]["target"])
         verified = admin.post(f"{base}/{domain_id}/verify")
         assert verified.status_code == 200, verified.text
         first = admin.get(f"{base}/{domain_id}/ssl").json()["data"]

@@ -75,7 +75,10 @@ def _active_domain(live: HttpsLive, account_id: int) -> int:
 def _block(live: HttpsLive, blocked: bool) -> None:
     store = live.app.admin_app.state.services.store
     live.call(lambda: set_compliance(store, NAME, blocked=blocked))  # what `domains block` runs
+    # Both in-memory copies see the change now, not at their next poll: the certificates
+    # (presented or withheld) and the domain table (the click served or refused).
     live.refresh_certificates()
+    live.call(live.app.runtime.domains.refresh)
 
 
 def _click(live: HttpsLive, account_id: int) -> httpx.Response:

@@ -69,7 +69,7 @@ def _leased_to(path, owner: str, until: float) -> None:
 
     async def lease(tx) -> None:
         assert await tx.certificates.take_lease(NAME, owner, until=until, now=time.time())
-        domain = await tx.domains.by_name(NAME)
+        (domain,) = await tx.domains.named(NAME)
         await tx.domains.set_ssl_status(domain.id, SslStatus.PROVISIONING, now=int(time.time()))
 
     in_store(path, lease)

@@ -170,7 +170,7 @@ def test_alpn_offers_http_1_1_only(settings, ca, make_https_server):
 
 def _set_blocked(settings, name: str, blocked: bool) -> None:
     async def change(tx):
-        domain = await tx.domains.by_name(name)
+        (domain,) = await tx.domains.named(name)
         await tx.domains.set_compliance(domain.id, blocked=blocked, now=int(time.time()))
 
     in_store(settings, change)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from edge.db.repositories import Repositories
 from edge.tokens.codec import TokenCodec
@@ -73,3 +74,28 @@ def test_configured_default_domain_cannot_be_taken_over_by_a_database_row(settin
     live.call(live.app.runtime.domains.refresh)
     with live.client("track.test") as client:
         assert client.get(f"/e/{CODEC.sign_click(1, TARGET)}").status_code == 302
+
+
+@pytest.mark.parametrize("claim_first", [True, False], ids=["claim-before", "claim-after"])
+def test_an_unverified_claim_never_shadows_the_verified_owner(settings, make_server, claim_first):
+    """Several accounts may claim a name; the table serves it for the verified one only,
+    whichever row came first."""
+    live = make_server(settings)
+
+    async def claims(tx: Repositories) -> tuple[int, int]:
+        owner = await tx.accounts.ensure("owner", now=int(time.time()))
+        squatter = await tx.accounts.ensure("squatter", now=int(time.time()))
+        rows = [(owner.id, "valid", "valid"), (squatter.id, "unverified", "pending")]
+        for account_id, cname, compliance in reversed(rows) if claim_first else rows:
+            await put_domain(
+                tx, account_id, "go.brand.test", cname_status=cname, compliance_status=compliance
+            )
+        return owner.id, squatter.id
+
+    owner, squatter = in_store(settings, claims)
+    live.call(lambda: live.app.runtime.domains.refresh(force=True))
+    entry = live.app.runtime.domains.served("go.brand.test")
+    assert entry is not None and entry.account_id == owner
+    with live.client("go.brand.test") as client:
+        assert client.get(f"/e/{CODEC.sign_click(owner, TARGET)}").status_code == 302
+        assert client.get(f"/e/{CODEC.sign_click(squatter, TARGET)}").status_code == 404

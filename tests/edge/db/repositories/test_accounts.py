@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.model.accounts import Account, AccountSummary
+from edge.model.accounts import AccountSummary
 from tests.stores import in_store
 
 
@@ -50,7 +50,5 @@ def test_summaries_count_active_keys_and_tracking_domains_by_account_name(make_s
         AccountSummary(acme, 6, 1, 2),
         AccountSummary(globex, 5, 0, 0),
     )
-    assert in_store(make_store, lambda db: db.accounts.get(acme.id), write=False) == Account(
-        acme.id, "acme"
-    )
+    assert in_store(make_store, lambda db: db.accounts.get(acme.id), write=False) == acme
     assert in_store(make_store, lambda db: db.accounts.get(99), write=False) is None

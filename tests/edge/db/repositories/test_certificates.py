@@ -66,7 +66,7 @@ def test_a_withheld_certificate_is_kept_and_presented_again_when_unblocked(
     _store_all(make_store, certificates)
 
     async def unblock(tx):
-        blocked = await tx.domains.by_name("blocked.test")
+        (blocked,) = await tx.domains.named("blocked.test")
         await tx.domains.set_compliance(blocked.id, blocked=False, now=2)
 
     in_store(make_store, unblock)
@@ -85,3 +85,20 @@ def test_only_served_domains_are_due_for_renewal(make_store, certificates):
         write=False,
     )
     assert sorted(name for _, name in due) == ["also-served.test", "served.test"]
+
+
+def test_an_unverified_claim_on_a_served_name_does_not_withhold_its_certificate(
+    make_store, certificates
+):
+    """Several accounts may claim a name: the owner's certificate is presented whatever the
+    others' claims are; a name whose claims are all unserved is withheld."""
+    _store_all(make_store, certificates)
+
+    async def claims(tx):
+        other = await tx.accounts.ensure("other", now=1)
+        for name in ("served.test", "new.test"):
+            await tx.domains.insert(other.id, name, secure=False, now=1)
+
+    in_store(make_store, claims)
+    withheld = in_store(make_store, lambda db: db.certificates.withheld(), write=False)
+    assert withheld == {"new.test", "blocked.test", "gone.test", "blocked-gone.test"}

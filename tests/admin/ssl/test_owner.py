@@ -1,0 +1,104 @@
+"""Certificates are the verified owner's (issue 13, item 2): another account's claim on the
+name neither gets one, nor withholds, nor takes the owner's, when it is made or goes. The
+whole app, real TLS, the local CA."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+from cryptography import x509
+
+from edge.model.domains import SSL_UNVERIFIED
+from edge.serving.domains import TrackingHost
+from edge.tokens.links import LinkBuilder
+from tests.conftest import free_port
+from tests.fixtures_https import HttpsLive, https_get, served_certificate
+from tests.stores import in_store
+
+NAME = "track.brand.test"
+ML = "/api/v1/customer/tracking-domains"
+LANDING = "https://shop.test/x"
+
+
+@pytest.fixture
+def live(settings, dns_server, make_https_server) -> HttpsLive:
+    dns_server.set_a(NAME, "127.0.0.1")
+    port = free_port()
+    config = replace(
+        settings,
+        https_verify_port=port,
+        dns_nameservers=(dns_server.nameserver,),
+        dns_timeout=2.0,
+    )
+    return make_https_server(config, full=True, https_port=port)
+
+
+def _client(live: HttpsLive, account: str) -> tuple[int, httpx.Client]:
+    services = live.app.admin_app.state.services
+    found = live.call(lambda: services.accounts.ensure(account))
+    key = live.call(lambda: services.accounts.create_key(found)).secret
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{live.http_port}",
+        headers={"host": live.settings.admin_host, "authorization": f"Bearer {key}"},
+        trust_env=False,
+    )
+    return found.id, client
+
+
+def _active_domain(live: HttpsLive, account_id: int) -> int:
+    """A verified domain of the account with an active certificate from the local CA."""
+
+    async def add(tx):
+        domain_id = await tx.domains.insert(account_id, NAME, secure=True, now=int(time.time()))
+        await tx.domains.mark_valid(domain_id, "", checked=time.time(), now=int(time.time()))
+        return domain_id
+
+    domain_id = in_store(live.settings, add)
+    manager = live.app.admin_app.state.services.domains.provisioner
+    live.call(lambda: manager.provision(domain_id))
+    live.call(manager.idle)
+    live.refresh_certificates()
+    return domain_id
+
+
+def _click(live: HttpsLive, account_id: int) -> httpx.Response:
+    links = LinkBuilder(live.app.runtime.codec, 80, live.https_port)
+    url = links.click_url(TrackingHost(NAME, account_id, True, True), account_id, LANDING)
+    root = (live.settings.data_dir / "local-ca" / "root.pem").read_text()
+    return https_get(live.https_port, NAME, root, httpx.URL(url).raw_path.decode())
+
+
+def _serial(live: HttpsLive) -> int:
+    leaf: x509.Certificate = served_certificate(live.https_port, NAME)
+    return leaf.serial_number
+
+
+def test_another_accounts_claim_neither_gets_withholds_nor_takes_the_certificate(live):
+    owner, a = _client(live, "owner")
+    _, b = _client(live, "squatter")
+    with a, b:
+        # B claims the name first (a verified owner's name would be a 409), then A verifies.
+        claim = b.post(ML, json={"domain": NAME}).json()["data"]
+        owned = _active_domain(live, owner)
+        serial = _serial(live)
+        active = a.get(f"{ML}/{owned}/ssl").json()["data"]
+        assert (active["status"], _click(live, owner).status_code) == ("active", 302)
+        issue = b.post(f"{ML}/{claim['id']}/ssl")
+        assert (issue.status_code, issue.json()["error"]["code"]) == (422, "domain_unverified")
+        assert b.get(f"{ML}/{claim['id']}/ssl").json()["data"] == {
+            "id": claim["id"],
+            "domain": NAME,
+            "status": "unavailable",
+            "issuer": None,
+            "not_before": None,
+            "not_after": None,
+            "renew_at": None,
+            "reason": SSL_UNVERIFIED,
+        }
+        assert b.delete(f"{ML}/{claim['id']}").status_code == 204
+        live.refresh_certificates()
+        assert (_serial(live), _click(live, owner).status_code) == (serial, 302)
+        assert a.get(f"{ML}/{owned}/ssl").json()["data"] == active
