@@ -1,4 +1,4 @@
-"""The admin API, served only on ``EDGE_ADMIN_HOST``."""
+"""The admin API and the admin console, served only on ``EDGE_ADMIN_HOST``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from admin.api.errors import (
     render,
 )
 from admin.api.openapi import openapi_json
+from admin.console.auth import ConsoleAuth
+from admin.console.routes import routes as console_routes
 from admin.domains import customer as api_customer
 from admin.domains import sparkpost as api_sparkpost
 from admin.engagement import api as engagement_api
@@ -28,6 +30,7 @@ from admin.monitoring.metrics import metrics
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
 from admin.ssl.wiring import tls_allowed
+from edge.serving.clientaddr import ClientResolver
 from edge.serving.server import Runtime
 
 
@@ -71,10 +74,19 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
             *engagement_api.routes,
             *events_api.routes,
             *erasure_api.routes,
+            *console_routes,
         ],
         exception_handlers={AdminError: admin_error, HTTPException: http_error},
     )
     app.state.runtime = runtime
     app.state.services = services
     app.state.accounts = services.accounts
+    app.state.console_clients = ClientResolver(runtime.settings.trusted_proxies)
+    app.state.console_auth = ConsoleAuth(
+        services.store,
+        services.accounts,
+        runtime.codec,
+        lifetime=runtime.settings.console_session_seconds,
+        signin_limit=runtime.settings.console_signin_limit,
+    )
     return app

@@ -232,7 +232,20 @@ class Settings:
         "EDGE_ADMIN_HOST",
         "localhost",
         _host_name,
-        "the only host on which the admin API is served",
+        "the only host on which the admin API and the admin console are served",
+    )
+    console_session_seconds: int = setting(
+        "EDGE_CONSOLE_SESSION_SECONDS",
+        28800,
+        _int,
+        "seconds an admin console sign-in lasts (the session cookie and its server-side row "
+        "expire together)",
+    )
+    console_signin_limit: int = setting(
+        "EDGE_CONSOLE_SIGNIN_LIMIT",
+        10,
+        _int,
+        "admin console sign-in attempts allowed per client address in each 5 minutes",
     )
     public_http_port: int = setting(
         "EDGE_PUBLIC_HTTP_PORT",

@@ -4,9 +4,10 @@
 #  - Debian's packages the tests run for real, installed with apt-get when missing (CI runs
 #    as root): pebble (ACME test server + pebble-challtestsrv), postgresql, nginx-light
 #    with libnginx-mod-stream (the cluster test's balancer: HTTP round-robin and TLS passed
-#    through) and caddy (the TLS terminator in front, EDGE_TLS=external). Each test starts
-#    its own instances on loopback ports; a system service a package may start is left
-#    alone. A test that needs one fails loudly without it; none is ever skipped.
+#    through), caddy (the TLS terminator in front, EDGE_TLS=external) and chromium (the admin
+#    console's browser test). Each test starts its own instances on loopback ports; a system
+#    service a package may start is left alone. A test that needs one fails loudly without
+#    it; none is ever skipped.
 #  - A virtual environment in .venv with the package and its test extras.
 #  - A throwaway PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
 #    postgres user when root), stopped and removed at the end; its URL is exported as
@@ -26,6 +27,9 @@ if [ ! -x "$nginx_bin" ] || { "$nginx_bin" -V 2>&1 | grep -q -- '--with-stream=d
         && ! compgen -G "/usr/lib/nginx/modules/ngx_stream_module.so" >/dev/null; }; then
     missing+=(libnginx-mod-stream)
 fi
+# The admin console's browser test drives Debian's chromium through Playwright (the browser
+# Playwright would download is never used: no `playwright install`).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "installing ${missing[*]} with apt-get" >&2

@@ -13,14 +13,16 @@ and write to it::
 
 A missing, unknown or revoked key raises :class:`~admin.errors.Unauthorized`; the admin app's
 error handler renders it as a 401 in the dialect of the path (:func:`admin.errors.render`).
+The key itself is kept as ``request.state.api_key`` (a route refusing to revoke the key it was
+called with reads it). :func:`authenticate_operator` lets operators' keys only (403 else).
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from admin.accounts.service import Account, Accounts
-from admin.api.errors import Unauthorized
+from admin.accounts.service import Account, Accounts, ApiKey
+from admin.api.errors import Forbidden, Unauthorized
 
 #: Where the admin app keeps its :class:`Accounts` (``request.app.state.accounts``).
 STATE_KEY = "accounts"
@@ -42,11 +44,30 @@ def key_from_header(value: str | None) -> str | None:
 
 async def authenticate(request: Request) -> Account:
     """The account the request's API key belongs to; raises :class:`Unauthorized`."""
+    return (await _key(request)).account
+
+
+async def authenticate_operator(request: Request) -> Account:
+    """The operator's account, for an operator's key (:class:`Forbidden` for another key)."""
+    key = await _key(request)
+    if not key.operator:
+        raise Forbidden("Only an operator's API key may do this.")
+    return key.account
+
+
+def request_key(request: Request) -> ApiKey:
+    """The key :func:`authenticate` accepted for this request."""
+    key: ApiKey = request.state.api_key
+    return key
+
+
+async def _key(request: Request) -> ApiKey:
     secret = key_from_header(request.headers.get("authorization"))
     if secret is None:
         raise Unauthorized("An API key is required in the Authorization header.")
     accounts: Accounts = getattr(request.app.state, STATE_KEY)
-    account = await accounts.authenticate(secret)
-    if account is None:
+    key = await accounts.authenticate_key(secret)
+    if key is None:
         raise Unauthorized("The API key is not valid.")
-    return account
+    request.state.api_key = key
+    return key

@@ -4,6 +4,7 @@
 
     AdminError                  status  SparkPost code  Mailerlogic code
     ├── Unauthorized            401     (none)          unauthorized
+    ├── Forbidden               403     (none)          forbidden
     ├── NotFound                404     1600            not_found
     ├── Conflict                409     1602            conflict
     │   └── DomainInUse         409     1602            domain_in_use
@@ -107,6 +108,15 @@ class Unauthorized(AdminError):
     code = None
     message = "Unauthorized."
     slug = "unauthorized"
+
+
+class Forbidden(AdminError):
+    """A valid key that may not do this: the operator's routes, to another account's key."""
+
+    status = 403
+    code = None
+    message = "Forbidden."
+    slug = "forbidden"
 
 
 class NotFound(AdminError):

@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create = keys_sub.add_parser("create", help="create a key (and the account if needed)")
     create.add_argument("--account", required=True, help="account name")
     create.add_argument("--label", help="a note to tell the key apart in lists")
+    create.add_argument(
+        "--operator",
+        action="store_true",
+        help="an operator's key: in the console it sees every account, creates accounts and "
+        "keys, and blocks or unblocks tracking domains",
+    )
     create.set_defaults(func=cmd_keys_create)
     listing = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--account", help="only this account's keys")
@@ -72,7 +78,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> NewKey:
         accounts = Accounts(store)
-        return await accounts.create_key(await accounts.ensure(args.account), args.label)
+        account = await accounts.ensure(args.account)
+        return await accounts.create_key(account, args.label, operator=args.operator)
 
     new = _run(work)
     account = new.key.account
@@ -80,7 +87,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     # CNAME target is there for customers of the SparkPost dialect, whose answers carry none.
     print(new.secret)
     print(
-        f"key {new.key.id} for account {account.name!r} (id {account.id}); it is shown only "
+        f"{'operator ' if new.key.operator else ''}key {new.key.id} for account "
+        f"{account.name!r} (id {account.id}); it is shown only "
         f"this once; the account's tracking domains point their CNAME at "
         f"{account_target(account, Settings.from_env().cname_target)}",
         file=sys.stderr,

@@ -7,9 +7,7 @@ events list and export are in :mod:`admin.engagement.events_api`.
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import replace
 from typing import Any, cast
 
 from msgspec import UNSET
@@ -33,18 +31,17 @@ from admin.engagement.contracts import (
     WebhookChange,
     WebhookCreate,
     WebhookEndpoint,
+    WebhookTest,
 )
 from admin.engagement.service import Engagement
-from admin.engagement.stats import StatsError, StatsQuery, run_stats
+from admin.engagement.stats import StatsError, StatsQuery
 from admin.engagement.webhooks.endpoints import WebhookError
-from edge.db.store import StoreUnavailable
 from edge.model.accounts import Account
 from edge.model.labels import MessageLabels
 from edge.model.privacy import PrivacySettings
 from edge.model.webhooks import Endpoint
 
 PREFIX = "/api/v1/engagement"
-log = logging.getLogger("admin.engagement")
 
 op = Operations("Engagement", auth=authenticate)
 webhook_op = Operations("Webhooks", auth=authenticate)
@@ -77,12 +74,7 @@ class StatsRoute(HTTPEndpoint):
             )
         except StatsError as exc:
             raise InvalidData(str(exc), field=exc.field) from None
-        engagement = _engagement(request)
-        try:
-            await engagement.rollup.catch_up()  # count everything stored before this request
-        except StoreUnavailable as exc:  # the ingester holds the lock: answer from what's counted
-            log.warning("stats answered without catching the roll-ups up: %s", exc)
-        return Results(await run_stats(engagement.store, stats_query))
+        return Results(await _engagement(request).stats(stats_query))
 
 
 # -- privacy and tracking switches ----------------------------------------------------------
@@ -97,22 +89,17 @@ def _settings_view(settings: PrivacySettings) -> dict[str, Any]:
 class SettingsRoute(HTTPEndpoint):
     @op("The account's privacy and tracking switches", answer=Results[Settings])
     async def get(self, request: Request, account: Account) -> Results[dict[str, Any]]:
-        async with _engagement(request).store.reading() as db:
-            return Results(_settings_view(await db.privacy.get(account.id)))
+        return Results(_settings_view(await _engagement(request).privacy(account.id)))
 
     @op("Change privacy and tracking switches (fields not given are kept)",
         answer=Results[Settings])  # fmt: skip
     async def put(
         self, request: Request, account: Account, body: SettingsChange
     ) -> Results[dict[str, Any]]:
-        engagement = _engagement(request)
         changes = {
             name: value for name in _SETTINGS_FIELDS if (value := getattr(body, name)) is not UNSET
         }
-        async with engagement.store.transaction() as tx:
-            settings = replace(await tx.privacy.get(account.id), **changes)
-            await tx.privacy.put(account.id, settings, now=int(time.time()))
-        engagement.runtime.settings_changed()  # this worker at once; others within a second
+        settings = await _engagement(request).change_privacy(account.id, **changes)
         return Results(_settings_view(settings))
 
 
@@ -213,10 +200,21 @@ class Webhook(HTTPEndpoint):
             raise NotFound(request.path_params["id"])
 
 
+class WebhookTestRoute(HTTPEndpoint):
+    @webhook_op("Send a signed test batch to the endpoint now (queue and status unchanged)")
+    async def post(self, request: Request, account: Account, id: RowId) -> Results[WebhookTest]:
+        try:
+            error = await _engagement(request).delivery.send_test(account.id, id)
+        except LookupError:
+            raise NotFound(request.path_params["id"]) from None
+        return Results(WebhookTest(error is None, error))
+
+
 routes = [
     Route(f"{PREFIX}/stats", StatsRoute),
     Route(f"{PREFIX}/settings", SettingsRoute),
     Route(f"{PREFIX}/messages/{{message}}", LabelsRoute),
     Route("/api/v1/webhooks", Webhooks),
     Route("/api/v1/webhooks/{id}", Webhook),
+    Route("/api/v1/webhooks/{id}/test", WebhookTestRoute),
 ]

@@ -244,6 +244,13 @@ class WebhookEndpoint(Struct, kw_only=True):
     status: DeliveryStatus
 
 
+class WebhookTest(Struct):
+    """The answer to a test batch: whether the endpoint answered 2xx, and if not, why."""
+
+    delivered: bool
+    error: str | None
+
+
 # -- erasure --------------------------------------------------------------------------------
 
 

@@ -11,14 +11,23 @@ reads.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 from admin.engagement.retention import Retention
+from admin.engagement.stats import StatsQuery, run_stats
 from admin.engagement.webhooks.delivery import WebhookDelivery
 from admin.engagement.webhooks.endpoints import WebhookEndpoints
 from admin.outbound.client import Outbound
+from edge.db.store import StoreUnavailable
 from edge.events.rollup import Rollup
+from edge.model.privacy import PrivacySettings
 from edge.serving.server import Runtime
+
+log = logging.getLogger("admin.engagement")
 
 
 class Engagement:
@@ -44,6 +53,29 @@ class Engagement:
             max_age_days=settings.event_retention_days,
             interval=settings.retention_interval,
         )
+
+    async def stats(self, query: StatsQuery) -> dict[str, Any]:
+        """Totals, series and top links for ``query`` (the stats API's and the console's),
+        counting every event stored before the call."""
+        try:
+            await self.rollup.catch_up()
+        except StoreUnavailable as exc:  # the ingester holds the lock: answer what's counted
+            log.warning("stats answered without catching the roll-ups up: %s", exc)
+        return await run_stats(self.store, query)
+
+    async def privacy(self, account_id: int) -> PrivacySettings:
+        """The account's privacy and tracking switches."""
+        async with self.store.reading() as db:
+            return await db.privacy.get(account_id)
+
+    async def change_privacy(self, account_id: int, **changes: Any) -> PrivacySettings:
+        """Change some switches (the others are kept); this worker applies them at once, the
+        others within a second."""
+        async with self.store.transaction() as tx:
+            settings = replace(await tx.privacy.get(account_id), **changes)
+            await tx.privacy.put(account_id, settings, now=int(time.time()))
+        self.runtime.settings_changed()
+        return settings
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Engagement]:

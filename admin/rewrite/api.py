@@ -40,62 +40,34 @@ from starlette.routing import Route
 from admin.accounts.auth import authenticate
 from admin.api.contracts import Operations, Results
 from admin.api.errors import InvalidData
-from admin.domains.service import require_served
 from admin.rewrite.contracts import RewriteRequest, Rewritten
-from edge.hosts import normalise_host
+from admin.rewrite.service import allowed_options, tracking_host
+from admin.rewrite.service import rewriter as rewriter_for
 from edge.model.accounts import Account
-from edge.model.domains import TrackingHost
-from edge.rewrite.rewriter import Rewriter, TooManyLinks, served_hosts
+from edge.rewrite.rewriter import TooManyLinks
 from edge.serving.server import Runtime
-from edge.tokens.links import LinkBuilder
 
 PATH = "/api/v1/rewrite"
 
 op = Operations("Rewrite", auth=authenticate)
 
 
-async def _host(request: Request, account: Account, body: RewriteRequest) -> TrackingHost:
-    """The tracking host named in the body, else the sender's or the account's, else ours."""
-    runtime: Runtime = request.app.state.runtime
-    services = request.app.state.services
-    default = runtime.domains.default
-    named = body.tracking_domain
-    if named is not None:
-        name = normalise_host(named)
-        if name is None:  # blank or not a host name: nothing to look up
-            raise InvalidData(
-                f"field 'tracking_domain' is not a domain name: {named!r}",
-                field="tracking_domain",
-            )
-        if name == default.domain:
-            return default
-        domain = await services.domains.get(account, named)  # NotFound outside the account
-        require_served(domain)
-    else:
-        domain = await services.sending.tracking_domain_for(account, body.sender)
-        if domain is None:
-            return default
-    return TrackingHost(domain.domain, domain.account_id, domain.secure, True, domain.id)
-
-
 class Rewrite(HTTPEndpoint):
     @op("Wrap the links of an email in tracked URLs and add the open pixel", errors=(404,),
         answer=Results[Rewritten])  # fmt: skip
     async def post(self, request: Request, account: Account, body: RewriteRequest) -> Response:
-        options = body.options()
-        # The account's switches (migration 0005) win: a request can turn tracking off, not on.
-        async with request.app.state.services.store.reading() as db:
-            switches = await db.privacy.get(account.id)
-        if not switches.track_clicks:
-            options["track_clicks"] = False
-        if not switches.track_opens:
-            options["track_opens"] = False
-        host = await _host(request, account, body)
-
         runtime: Runtime = request.app.state.runtime
-        settings = runtime.settings
-        links = LinkBuilder(runtime.codec, settings.public_http_port, settings.public_https_port)
-        rewriter = Rewriter(links, host, account.id, tracking_hosts=served_hosts(runtime.domains))
+        services = request.app.state.services
+        options = await allowed_options(services.store, account, body.options())
+        host = await tracking_host(
+            runtime,
+            services.domains,
+            services.sending,
+            account,
+            tracking_domain=body.tracking_domain,
+            sender=body.sender,
+        )
+        rewriter = rewriter_for(runtime, host, account)
 
         def answer() -> bytes:
             result = rewriter.rewrite(

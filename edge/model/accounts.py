@@ -1,4 +1,5 @@
-"""Accounts and their API keys (the key itself is never stored: only its digest)."""
+"""Accounts, their API keys (the key itself is never stored: only its digest), and the
+console's sessions and account summaries."""
 
 from __future__ import annotations
 
@@ -25,7 +26,35 @@ class ApiKey:
     label: str | None
     created_at: int
     revoked_at: int | None
+    #: An operator's key (``tracking-edge keys create --operator``): in the console it sees
+    #: every account, creates accounts and keys, and blocks or unblocks tracking domains.
+    operator: bool = False
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account as the operator's list shows it."""
+
+    account: Account
+    created_at: int
+    active_keys: int
+    tracking_domains: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in console session: the key it signed in with (active, or the session is
+    over) and the account it is looking at (the key's own, or one an operator chose)."""
+
+    key: ApiKey
+    account: Account
+    created_at: int
+    expires_at: int
+
+    @property
+    def operator(self) -> bool:
+        return self.key.operator

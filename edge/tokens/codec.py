@@ -254,6 +254,13 @@ class TokenCodec:
             return [recipient]
         return list(dict.fromkeys(_address_ref(k, recipient) for k in self._recipient_keys))
 
+    def purpose_key(self, purpose: str) -> bytes:
+        """A secret of its own for ``purpose`` (HMAC-SHA256 of the newest key): the admin
+        console signs its cookies and CSRF tokens with one. A rotation ends what it signed."""
+        return hmac.new(
+            self._recipient_key, b"purpose:" + purpose.encode(), hashlib.sha256
+        ).digest()
+
     def domain_proof(self, domain: str) -> str:
         """The value the edge answers at ``/.well-known/tracking-edge/verify`` for ``domain``.
 

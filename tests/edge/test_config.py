@@ -68,6 +68,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "default_domain": ("Track.Example.", "track.example"),
     "default_secure": ("Yes", True),
     "admin_host": ("Admin.Example.", "admin.example"),
+    "console_session_seconds": (" 3600 ", 3600),
+    "console_signin_limit": ("3", 3),
     "public_http_port": ("8080", 8080),
     "public_https_port": ("8443", 8443),
     "domain_poll_interval": ("0.5", 0.5),

@@ -132,6 +132,56 @@ class WebhookDelivery:
                 await tx.webhooks.drop(endpoint_id, gone)
         return events
 
+    async def send_test(self, account_id: int, endpoint_id: int) -> str | None:
+        """POST a signed test batch (one made-up click, ``"test": true``) to the account's
+        endpoint now, as a delivery would; ``None`` when it answered 2xx, else why not. The
+        queue and the endpoint's status are left as they are. :class:`LookupError` when the
+        account has no such endpoint."""
+        async with self.store.reading() as db:
+            endpoint = await db.webhooks.destination(account_id, endpoint_id)
+        if endpoint is None:
+            raise LookupError(endpoint_id)
+        now = _now_ms()
+        sample = StoredEvent(
+            id=f"test-{now}",
+            type="click",
+            ts_ms=now,
+            account_id=account_id,
+            domain="example.test",
+            message="test-message",
+            link="test-link",
+            url="https://example.test/",
+        )
+        body = json.dumps(
+            {"endpoint_id": endpoint_id, "test": True, "events": [event_json(sample)]},
+            separators=(",", ":"),
+        ).encode()
+        async with self._client_for_test():
+            return await self._post(endpoint.url, body, self._headers(endpoint.secret, body))
+
+    @contextlib.asynccontextmanager
+    async def _client_for_test(self) -> AsyncIterator[None]:
+        # The running loop's client when there is one (the server), else one for this call.
+        if self._client is not None:
+            yield
+            return
+        async with self.outbound.client(timeout=self.timeout) as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
+
+    @staticmethod
+    def _headers(secret: str, body: bytes) -> dict[str, str]:
+        timestamp = int(time.time())
+        return {
+            "content-type": "application/json",
+            "user-agent": "tracking-edge-webhooks/1",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+        }
+
     async def _deliver(self, endpoint_id: int, url: str, secret: str) -> int:
         events = await self._lease(endpoint_id)
         if not events:
@@ -141,15 +191,8 @@ class WebhookDelivery:
             {"endpoint_id": endpoint_id, "events": [event_json(e) for e in events]},
             separators=(",", ":"),
         ).encode()
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "tracking-edge-webhooks/1",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-        }
         try:
-            error = await self._post(url, body, headers)
+            error = await self._post(url, body, self._headers(secret, body))
         except asyncio.CancelledError:
             # Stopping: give the rows back at once rather than when the lease runs out.
             with contextlib.suppress(Exception):

@@ -25,6 +25,7 @@ from edge.db.repositories.labels import LabelRepository
 from edge.db.repositories.leases import LeaseRepository
 from edge.db.repositories.privacy import PrivacyRepository
 from edge.db.repositories.sending import SendingRepository
+from edge.db.repositories.sessions import SessionRepository
 from edge.db.repositories.spool import SpoolRepository
 from edge.db.repositories.stats import StatsRepository
 from edge.db.repositories.webhooks import WebhookRepository
@@ -115,6 +116,10 @@ class Repositories:
     @cached_property
     def stats(self) -> StatsRepository:
         return StatsRepository(self.conn)
+
+    @cached_property
+    def sessions(self) -> SessionRepository:
+        return SessionRepository(self.conn)
 
     @property
     def event_writer(self) -> EventWriter:

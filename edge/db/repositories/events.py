@@ -37,6 +37,9 @@ class EventFilter:
     message: str | None = None
     recipient: str | None = None
     link: str | None = None
+    #: Labels of the message (``PUT /api/v1/engagement/messages/{message}``).
+    campaign: str | None = None
+    tag: str | None = None
 
     def where(self) -> tuple[str, list[object]]:
         clauses: list[str] = ["1 = 1"]
@@ -62,6 +65,14 @@ class EventFilter:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        for kind, label in (("campaign", self.campaign), ("tag", self.tag)):
+            if label is not None:
+                # The roll-ups' filter (edge.db.repositories.stats), over the same labels.
+                clauses.append(
+                    "message IN (SELECT message FROM message_labels "
+                    "WHERE account_id = ? AND kind = ? AND label = ?)"
+                )
+                args += [self.account_id, kind, label]
         return " AND ".join(clauses), args
 
 
@@ -80,6 +91,16 @@ class EventRepository:
             args += list(after)
         rows = await self.conn.fetchall(
             f"SELECT {STORED_COLUMNS} FROM events WHERE {where} ORDER BY ts_ms, id LIMIT ?",
+            [*args, limit],
+        )
+        return [stored_event(r) for r in rows]
+
+    async def latest(self, f: EventFilter, *, limit: int) -> list[StoredEvent]:
+        """The ``limit`` most recent events, newest first (the console's live tail)."""
+        where, args = f.where()
+        rows = await self.conn.fetchall(
+            f"SELECT {STORED_COLUMNS} FROM events WHERE {where} "
+            "ORDER BY ts_ms DESC, id DESC LIMIT ?",
             [*args, limit],
         )
         return [stored_event(r) for r in rows]

@@ -77,6 +77,14 @@ class WebhookRepository:
         )
         return _endpoint(row) if row is not None else None
 
+    async def destination(self, account_id: int, endpoint_id: int) -> DueEndpoint | None:
+        """What a delivery to the account's endpoint needs (its URL and secret)."""
+        row = await self.conn.fetchone(
+            "SELECT id, url, secret FROM webhook_endpoints WHERE id = ? AND account_id = ?",
+            (endpoint_id, account_id),
+        )
+        return DueEndpoint(*row) if row is not None else None
+
     async def in_account(self, account_id: int) -> list[Endpoint]:
         rows = await self.conn.fetchall(
             f"{_SELECT} WHERE w.account_id = ? ORDER BY w.id", (account_id,)

@@ -39,7 +39,7 @@ def app_routes(routes, prefix=""):
     for route in routes:
         if isinstance(route, Mount):
             yield from app_routes(route.routes, prefix + route.path)
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and route.include_in_schema:  # the console's are not
             yield re.sub(r":\w+}", "}", prefix + route.path), methods_of(route)
 
 

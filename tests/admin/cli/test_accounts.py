@@ -49,6 +49,16 @@ def test_keys_create_prints_the_key_once_and_stores_its_hash(data_dir, capsys, m
     ]
 
 
+def test_keys_create_operator_marks_the_key_as_the_operators(data_dir, capsys):
+    assert main(["keys", "create", "--account", "platform", "--operator"]) == 0
+    main(["keys", "create", "--account", "acme"])
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith(
+        "operator key 1 for account 'platform' (id 2); it is shown only this once; "
+    )
+    assert query(data_dir, "SELECT id, operator FROM api_keys ORDER BY id") == [(1, 1), (2, 0)]
+
+
 def test_keys_create_reuses_an_existing_account(data_dir, capsys):
     main(["keys", "create", "--account", "acme"])
     main(["keys", "create", "--account", "acme"])

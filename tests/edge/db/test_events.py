@@ -7,6 +7,7 @@ import asyncio
 from edge.db.repositories.events import EventFilter
 from edge.db.store import Role
 from edge.model.events import STORED_FIELDS, StoredEvent
+from edge.model.labels import MessageLabels
 
 
 def row(i: int, ts_ms: int = 1_700_000_000_000) -> tuple:
@@ -40,3 +41,46 @@ def test_an_inserted_row_reads_back_as_the_same_stored_event(make_store):
                 return await db.events.page(EventFilter(1), limit=1)
 
     assert asyncio.run(go()) == [event]
+
+
+def _labelled_events(make_store, work):
+    """Events of messages m0..m3 (one each, in time order), m1 and m3 in campaign 'spring',
+    m3 tagged 'news'; then ``work(db)`` on the read connection."""
+
+    async def go():
+        async with make_store() as store:
+            rows = []
+            for i in range(4):
+                event = StoredEvent(f"{i:030x}", "click", 1_000 + i, 1, "t.test", f"m{i}")
+                rows.append(tuple(getattr(event, name) for name in STORED_FIELDS))
+            async with store.transaction(Role.INGESTER) as tx:
+                await tx.event_writer.insert(rows)
+            async with store.transaction() as tx:
+                await tx.labels.replace(1, MessageLabels("m1", "spring", ()))
+                await tx.labels.replace(1, MessageLabels("m3", "spring", ("news",)))
+            async with store.reading() as db:
+                return await work(db)
+
+    return asyncio.run(go())
+
+
+def test_latest_reads_the_newest_events_first(make_store):
+    found = _labelled_events(make_store, lambda db: db.events.latest(EventFilter(1), limit=3))
+    assert [e.message for e in found] == ["m3", "m2", "m1"]
+
+
+def test_events_are_filtered_by_their_messages_campaign_and_tag(make_store):
+    spring = _labelled_events(
+        make_store, lambda db: db.events.page(EventFilter(1, campaign="spring"), limit=10)
+    )
+    news = _labelled_events(
+        make_store, lambda db: db.events.latest(EventFilter(1, tag="news"), limit=10)
+    )
+    other = _labelled_events(
+        make_store, lambda db: db.events.page(EventFilter(2, campaign="spring"), limit=10)
+    )
+    assert ([e.message for e in spring], [e.message for e in news], other) == (
+        ["m1", "m3"],
+        ["m3"],
+        [],
+    )

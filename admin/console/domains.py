@@ -1,0 +1,145 @@
+"""Tracking domains: the list (badges refreshed by htmx while a check or an issuance runs),
+add, verify, rename, default, delete, the SSL panel, and sending domains' assignment.
+
+Every action is a call of :class:`~admin.domains.service.DomainService` or
+:class:`~admin.domains.sending.SendingDomains`, as the API's; their refusals
+(:class:`~admin.api.errors.AdminError`) are shown with their description.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from admin.api.errors import AdminError
+from admin.console.pages import Page, redirect
+from edge.model.domains import CnameStatus, SslStatus, TrackingDomain
+
+
+def busy(domain: TrackingDomain, ssl_status: str | None = None) -> bool:
+    """Whether the domain's badges may still change by themselves (htmx polls them)."""
+    ssl_status = ssl_status or domain.reported_ssl_status
+    return domain.cname_status == CnameStatus.PENDING or ssl_status == SslStatus.PROVISIONING
+
+
+def _domain_id(page: Page) -> int:
+    value: int = page.request.path_params["id"]
+    return value
+
+
+async def listing(page: Page, *, error: str | None = None, status: int = 200) -> Response:
+    domains = await page.services.domains.list(page.account)
+    return page.render(
+        "domains.html",
+        status=status,
+        domains=domains,
+        busy=busy,
+        error=error,
+        cname_target=page.services.domains.target_for(page.account),
+    )
+
+
+async def list_domains(page: Page) -> Response:
+    return await listing(page)
+
+
+async def add_domain(page: Page) -> Response:
+    try:
+        created = await page.services.domains.create(
+            page.account,
+            page.form.get("domain", ""),
+            secure=page.form.get("secure") == "on",
+        )
+    except AdminError as exc:
+        return await listing(page, error=exc.description, status=exc.status)
+    return redirect(f"/domains/{created.id}")
+
+
+async def detail(page: Page, *, error: str | None = None, status: int = 200) -> Response:
+    domain, ssl = await page.services.domains.ssl(page.account, _domain_id(page))
+    sending = await page.services.sending.list(page.account)
+    return page.render(
+        "domain.html",
+        status=status,
+        domain=domain,
+        ssl=ssl,
+        ssl_status=ssl.status,
+        sending=sending,
+        busy=busy(domain, ssl.status),
+        error=error,
+        cname_target=page.services.domains.target_for(page.account),
+    )
+
+
+async def show_domain(page: Page) -> Response:
+    try:
+        return await detail(page)
+    except AdminError as exc:
+        return page.refuse(exc.status, exc.description)
+
+
+async def badges(page: Page) -> Response:
+    """One row's badges (htmx polls it while :func:`busy`)."""
+    try:
+        domain, ssl = await page.services.domains.ssl(page.account, _domain_id(page))
+    except AdminError as exc:
+        return page.refuse(exc.status, exc.description)
+    return page.render(
+        "_badges.html", domain=domain, ssl_status=ssl.status, busy=busy(domain, ssl.status)
+    )
+
+
+async def _act(page: Page, action: str) -> Response:
+    domains, account, ref = page.services.domains, page.account, _domain_id(page)
+    try:
+        if action == "verify":
+            await domains.verify(account, ref)
+        elif action == "rename":
+            await domains.rename(account, ref, page.form.get("domain", ""))
+        elif action == "default":
+            await domains.update(account, ref, default=True)
+        elif action == "secure":
+            await domains.update(account, ref, secure=page.form.get("secure") == "on")
+        elif action == "ssl":
+            await domains.provision_ssl(account, ref)
+        elif action == "delete":
+            await domains.delete(account, ref)
+            return redirect("/domains")
+        elif action == "assign":
+            sending_id = int(page.form.get("sending_domain", "0") or 0)
+            await page.services.sending.assign(account, sending_id, ref)
+    except AdminError as exc:
+        try:
+            return await detail(page, error=exc.description, status=exc.status)
+        except AdminError:
+            return page.refuse(exc.status, exc.description)
+    except ValueError:
+        return page.refuse(400, "Choose a sending domain.")
+    return redirect(f"/domains/{ref}")
+
+
+async def verify(page: Page) -> Response:
+    return await _act(page, "verify")
+
+
+async def rename(page: Page) -> Response:
+    return await _act(page, "rename")
+
+
+async def make_default(page: Page) -> Response:
+    return await _act(page, "default")
+
+
+async def set_secure(page: Page) -> Response:
+    return await _act(page, "secure")
+
+
+async def reprovision(page: Page) -> Response:
+    return await _act(page, "ssl")
+
+
+async def delete(page: Page) -> Response:
+    return await _act(page, "delete")
+
+
+async def assign(page: Page) -> Response:
+    return await _act(page, "assign")
