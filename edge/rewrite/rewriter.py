@@ -34,7 +34,15 @@ from urllib.parse import urljoin, urlsplit
 from edge.hosts import normalise_host
 from edge.model.domains import TrackingHost
 from edge.model.events import HONEYPOT_LINK
-from edge.rewrite.htmlscan import Attribute, LinkTag, decode_attribute, describe_open, scan
+from edge.rewrite.htmlscan import (
+    USUAL_NAME,
+    Attribute,
+    LinkTag,
+    decode_attribute,
+    describe_open,
+    scan,
+    usual_href,
+)
 from edge.rewrite.textlinks import find_urls
 from edge.tokens.codec import BadToken, ClickToken, safe_url
 from edge.tokens.links import LinkBuilder
@@ -502,34 +510,37 @@ class Rewriter:
         edits: list[tuple[int, int, str]] = []
         position = 0
         click_url, reports = job.click_url, job.links
-        for tag in scanned.links:
-            attrs = tag.attributes
-            href = attrs.get("href")
-            if href is None:
-                continue
-            position += 1
-            raw = href.value
-            if len(attrs) == 1 and raw is not None:
-                # The usual link: only an href, nothing else to look at.
+        track_clicks = job.track_clicks
+        for tag in scanned.tags:
+            if isinstance(tag, LinkTag):
+                href = tag.attributes.get("href")
+                if href is None:
+                    continue
+                position += 1
+                at, stop = href.start, href.end
+                report, new = self._html_link(tag, href, position, job)
+            else:
+                # The usual link: only an href with a value, nothing else to look at.
+                position += 1
+                at, stop = usual_href(tag)
+                raw = document[at:stop]
                 url = decode_attribute(raw) if "&" in raw else raw
                 name = f"link-{position}"
-                if job.track_clicks and _plain(url):  # as _wrap() does, written out
+                tag_name = tag.group(USUAL_NAME)
+                if tag_name != "a":
+                    tag_name = tag_name.lower()
+                # As _wrap() does, written out.
+                if track_clicks and _PLAIN_URL.fullmatch(url) is not None and "/e/" not in url:
                     wrapped = click_url(url, name)
                     reports.append(
-                        LinkReport(
-                            "html", name, url, True, None, False, wrapped, tag.name, raw, href.start
-                        )
+                        LinkReport("html", name, url, True, None, False, wrapped, tag_name, raw, at)
                     )
-                    edits.append((href.start, href.end, wrapped))
+                    edits.append((at, stop, wrapped))
                     continue
-                report, new = self._wrap_other(
-                    "html", url, name, job, False, tag.name, raw, href.start
-                )
-            else:
-                report, new = self._html_link(tag, href, position, job)
-            job.links.append(report)
+                report, new = self._wrap_other("html", url, name, job, False, tag_name, raw, at)
+            reports.append(report)
             if new is not None:
-                edits.append((href.start, href.end, new))
+                edits.append((at, stop, new))
         for offset in scanned.unterminated:
             job.warnings.append(
                 RewriteWarning(
