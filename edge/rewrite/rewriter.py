@@ -313,8 +313,10 @@ class Rewriter:
         out; ``initial_open`` adds the pixel after ``<body>``; ``honeypot`` adds the
         scanner-detecting link (only when clicks are tracked).
         """
+        # Every URL signed here is one safe_url() returns unchanged: _plain() or safe_url()'s
+        # own output (_wrap_other), so it is not checked again.
         click_url = self.links.click_urls(
-            self.host, self.account_id, message=message, recipient=recipient
+            self.host, self.account_id, message=message, recipient=recipient, checked=True
         )
         job = _Job(message, recipient, track_clicks, click_url)
         insertions: list[Insertion] = []
