@@ -186,12 +186,17 @@ class _Job:
 # opening is enough: a URL in the text part ends at the first space inside ``{{ x }}``.
 # Editors percent-encode them in hrefs (``?u=%7B%7Bid%7D%7D``), in any case, so each
 # character also matches its escape. A "%" counts only as ``%25`` or when no escape follows
-# it: ``%7B%22`` is ``{"`` (JSON in a query), not ``{%``. The lookahead on the first
-# character lets most positions fail at once (a quarter of the time of the bare alternation).
+# it: ``%7B%22`` is ``{"`` (JSON in a query), not ``{%``. The alternatives are grouped by
+# their first character, so that the engine's search skips to the next "{%*[$" at once
+# instead of trying each position (a mailto link: a quarter of the time of the same
+# alternatives ungrouped behind a lookahead).
 _LB, _PCT = r"(?:\{|%7B)", r"(?:%25|%(?![0-9A-F]{2}))"
 _PLACEHOLDER = re.compile(
-    rf"(?=[{{%*\[$])(?:{_LB}{_LB}|{_LB}{_PCT}|(?:\*|%2A)(?:\||%7C)|%%|%25%25|%25%(?![0-9A-F]{{2}})"
-    rf"|(?:\[|%5B){{2}}|(?:\$|%24){_LB})",
+    rf"\{{(?:{_LB}|{_PCT})"  # {{ {%
+    rf"|%(?:7B(?:{_LB}|{_PCT})|2A(?:\||%7C)|%|25{_PCT}|5B(?:\[|%5B)|24{_LB})"  # the escapes, %%
+    rf"|\*(?:\||%7C)"  # *|
+    rf"|\[(?:\[|%5B)"  # [[
+    rf"|\${_LB}",  # ${
     re.IGNORECASE,
 )
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
