@@ -161,7 +161,12 @@ class ScannedDocument:
     comment, so browsers render it, and still in the body that Outlook sees.
     """
 
-    links: list[LinkTag] = field(default_factory=list)
+    #: The link tags in document order: each a :class:`LinkTag`, except the usual one (a
+    #: valued ``href`` and no other wanted attribute), which is left as the token pattern's
+    #: match, read by :func:`usual_href`: a newsletter has hundreds, and making two objects
+    #: for each cost as much as the rest of the scan's Python. :attr:`links` has them all as
+    #: :class:`LinkTag`.
+    tags: list[LinkTag | re.Match[str]] = field(default_factory=list)
     #: End of the first ``<body …>`` tag (where the initial-open pixel goes).
     body_start: int | None = None
     #: Start of the last ``</body>`` tag (where the open pixel goes).
@@ -180,6 +185,11 @@ class ScannedDocument:
     #: The scan stopped at more than ``max_links`` link tags: ``links`` is incomplete.
     over_limit: bool = False
 
+    @property
+    def links(self) -> list[LinkTag]:
+        """The link tags, in document order."""
+        return [tag if isinstance(tag, LinkTag) else _usual_link_tag(tag) for tag in self.tags]
+
 
 def scan(
     document: str, attributes: Collection[str] | None = None, *, max_links: int | None = None
@@ -191,7 +201,7 @@ def scan(
     many and sets :attr:`ScannedDocument.over_limit`.
     """
     found = ScannedDocument()
-    links = found.links
+    links = found.tags
     if attributes is None:
         token, pattern = _TOKEN, _ATTR
     else:
@@ -209,11 +219,7 @@ def scan(
             if len(links) == limit:
                 found.over_limit = True
                 break
-            start = m.start(kind)
-            value = Attribute("href", m.group(kind), start, m.end(kind), _HREF_ONLY[kind])
-            links.append(
-                LinkTag(m.group("fast").lower(), m.start("fast") - 1, m.end(), {"href": value})
-            )
+            links.append(m)
         elif kind == "pair":
             if len(links) == limit:
                 found.over_limit = True
@@ -404,6 +410,25 @@ def _token_pattern(names: frozenset[str]) -> re.Pattern[str]:
             pattern = re.compile(f"{text[:at]}{fast}|{pair}|{text[at:]}", _TOKEN.flags)
         _TOKEN_PATTERNS[names] = pattern
     return pattern
+
+
+def usual_href(m: re.Match[str]) -> tuple[int, int]:
+    """Where the ``href`` value of a usual link tag (a match in :attr:`ScannedDocument.tags`)
+    starts and ends; the tag's name as written is ``m.group(USUAL_NAME)``."""
+    # The value's group is the last that matched: lastindex is never None here.
+    return m.span(m.lastindex or 0)
+
+
+#: The group of a usual link tag's match that holds its name as written.
+USUAL_NAME = "fast"
+
+
+def _usual_link_tag(m: re.Match[str]) -> LinkTag:
+    kind = m.lastgroup
+    assert kind is not None
+    start, end = m.span(kind)
+    value = Attribute("href", m.group(kind), start, end, _HREF_ONLY[kind])
+    return LinkTag(m.group(USUAL_NAME).lower(), m.start(USUAL_NAME) - 1, m.end(), {"href": value})
 
 
 def _pair_link_tag(m: re.Match[str]) -> LinkTag:

@@ -52,20 +52,26 @@ class LinkBuilder:
         *,
         message: str | None = None,
         recipient: str | None = None,
+        checked: bool = False,
     ) -> Callable[[str, str | None], str]:
         """:meth:`click_url` for many links of one message: ``click_url(url, link)``.
 
         The same URLs, with what every link shares (the token's fields, the base URLs) done
-        once (:meth:`TokenCodec.click_signer`): rewriting a newsletter wraps hundreds.
+        once (:meth:`TokenCodec.click_signer`): rewriting a newsletter wraps hundreds. With
+        ``checked``, every ``url`` is one that ``safe_url()`` returns unchanged, which the
+        caller has checked (see :meth:`TokenCodec.click_signer`).
         """
-        sign = self.codec.click_signer(account_id, message=message, recipient=recipient)
+        sign = self.codec.click_signer(
+            account_id, message=message, recipient=recipient, checked=checked
+        )
         secure = self.base(host, https=True) + "/e/"
         plain = secure if host.secure else self.base(host, https=False) + "/e/"
 
         def click_url(url: str, link: str | None = None) -> str:
             token = sign(url, link)
-            # sign() accepted the URL, so its scheme is http or https, stated first.
-            https = url.strip()[:6].lower() == "https:"
+            # sign() accepted the URL, so its scheme is http or https, stated first; a
+            # checked one is stripped already, "http" and "://" or "s://" (safe_url()).
+            https = url[4] in "sS" if checked else url.strip()[:6].lower() == "https:"
             return (secure if https else plain) + token
 
         return click_url

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.rewrite.htmlscan import scan
-from edge.rewrite.rewriter import _PLAIN_URL, Rewriter, RewriteResult, SkipReason
+from edge.rewrite.rewriter import _PLACEHOLDER, _PLAIN_URL, Rewriter, RewriteResult, SkipReason
 from edge.serving.domains import TrackingHost
 from edge.tokens.codec import TokenCodec, safe_url
 from edge.tokens.links import LinkBuilder
@@ -372,3 +373,25 @@ def test_the_plain_url_shortcut_classifies_as_every_rule_would(value: str) -> No
     assert REWRITER.classify(value) == REWRITER._classify(value)
     if _PLAIN_URL.fullmatch(value):  # wrapped without safe_url(): it must change nothing
         assert safe_url(value) == value
+
+
+# The placeholder openings as the plain alternation of what each opening may be written as:
+# the rewriter's pattern groups them by first character (faster), and must find the same.
+_LB, _PCT = r"(?:\{|%7B)", r"(?:%25|%(?![0-9A-F]{2}))"
+PLACEHOLDER_OPENINGS = re.compile(
+    rf"{_LB}{_LB}|{_LB}{_PCT}|(?:\*|%2A)(?:\||%7C)|%%|%25{_PCT}|(?:\[|%5B){{2}}|(?:\$|%24){_LB}",
+    re.IGNORECASE,
+)
+escapes = st.lists(
+    st.sampled_from(
+        ["{", "%", "*", "|", "[", "$", "7B", "7b", "25", "2A", "2a", "7C", "5B", "24", "22",
+         "A", "x", "0", "%7B", "%25"]
+    ),
+    max_size=8,
+).map("".join)  # fmt: skip
+
+
+@common
+@given(escapes | url_text)
+def test_the_placeholder_pattern_finds_every_opening_and_nothing_else(value: str) -> None:
+    assert bool(_PLACEHOLDER.search(value)) == bool(PLACEHOLDER_OPENINGS.search(value))

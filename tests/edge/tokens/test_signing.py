@@ -13,7 +13,7 @@ import string
 from urllib.parse import quote, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
 
@@ -285,3 +285,21 @@ def test_click_urls_for_one_message_are_the_click_urls_made_one_by_one(secure, p
             assert click_url(target, name) == links.click_url(
                 host, 3, target, message="m", recipient="ada@example.com", link=name
             )
+
+
+@settings(max_examples=500, deadline=None)
+@given(urls, st.booleans())
+@example("HTTPS://a.example/x", False)
+@example(" https://a.example/é ", False)
+@example("http://a.example/x", True)
+def test_checked_click_urls_of_safe_urls_are_the_click_urls_of_the_urls(url, secure) -> None:
+    # The rewriter hands "checked" click_urls what safe_url() returned (or what it returns
+    # unchanged): safe_url() must keep its own output, and the scheme be read alike.
+    links = LinkBuilder(TokenCodec(["k"]), http_port=8080, https_port=8443)
+    host = TrackingHost("t.example", 3, secure, True)
+    kind, safe = outcome(safe_url, url)
+    if kind != "ok":
+        return
+    assert safe_url(safe) == safe
+    checked = links.click_urls(host, 3, message="m", checked=True)
+    assert checked(safe, "n") == links.click_urls(host, 3, message="m")(url, "n")
