@@ -341,24 +341,6 @@ def nginx_binary() -> str:
     return found
 
 
-async def stored_clicks_pg(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM events WHERE type = 'click'"))
-    finally:
-        await conn.close()
-
-
-def wait_stored_pg(url: str, served: int, timeout: float) -> int:
-    """Wait until ``served`` click events are stored; returns how many are."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stored = asyncio.run(stored_clicks_pg(url))
-        if stored >= served or time.monotonic() > deadline:
-            return stored
-        time.sleep(0.2)
-
-
 def clicks(server: str, args: argparse.Namespace) -> int:
     use_wrk = shutil.which("wrk") is not None and not args.python_load
     nginx = nginx_binary()
@@ -404,40 +386,30 @@ def clicks(server: str, args: argparse.Namespace) -> int:
             proxy = subprocess.Popen([nginx, "-p", str(work), "-c", str(conf)], cwd=work)
             edge_bench.wait_ready(one_port, proxy)
             edge_bench.wait_ready(two_port, proxy)
+            # The CPU counted is node a's, in every setup.
             setups = {
-                "one node, direct": (ports["a"], [nodes["a"].pid]),
-                "one node, nginx": (one_port, [nodes["a"].pid]),
-                "two nodes, nginx": (two_port, [nodes["a"].pid, nodes["b"].pid]),
+                "one node, direct": (ports["a"], nodes["a"].pid),
+                "one node, nginx": (one_port, nodes["a"].pid),
+                "two nodes, nginx": (two_port, nodes["a"].pid),
             }
             print(
                 f"  load: {'wrk' if use_wrk else 'python'}, {args.connections} connections, "
                 f"{args.duration} s per setup in {args.rounds} interleaved rounds"
             )
-            for port, _ in setups.values():  # warm-up
+            for port, pid in setups.values():  # warm-up
                 edge_bench.load("warm-up", port, paths, paths_file, 2, args.connections,
-                                use_wrk, nodes["a"].pid)  # fmt: skip
-            rounds: dict[str, list[object]] = {name: [] for name in setups}
-            per_round = max(2, args.duration // args.rounds)
+                                use_wrk, pid)  # fmt: skip
             names = list(setups)
-            for n in range(args.rounds):
-                for name in names[n % 3 :] + names[: n % 3]:
-                    port, _ = setups[name]
-                    rounds[name].append(
-                        edge_bench.load(
-                            name,
-                            port,
-                            paths,
-                            paths_file,
-                            per_round,
-                            args.connections,
-                            use_wrk,
-                            nodes["a"].pid,
-                        )
-                    )
+            rounds = edge_bench.interleaved(
+                setups, args.rounds, max(2, args.duration // args.rounds), paths, paths_file,
+                args.connections, use_wrk,
+            )  # fmt: skip
             results = {name: edge_bench.combine(name, rounds[name]) for name in names}
             load_ended = time.monotonic()
             served = sum(edge_bench._health(p)["redirects_served"] for p in ports.values())
-            stored = wait_stored_pg(url, served, 600)
+            stored = edge_bench.wait_stored(
+                lambda: PostgresStore(url, node="bench-count"), served, 600
+            )
             catch_up = time.monotonic() - load_ended
         finally:
             if proxy is not None:

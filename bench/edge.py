@@ -33,6 +33,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
@@ -189,6 +190,23 @@ def combine(name: str, results: list[Result]) -> Result:
     )
 
 
+def interleaved(
+    targets: dict[str, tuple[int, int]], rounds: int, seconds: int,
+    paths: list[str], paths_file: Path, conns: int, use_wrk: bool,
+) -> dict[str, list[Result]]:  # fmt: skip
+    """``rounds`` rounds of ``seconds`` of load on each target (name: (port, pid whose CPU
+    is counted)), each round starting with another one: a noisy machine drifts, and drift
+    then weighs on all targets alike."""
+    names = list(targets)
+    results: dict[str, list[Result]] = {name: [] for name in names}
+    for n in range(rounds):
+        k = n % len(names)
+        for name in names[k:] + names[:k]:
+            port, pid = targets[name]
+            results[name].append(load(name, port, paths, paths_file, seconds, conns, use_wrk, pid))
+    return results
+
+
 def load(name, port, paths, paths_file, seconds, conns, use_wrk, pid: int) -> Result:
     before = cpu_seconds(pid)
     if use_wrk:
@@ -276,24 +294,11 @@ def main() -> int:
         sampler.start()
         # Interleaved rounds, each starting with another server: a noisy machine drifts,
         # and drift then weighs on all servers alike.
-        rounds: dict[str, list[Result]] = {name: [] for name in pids}
-        per_round = max(2, args.duration // args.rounds)
         names = list(pids)
-        for n in range(args.rounds):
-            for name in names[n % 3 :] + names[: n % 3]:
-                port = ports[name]
-                rounds[name].append(
-                    load(
-                        name,
-                        port,
-                        paths,
-                        paths_file,
-                        per_round,
-                        args.connections,
-                        use_wrk,
-                        pids[name],
-                    )
-                )
+        targets = {name: (ports[name], pids[name]) for name in names}
+        per_round = max(2, args.duration // args.rounds)
+        rounds = interleaved(targets, args.rounds, per_round, paths, paths_file,
+                             args.connections, use_wrk)  # fmt: skip
         sampling.set()
         sampler.join()
         baseline, floor, measured = (combine(name, rounds[name]) for name in names)
@@ -380,12 +385,14 @@ async def count_stored(db_path: Path) -> int:
         return await stored_clicks(store)
 
 
-def wait_stored(db_path: Path, served: int, timeout: float) -> int:
-    """Wait until ``served`` click events are in the database; returns how many are."""
+def wait_stored(open_store: Path | Callable[[], Store], served: int, timeout: float) -> int:
+    """Wait until ``served`` click events are in the database (the SQLite file at a path,
+    or the store ``open_store()`` makes); returns how many are."""
+    make = (lambda: SQLiteStore(open_store)) if isinstance(open_store, Path) else open_store
 
     async def wait() -> int:
         deadline = time.monotonic() + timeout
-        async with SQLiteStore(db_path) as store:
+        async with make() as store:
             while True:
                 stored = await stored_clicks(store)
                 if stored >= served or time.monotonic() > deadline:
