@@ -3,6 +3,8 @@
 ``make_https_server(settings)`` starts the whole app with both listeners in a background
 thread; ``https_get(port, name, root_pem, path)`` makes a verified HTTPS request with SNI
 ``name``; ``served_certificate(port, name)`` returns the leaf a handshake with that SNI gets.
+On the running server, ``live.active_domain``, ``live.click`` and ``live.serial`` give a domain
+an active certificate, click on it over HTTPS and read the serial it presents.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from admin.ssl.wiring import TlsParts, build_tls
 from edge.config import Settings
 from edge.db.repositories import Repositories
 from edge.model.certificates import CertificateRecord
+from edge.serving.domains import TrackingHost
 from edge.serving.server import EdgeServer, Runtime
 from edge.serving.uvicorn_internals import EdgeListeners
+from edge.tokens.links import LinkBuilder
 from tests.conftest import free_port, serve_in_thread, server_config
 from tests.stores import in_store
 
@@ -55,6 +59,35 @@ class HttpsLive:
         """Make this listener see the stored certificates now (instead of at its next poll)."""
         assert self.server.certificates is not None
         self.call(lambda: self.server.certificates.refresh())
+
+    def active_domain(self, account_id: int, name: str) -> int:
+        """A verified domain ``name`` of the account with an active certificate from the local
+        CA, presented from now on."""
+
+        async def add(tx: Repositories) -> int:
+            now = int(time.time())
+            domain_id = await tx.domains.insert(account_id, name, secure=True, now=now)
+            await tx.domains.mark_valid(domain_id, "", checked=time.time(), now=now)
+            return domain_id
+
+        domain_id: int = in_store(self.settings, add)
+        manager = self.app.admin_app.state.services.domains.provisioner
+        self.call(lambda: manager.provision(domain_id))
+        self.call(manager.idle)
+        self.refresh_certificates()
+        return domain_id
+
+    def click(self, name: str, account_id: int, landing: str) -> httpx.Response:
+        """A signed click to ``landing`` on ``name``, over HTTPS with SNI ``name``, trusting
+        the local CA only."""
+        links = LinkBuilder(self.app.runtime.codec, 80, self.https_port)
+        url = links.click_url(TrackingHost(name, account_id, True, True), account_id, landing)
+        root = (self.settings.data_dir / "local-ca" / "root.pem").read_text()
+        return https_get(self.https_port, name, root, httpx.URL(url).raw_path.decode())
+
+    def serial(self, name: str) -> int:
+        """The serial number of the certificate a handshake with SNI ``name`` gets."""
+        return served_certificate(self.https_port, name).serial_number
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -4,19 +4,14 @@ whole app, real TLS, the local CA."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import httpx
 import pytest
-from cryptography import x509
 
 from edge.model.domains import SSL_UNVERIFIED
-from edge.serving.domains import TrackingHost
-from edge.tokens.links import LinkBuilder
 from tests.conftest import free_port
-from tests.fixtures_https import HttpsLive, https_get, served_certificate
-from tests.stores import in_store
+from tests.fixtures_https import HttpsLive
 
 NAME = "track.brand.test"
 ML = "/api/v1/customer/tracking-domains"
@@ -48,44 +43,16 @@ def _client(live: HttpsLive, account: str) -> tuple[int, httpx.Client]:
     return found.id, client
 
 
-def _active_domain(live: HttpsLive, account_id: int) -> int:
-    """A verified domain of the account with an active certificate from the local CA."""
-
-    async def add(tx):
-        domain_id = await tx.domains.insert(account_id, NAME, secure=True, now=int(time.time()))
-        await tx.domains.mark_valid(domain_id, "", checked=time.time(), now=int(time.time()))
-        return domain_id
-
-    domain_id = in_store(live.settings, add)
-    manager = live.app.admin_app.state.services.domains.provisioner
-    live.call(lambda: manager.provision(domain_id))
-    live.call(manager.idle)
-    live.refresh_certificates()
-    return domain_id
-
-
-def _click(live: HttpsLive, account_id: int) -> httpx.Response:
-    links = LinkBuilder(live.app.runtime.codec, 80, live.https_port)
-    url = links.click_url(TrackingHost(NAME, account_id, True, True), account_id, LANDING)
-    root = (live.settings.data_dir / "local-ca" / "root.pem").read_text()
-    return https_get(live.https_port, NAME, root, httpx.URL(url).raw_path.decode())
-
-
-def _serial(live: HttpsLive) -> int:
-    leaf: x509.Certificate = served_certificate(live.https_port, NAME)
-    return leaf.serial_number
-
-
 def test_another_accounts_claim_neither_gets_withholds_nor_takes_the_certificate(live):
     owner, a = _client(live, "owner")
     _, b = _client(live, "squatter")
     with a, b:
         # B claims the name first (a verified owner's name would be a 409), then A verifies.
         claim = b.post(ML, json={"domain": NAME}).json()["data"]
-        owned = _active_domain(live, owner)
-        serial = _serial(live)
+        owned = live.active_domain(owner, NAME)
+        serial = live.serial(NAME)
         active = a.get(f"{ML}/{owned}/ssl").json()["data"]
-        assert (active["status"], _click(live, owner).status_code) == ("active", 302)
+        assert (active["status"], live.click(NAME, owner, LANDING).status_code) == ("active", 302)
         issue = b.post(f"{ML}/{claim['id']}/ssl")
         assert (issue.status_code, issue.json()["error"]["code"]) == (422, "domain_unverified")
         assert b.get(f"{ML}/{claim['id']}/ssl").json()["data"] == {
@@ -100,5 +67,5 @@ def test_another_accounts_claim_neither_gets_withholds_nor_takes_the_certificate
         }
         assert b.delete(f"{ML}/{claim['id']}").status_code == 204
         live.refresh_certificates()
-        assert (_serial(live), _click(live, owner).status_code) == (serial, 302)
+        assert (live.serial(NAME), live.click(NAME, owner, LANDING).status_code) == (serial, 302)
         assert a.get(f"{ML}/{owned}/ssl").json()["data"] == active
