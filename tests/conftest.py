@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -37,10 +38,31 @@ pytest_plugins = sorted(
 )
 
 
+#: Ports handed out so far: never twice in a run.
+_handed_out: set[int] = set()
+_ports = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 nobody listens on, for a server to bind later.
+
+    Taken below the kernel's ephemeral range (``ip_local_port_range``, 32768 and up by
+    default), which bind(0) and every outgoing connection draw from: a port picked there may
+    be the source port of some client's connection by the time its server binds it.
+    """
+    if len(_handed_out) > 10000:  # most of the range: start over rather than search long
+        _handed_out.clear()
+    while True:
+        port = _ports.randrange(20000, 32768)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 @pytest.fixture(scope="session")

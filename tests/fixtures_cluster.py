@@ -481,6 +481,8 @@ class Answer:
     upstream: str | None
     #: Whether nginx tried another node first.
     retried: bool
+    #: The node nginx tried first (the one that answered, if not ``retried``).
+    first: str | None
     #: ``time.monotonic()`` when the request was sent.
     sent: float
 
@@ -540,6 +542,7 @@ class ClickLoad:
                     response.headers.get("location"),
                     tried[-1] or None,
                     len(tried) > 1,
+                    tried[0] or None,
                     sent,
                 )
                 with self._lock:

@@ -57,7 +57,7 @@ def build_issuer(runtime: Runtime, board: ChallengeBoard) -> CertificateIssuer:
 def build_tls(runtime: Runtime) -> TlsParts:
     settings = runtime.settings
     board = ChallengeBoard(runtime.store)
-    responder = ChallengeResponder(runtime.store, runtime.domains)
+    responder = ChallengeResponder(runtime.store)
     issuer = build_issuer(runtime, board) if settings.tls_mode == "builtin" else None
     proof = HttpsProof(
         Outbound.for_verification(settings),

@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from ssl import SSLError
 from typing import Any
 
 import httpx
@@ -168,7 +169,7 @@ def certificate_on_every_node(
     def issued() -> dict[str, Any] | None:
         with cluster.nodes[0].client(ADMIN_HOST, authorization=key) as admin:
             ssl = admin.get(f"{DOMAINS}/{domain_id}/ssl").json()["data"]
-        assert ssl["status"] in ("provisioning", "active"), ssl
+        assert ssl["status"] in ("provisioning", "active"), json.dumps(ssl)
         return ssl if ssl["status"] == "active" else None
 
     ssl = await_condition("the certificate is issued and proven", issued, 60)
@@ -187,7 +188,10 @@ def certificate_on_every_node(
     for node in cluster.nodes:  # each within a poll of the certificate's arrival
 
         def presented(node: Node = node) -> x509.Certificate | None:
-            leaf = served_certificate(node.https_port, DOMAIN)
+            try:
+                leaf = served_certificate(node.https_port, DOMAIN)
+            except SSLError:  # refused: this node has not loaded the certificate yet
+                return None
             return leaf if leaf.issuer == intermediate.subject else None
 
         leaf = await_condition(f"{node.name} presents the certificate", presented, 5)
@@ -269,6 +273,12 @@ def test_three_nodes_share_domains_and_certificates_and_lose_no_click_when_one_i
 
         await_condition(f"{node.name} stored its spool", spool_stored, 30)
     redirected.update(f"m-{n}" for n in answers)
+    # A click c had spooled when it was killed, before its answer left, is one nginx retried
+    # on another node: stored by both (at least once; its sender got one answer).
+    extra = stored_messages(cluster) - redirected
+    retried_from_c = {f"m-{n}" for n, x in answers.items() if x.retried and x.first == c.upstream}
+    assert (set(extra) <= retried_from_c, set(extra.values()) <= {1}) == (True, True), extra
+    redirected.update(extra)
     assert stored_messages(cluster) == redirected
 
     with cluster.balancer(ADMIN_HOST, authorization=key) as admin:

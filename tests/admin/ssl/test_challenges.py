@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from admin.ssl.challenges import ChallengeBoard
 from tests.fixtures_https import add_domain
@@ -13,10 +14,7 @@ TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 
 
 def _publish(live, settings, domain: str, token: str = TOKEN, answer: str = "ka") -> None:
-    """Publish a challenge for ``domain``, a tracking domain (unverified) the edge knows."""
-    if live.app.runtime.domains.get(domain) is None and domain != "admin.test":
-        add_domain(settings, domain, verified=False)
-        live.call(lambda: live.app.runtime.domains.refresh(force=True))
+    """Publish a challenge for ``domain``, as another worker's or node's issuer would."""
 
     async def publish() -> None:
         async with store_at(settings) as store:  # as another worker's issuer would
@@ -32,6 +30,20 @@ def test_published_challenge_is_answered_on_its_domain(settings, live_server):
     assert response.status_code == 200
     assert response.text == f"{TOKEN}.thumb"
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_challenge_is_answered_before_this_nodes_domain_table_knows_the_domain(
+    settings, make_server
+):
+    """Another node verified the domain and asked the CA to validate it; the validator may
+    reach this node before its domain table reloads."""
+    live = make_server(replace(settings, domain_poll_interval=3600))
+    add_domain(settings, "new.brand.test", verified=True)
+    assert live.app.runtime.domains.get("new.brand.test") is None
+    _publish(live, settings, "new.brand.test", answer=f"{TOKEN}.thumb")
+    with live.client("new.brand.test") as client:
+        response = client.get(f"/.well-known/acme-challenge/{TOKEN}")
+    assert (response.status_code, response.text) == (200, f"{TOKEN}.thumb")
 
 
 def test_challenge_is_not_answered_on_another_domain(settings, live_server):
@@ -100,7 +112,7 @@ def test_challenge_is_answered_while_an_admin_transaction_holds_the_lock(setting
     assert elapsed < 2.0
 
 
-def test_a_host_the_edge_does_not_know_is_404_without_a_query(settings, live_server):
+def test_a_malformed_token_or_a_post_is_404_without_a_query(settings, live_server):
     _publish(live_server, settings, "track.brand.test")
     responder = live_server.app.well_known["acme-challenge"]
     queried: list[tuple[str, str]] = []
@@ -111,11 +123,11 @@ def test_a_host_the_edge_does_not_know_is_404_without_a_query(settings, live_ser
         return await real(domain, token)
 
     responder.lookup = spy
-    with live_server.client("unknown.brand.test") as client:
-        unknown = client.get(f"/.well-known/acme-challenge/{TOKEN}")
     with live_server.client("track.brand.test") as client:
+        malformed = client.get(f"/.well-known/acme-challenge/{TOKEN}%2F..")
+        posted = client.post(f"/.well-known/acme-challenge/{TOKEN}")
         known = client.get(f"/.well-known/acme-challenge/{TOKEN}")
-    assert (unknown.status_code, known.status_code) == (404, 200)
+    assert (malformed.status_code, posted.status_code, known.status_code) == (404, 404, 200)
     assert queried == [("track.brand.test", TOKEN)]
 
 
