@@ -51,7 +51,9 @@ class RollupQuery:
         return pieces
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs several times a plain one's, and a query
+# builds a few hundred of these.
+@dataclass(slots=True)
 class RollupCounts:
     """Summed roll-up rows of one series slot (0 without a series), type and verdict."""
 
@@ -63,7 +65,7 @@ class RollupCounts:
     uniq_any: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LinkCounts:
     link: str | None
     clicks: int
@@ -78,11 +80,13 @@ class StatsRepository:
         slot = f"bucket - bucket % {q.slot_ms}" if q.slot_ms else "0"
         source, args = _source(q, "bucket, type, verdict, events, uniq_counted, uniq_any")
         rows = await self.conn.fetchall(
-            f"SELECT {slot} AS slot, type, verdict, sum(events), sum(uniq_counted), "
-            f"sum(uniq_any) FROM ({source}) AS r GROUP BY slot, type, verdict",
+            # Sums cast back to integers (PostgreSQL's sum of a bigint is a numeric).
+            f"SELECT {slot} AS slot, type, verdict, CAST(sum(events) AS BIGINT), "
+            "CAST(sum(uniq_counted) AS BIGINT), CAST(sum(uniq_any) AS BIGINT) "
+            f"FROM ({source}) AS r GROUP BY slot, type, verdict",
             args,
         )
-        return [RollupCounts(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), int(r[5])) for r in rows]
+        return [RollupCounts(*r) for r in rows]
 
     async def top_links(
         self, q: RollupQuery, *, limit: int, include_machine: bool
@@ -94,11 +98,12 @@ class StatsRepository:
             extra += f" AND verdict IN {COUNTED_SQL}"
         source, args = _source(q, f"link, events, {uniq} AS uniq", extra)
         rows = await self.conn.fetchall(
-            f"SELECT link, sum(events) AS clicks, sum(uniq) FROM ({source}) AS r "
+            "SELECT link, CAST(sum(events) AS BIGINT) AS clicks, CAST(sum(uniq) AS BIGINT) "
+            f"FROM ({source}) AS r "
             "GROUP BY link HAVING sum(events) > 0 ORDER BY clicks DESC, link LIMIT ?",
             [*args, limit],
         )
-        return [LinkCounts(r[0] or None, int(r[1]), int(r[2])) for r in rows]
+        return [LinkCounts(r[0] or None, r[1], r[2]) for r in rows]
 
 
 def _source(q: RollupQuery, columns: str, extra: str = "") -> tuple[str, list[object]]:
