@@ -67,6 +67,12 @@ class Store(Protocol):
         """Repositories for reads outside any transaction (each statement sees the latest
         commit)."""
 
+    async def claim_node(self) -> bool:
+        """Claim this node's name for the calling process's ingester, until the store
+        closes: ``False`` while another process holds it (two nodes given one
+        ``EDGE_NODE_ID``, whose spool offsets and batch numbers would mix). On one machine
+        the data directory's lock is the claim: always ``True``."""
+
     def transaction(self, role: Role = Role.ADMIN) -> AbstractAsyncContextManager[Repositories]:
         """Repositories inside one write transaction on ``role``'s connection, taken at the
         start (so it never fails halfway for a lock), committed when the block ends."""

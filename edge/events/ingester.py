@@ -114,6 +114,8 @@ class EventIngester:
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._refused = False
+        #: Whether another process holds this node's name (logged once).
+        self._name_taken = False
         self._stopping = False
         #: Segments deleted by the last round (the read-ahead may still list them).
         self._discarded: set[str] = set()
@@ -169,7 +171,7 @@ class EventIngester:
         Only the process holding the lock ingests; elsewhere this returns 0.
         """
         before = self.committed
-        while self.lock.acquire() and await self.run_once():
+        while await self._may_ingest() and await self.run_once():
             pass
         if self.rollup is not None and self.lock.held:
             await self._roll_up()
@@ -288,8 +290,33 @@ class EventIngester:
         except Exception as exc:  # locked or unavailable: the next pass retries
             log.warning("roll-up pass postponed: %s", exc)
 
+    async def _may_ingest(self) -> bool:
+        """Whether this process holds the data directory's lock and the store's claim on
+        this node's name (:meth:`~edge.db.store.Store.claim_node`)."""
+        if not self.lock.acquire():
+            return False
+        if await self.store.claim_node():
+            if self._name_taken:
+                log.info("this node's name is free again: ingesting the spool")
+                self._name_taken = False
+            return True
+        if not self._name_taken:
+            log.error(
+                "another running node has this node's name (EDGE_NODE_ID): its events wait "
+                "in the spool until the name is free; give every node a name of its own"
+            )
+            self._name_taken = True
+        return False
+
     async def _run(self) -> None:
-        while not self.lock.acquire():
+        while True:
+            try:
+                if await self._may_ingest():
+                    break
+            except StoreUnavailable as exc:  # started while the database is down
+                if not self._refused:
+                    log.warning("events wait in the spool: %s", exc)
+                    self._refused = True
             if self._stopping:
                 return
             await self._wait(self.standby_interval)
@@ -297,6 +324,11 @@ class EventIngester:
         while not self._stopping:
             self._wakeup.clear()
             try:
+                # The claim is checked each round: one lost with its connection (the server
+                # restarted) may have been taken by a node of the same name meanwhile.
+                if not await self._may_ingest():
+                    await self._wait(self.standby_interval)
+                    continue
                 moved = await self.run_once()
             except Exception as exc:  # StoreUnavailable, or a bug: the spool keeps them
                 if not self._refused:

@@ -26,6 +26,10 @@ from edge.db.postgres.webhooks import PostgresWebhooks
 from edge.db.repositories import Repositories
 from edge.db.store import Role, StoreUnavailable
 
+#: Seed of the hash that turns a node's name into its advisory lock key (the migration and
+#: roll-up locks are small constants, far from any 64-bit hash).
+NODE_LOCK_SEED = 0x6E6F6465
+
 #: What says the server cannot be reached or a lock not taken in time: retry later.
 UNAVAILABLE = (
     OSError,
@@ -83,6 +87,10 @@ class PostgresStore:
     lock_timeouts: dict[Role, float] = {Role.SERVING: 5.0, Role.INGESTER: 1.0, Role.ADMIN: 5.0}
     #: Seconds to connect (and to get a connection from a pool) before giving up.
     connect_timeout = 5.0
+    #: TCP keepalives of the node-name claim's connection (idle seconds, seconds between
+    #: probes, probes): the server drops the claim of a machine that vanished (power lost)
+    #: within about half a minute, so that the node can start again under its name.
+    claim_keepalives = ("10", "5", "3")
 
     def __init__(self, url: str, *, node: str, ingester_busy_timeout: float | None = None) -> None:
         self.url = url
@@ -93,6 +101,8 @@ class PostgresStore:
         #: Days whose event partitions this store has made sure of (edge/db/postgres/events.py).
         self._ensured_days: set[int] = set()
         self._opening = asyncio.Lock()
+        #: The connection holding this node's name (:meth:`claim_node`), for as long as open.
+        self._claim: asyncpg.Connection | None = None
 
     async def open(self) -> None:
         try:
@@ -104,7 +114,45 @@ class PostgresStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
+    async def claim_node(self) -> bool:
+        """A session advisory lock on the node's name, on a connection of its own: held
+        until it closes, or its process dies (the server then ends the session)."""
+        if self._claim is not None and not self._claim.is_closed():
+            return True
+        idle, interval, count = self.claim_keepalives
+        try:
+            conn = await asyncpg.connect(
+                self.url,
+                timeout=self.connect_timeout,
+                server_settings={
+                    "application_name": f"tracking-edge ingester {self.node}"[:63],
+                    "tcp_keepalives_idle": idle,
+                    "tcp_keepalives_interval": interval,
+                    "tcp_keepalives_count": count,
+                },
+            )
+            try:
+                held = await conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, $2))",
+                    self.node,
+                    NODE_LOCK_SEED,
+                )
+            except BaseException:
+                await conn.close()
+                raise
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        if not held:
+            await conn.close()
+            return False
+        self._claim = conn
+        return True
+
     async def close(self) -> None:
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(claim.close(), 5.0)
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             with contextlib.suppress(Exception):

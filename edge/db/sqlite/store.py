@@ -103,6 +103,9 @@ class SQLiteStore:
                 self._handles[role] = handle
         return handle
 
+    async def claim_node(self) -> bool:
+        return True  # one machine: the data directory's ingester lock is the claim
+
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[Repositories]:
         try:

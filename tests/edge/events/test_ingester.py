@@ -311,3 +311,36 @@ def test_an_ingester_that_exits_cleanly_is_not_restarted_and_stop_stores_the_res
     assert marker.read_text() == ";"
     supervisor.stop()  # the child is gone: one more runs, to store what is left
     assert marker.read_text() == ";--once;"
+
+
+def test_a_second_node_with_the_same_name_waits_until_the_name_is_free(pg_url, tmp_path, caplog):
+    """Two machines given one ``EDGE_NODE_ID``: the second's ingester stores nothing (its
+    events wait in its spool) and says why, until the first has let go of the name."""
+
+    async def run() -> tuple[int, int, int, int]:
+        first_settings, second_settings = (
+            Settings(data_dir=tmp_path / name, database_url=pg_url, node_id="a")
+            for name in ("one", "two")
+        )
+        writer = SpoolWriter(second_settings.spool_dir)
+        writer.write([make_event(i).row() for i in range(5)])
+        writer.close()
+        async with store_for(second_settings) as two:
+            second = EventIngester.from_settings(second_settings, two)
+            async with store_for(first_settings) as one:
+                first = EventIngester.from_settings(first_settings, one)
+                running = await first.catch_up()  # an empty spool, and the name claimed
+                refused = await second.catch_up()
+                await first.stop()
+            # The first node stopped: its store closed, the name is free.
+            taken_over = await second.catch_up()
+            await second.stop()
+            async with two.reading() as db:
+                stored = len(await every_event(db))
+        return running, refused, taken_over, stored
+
+    assert asyncio.run(run()) == (0, 0, 5, 5)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "another running node has this node's name (EDGE_NODE_ID): its events wait in the "
+        "spool until the name is free; give every node a name of its own"
+    ]
