@@ -440,6 +440,15 @@ class Settings:
         "`X-Forwarded-For` is believed; from any other peer the header is ignored and the peer "
         "is the client (see [Engagement data](#engagement-data))",
     )
+    https_proxy_protocol: bool = setting(
+        "EDGE_HTTPS_PROXY_PROTOCOL",
+        False,
+        _bool,
+        "expect a PROXY protocol header (version 1 or 2: nginx `proxy_protocol on`, HAProxy "
+        "`send-proxy`) before the TLS handshake of every HTTPS connection, from a balancer "
+        "passing TLS through, and take the client's address from it; a connection without "
+        "one, or from outside `EDGE_TRUSTED_PROXIES`, is closed",
+    )
     classify_rules_dir: Path | None = setting(  # noqa: RUF009 (Path is immutable)
         "EDGE_CLASSIFY_RULES_DIR",
         None,
@@ -586,6 +595,11 @@ class Settings:
         settings = cls(**given)
         if settings.admin_host == settings.default_domain:
             raise ConfigError("EDGE_ADMIN_HOST and EDGE_DEFAULT_DOMAIN must differ")
+        if settings.https_proxy_protocol and not settings.trusted_proxies:
+            # Every connection would be closed: the header is believed from balancers only.
+            raise ConfigError(
+                "EDGE_HTTPS_PROXY_PROTOCOL needs EDGE_TRUSTED_PROXIES (the balancers)"
+            )
         return settings
 
 

@@ -119,6 +119,7 @@ stream {{
         ssl_preread on;
         proxy_pass edge_https;
         proxy_bind {passthrough_address};
+        proxy_protocol on;
         proxy_connect_timeout 1s;
     }}
 }}
@@ -425,7 +426,9 @@ def node_env(
         "EDGE_VERIFY_PORT": str(http_port),
         "EDGE_PUBLIC_HTTPS_PORT": str(https_port),
         "EDGE_HTTPS_VERIFY_PORT": str(https_port),
-        "EDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+        "EDGE_TRUSTED_PROXIES": f"127.0.0.1/32,{PASSTHROUGH_ADDRESS}/32",
+        # TLS passes through nginx, which names each connection's client before it.
+        "EDGE_HTTPS_PROXY_PROTOCOL": "1",
         "EDGE_ACME_DIRECTORY": pebble.directory_url,
         "EDGE_ACME_CA_BUNDLE": str(pebble.tls_ca_path),
         "EDGE_ACME_EMAIL": "ops@edge.test",

@@ -164,16 +164,16 @@ def https_get(port: int, name: str, root_pem: str, path: str = "/") -> httpx.Res
         )
 
 
-def served_certificate(port: int, name: str | None) -> x509.Certificate:
-    """The leaf presented to a client sending SNI ``name`` (no SNI when ``None``)."""
+def served_certificate(port: int, name: str | None, *, before: bytes = b"") -> x509.Certificate:
+    """The leaf presented to a client sending SNI ``name`` (no SNI when ``None``), after
+    sending ``before`` (a PROXY protocol header, for a listener expecting one)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        ctx.wrap_socket(raw, server_hostname=name) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(before)
+        with ctx.wrap_socket(raw, server_hostname=name) as tls:
+            der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
 

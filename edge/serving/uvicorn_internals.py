@@ -47,7 +47,9 @@ import uvicorn
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.serving.certificates import CertificateStore
+from edge.serving.clientaddr import ClientResolver
 from edge.serving.connections import CoalescingTransport, ServerConnections
+from edge.serving.proxy_protocol import ProxiedListener
 from edge.serving.tracking import Reply
 
 try:
@@ -292,8 +294,14 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
+    #: The client named by the connection's PROXY protocol header, set before
+    #: ``connection_made`` (edge/serving/proxy_protocol.py); ``None``: the peer is the client.
+    proxied_client: tuple[str, int] | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self._turn))  # type: ignore[arg-type]
+        if self.proxied_client is not None:
+            self.client = self.proxied_client
         if not self._idle.admit(len(self.connections)):
             self.transport.close()  # at the cap, and every connection is answering a request
             return
@@ -587,8 +595,11 @@ class EdgeListeners(uvicorn.Server):
             sys.exit(STARTUP_FAILURE)
         config = self.config
         tls = None
+        proxied = False
         if self.https_port is not None:
             settings = self.settings or Settings.from_env()
+            proxies = ClientResolver(settings.trusted_proxies)
+            proxied = settings.https_proxy_protocol
             self.certificates = CertificateStore(
                 store_for(settings),
                 default_domain=settings.default_domain,
@@ -605,10 +616,20 @@ class EdgeListeners(uvicorn.Server):
                 _loop=_loop,
             )
 
+        def proxied_protocol(client: tuple[str, int]) -> asyncio.Protocol:
+            protocol = create_protocol()
+            protocol.proxied_client = client  # type: ignore[attr-defined]
+            return protocol
+
         loop = asyncio.get_running_loop()
         self.servers = []
         for sock in sockets:
             secure = tls is not None and sock.getsockname()[1] == self.https_port
+            if secure and proxied:
+                assert tls is not None
+                listener = ProxiedListener(sock, proxied_protocol, tls, proxies.is_trusted)
+                self.servers.append(listener)  # type: ignore[arg-type]
+                continue
             server = await loop.create_server(
                 create_protocol,
                 sock=sock,

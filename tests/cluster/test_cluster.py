@@ -45,6 +45,7 @@ from tests.fixtures_acme import Pebble
 from tests.fixtures_cluster import (
     ADMIN_HOST,
     BROWSER,
+    PASSTHROUGH_ADDRESS,
     ClickLoad,
     Cluster,
     Node,
@@ -56,6 +57,9 @@ from tests.fixtures_https import client_context, served_certificate
 from tests.stores import every_event, in_store
 
 DOMAIN = "track.brand.test"
+#: The address HTTPS clicks come from: nginx passes TLS through and names it in a PROXY
+#: protocol header, so that the nodes store it rather than nginx's.
+HTTPS_CLIENT = "127.0.0.5"
 LANDING = "https://shop.example/landing?id=7"
 DOMAINS = "/api/v1/customer/tracking-domains"
 #: The message of the clicks that check a node serves the domain (the load's are m-0, m-1...).
@@ -149,9 +153,10 @@ def verify_through_one_node(
 
 
 def https_click(cluster: Cluster, path: str, root_pem: str) -> httpx.Response:
-    """``GET https://DOMAIN<path>`` from a browser through nginx's TLS port (a connection of
-    its own), verified against ``root_pem`` for the name."""
-    with httpx.Client(verify=client_context(root_pem), follow_redirects=False) as client:
+    """``GET https://DOMAIN<path>`` from a browser at ``HTTPS_CLIENT`` through nginx's TLS
+    port (a connection of its own), verified against ``root_pem`` for the name."""
+    transport = httpx.HTTPTransport(verify=client_context(root_pem), local_address=HTTPS_CLIENT)
+    with httpx.Client(transport=transport, follow_redirects=False) as client:
         return client.get(
             f"https://127.0.0.1:{cluster.nginx.https_port}{path}",
             headers={"host": DOMAIN, "user-agent": BROWSER},
@@ -188,8 +193,8 @@ def certificate_on_every_node(
     for node in cluster.nodes:  # each within a poll of the certificate's arrival
 
         def presented(node: Node = node) -> x509.Certificate | None:
-            try:
-                leaf = served_certificate(node.https_port, DOMAIN)
+            try:  # straight to the node, as nginx connects: with a PROXY protocol header
+                leaf = served_certificate(node.https_port, DOMAIN, before=b"PROXY UNKNOWN\r\n")
             except SSLError:  # refused: this node has not loaded the certificate yet
                 return None
             return leaf if leaf.issuer == intermediate.subject else None
@@ -280,6 +285,13 @@ def test_three_nodes_share_domains_and_certificates_and_lose_no_click_when_one_i
     assert (set(extra) <= retried_from_c, set(extra.values()) <= {1}) == (True, True), extra
     redirected.update(extra)
     assert stored_messages(cluster) == redirected
+    # The HTTPS probe clicks (one per node) are stored with the browser's address, not nginx's.
+    probes = in_store(cluster.settings(), every_event, write=False)
+    https = [e.client_ip for e in probes if e.message == PROBE and e.client_ip == HTTPS_CLIENT]
+    assert (len(https), PASSTHROUGH_ADDRESS in {e.client_ip for e in probes}) == (
+        len(cluster.nodes),
+        False,
+    )
 
     with cluster.balancer(ADMIN_HOST, authorization=key) as admin:
         export = admin.get("/api/v1/engagement/events/export", params=around_today())

@@ -67,6 +67,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "secret_keys": ("new-key, old-key,", ("new-key", "old-key")),
     "default_domain": ("Track.Example.", "track.example"),
     "default_secure": ("Yes", True),
+    "https_proxy_protocol": ("on", True),
     "admin_host": ("Admin.Example.", "admin.example"),
     "console_session_seconds": (" 3600 ", 3600),
     "console_signin_limit": ("3", 3),
@@ -118,14 +119,22 @@ SAMPLES: dict[str, tuple[str, object]] = {
 }
 
 
+#: Settings that need another one set (name: that other one's sample).
+NEEDS = {"https_proxy_protocol": "trusted_proxies"}
+
+
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_every_declared_setting_round_trips_from_the_environment(name):
     assert name in SAMPLES, f"add a sample value for {name} to SAMPLES"
     raw, value = SAMPLES[name]
     assert value != SETTINGS[name].default
-    settings = Settings.from_env({SETTINGS[name].env: raw})
+    env, given = {SETTINGS[name].env: raw}, {name: value}
+    if name in NEEDS:
+        other = NEEDS[name]
+        env[SETTINGS[other].env], given[other] = SAMPLES[other]
+    settings = Settings.from_env(env)
     assert getattr(settings, name) == value
-    assert settings == Settings(**{name: value})  # every other setting keeps its default
+    assert settings == Settings(**given)  # every other setting keeps its default
 
 
 def test_unset_or_blank_variables_give_the_declared_defaults():
@@ -178,6 +187,10 @@ def test_a_derived_default_follows_its_source_unless_given():
         (
             {"EDGE_ADMIN_HOST": "Track.Example", "EDGE_DEFAULT_DOMAIN": "track.example."},
             "EDGE_ADMIN_HOST and EDGE_DEFAULT_DOMAIN must differ",
+        ),
+        (
+            {"EDGE_HTTPS_PROXY_PROTOCOL": "1"},
+            "EDGE_HTTPS_PROXY_PROTOCOL needs EDGE_TRUSTED_PROXIES (the balancers)",
         ),
     ],
 )
