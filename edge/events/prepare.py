@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge.config import Settings
+from edge.db.repositories.events import Neighbourhood
 from edge.db.store import Store
 from edge.events.classify import HONEYPOT, BehaviourRules, RuleSet
 from edge.model.events import (
@@ -70,6 +71,8 @@ class EventPreparer:
         self._settings_checked = 0.0
         #: Ids of other nodes' events already shown to the behaviour window.
         self._seen_others: collections.OrderedDict[str, None] = collections.OrderedDict()
+        #: What the last look at other nodes' events covered (each look reads what is new).
+        self._neighbourhood: Neighbourhood | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventPreparer:
@@ -122,8 +125,12 @@ class EventPreparer:
         start = min(e.ts_ms for e in events)
         end = max(e.ts_ms for e in events)
         async with store.reading() as db:
-            found = await db.events.others_near(
-                sorted(keys), start - reach, end + reach, start - self.behaviour.honeypot_ms
+            found, self._neighbourhood = await db.events.others_near(
+                sorted(keys),
+                start - reach,
+                end + reach,
+                start - self.behaviour.honeypot_ms,
+                self._neighbourhood,
             )
         fresh = [e for e in found if e.id not in self._seen_others]
         for e in fresh:
@@ -224,8 +231,10 @@ class EventPreparer:
                 relabels += batch.relabels
                 own = []
             assert isinstance(e, StoredEvent)
-            stored = HONEYPOT if (e.verdict, e.rule) == (HONEYPOT.verdict, HONEYPOT.rule) else (
-                Verdict(e.verdict, e.rule)
+            stored = (
+                HONEYPOT
+                if (e.verdict, e.rule) == (HONEYPOT.verdict, HONEYPOT.rule)
+                else (Verdict(e.verdict, e.rule))
             )
             verdict, late = self.behaviour.observe(
                 e.id, e.type, e.ts_ms, e.account_id, e.message, e.recipient, e.link, e.url,

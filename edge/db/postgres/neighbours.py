@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.db.postgres.connection import PostgresConnection
-from edge.db.repositories.events import EventRepository, stored_event
+from edge.db.repositories.events import EventRepository, Neighbourhood, stored_event
 from edge.model.events import HONEYPOT_LINK, STORED_FIELDS, StoredEvent
 
 _COLUMNS = ", ".join(f"e.{name}" for name in STORED_FIELDS)
@@ -18,24 +18,46 @@ class PostgresEvents(EventRepository):
         self.node = node
 
     async def others_near(
-        self, keys: Sequence[tuple[int, str]], start_ms: int, end_ms: int, honeypot_since_ms: int
-    ) -> list[StoredEvent]:
+        self,
+        keys: Sequence[tuple[int, str]],
+        start_ms: int,
+        end_ms: int,
+        honeypot_since_ms: int,
+        covered: Neighbourhood | None = None,
+    ) -> tuple[list[StoredEvent], Neighbourhood | None]:
         if not keys:
-            return []
+            return [], None
         conn = self.conn
         assert isinstance(conn, PostgresConnection)
+        # Read first: a node's batch number moves in the transaction that stores the batch,
+        # and its batches commit in order, so every batch up to these is visible below.
+        marks = await conn.raw.fetch(
+            "SELECT node, batch FROM ingest_batches WHERE node <> $1", self.node
+        )
+        known = covered.keys if covered is not None else frozenset()
+        # An event the previous call already gave (its key and time were covered, and its
+        # batch was committed then) is left out: each batch's window overlaps the last one's,
+        # and at a high click rate the same events would be read again and again.
         rows = await conn.raw.fetch(
             f"SELECT {_COLUMNS} FROM events e "
-            "JOIN unnest($1::bigint[], $2::text[]) AS k(account_id, message) "
+            "JOIN unnest($1::bigint[], $2::text[], $3::bool[]) AS k(account_id, message, known) "
             "ON e.account_id = k.account_id AND e.message = k.message "
-            "WHERE e.node <> $3 AND ((e.ts_ms >= $4 AND e.ts_ms <= $5) "
-            "OR (e.link = $6 AND e.ts_ms >= $7)) ORDER BY e.id",
+            "LEFT JOIN unnest($9::text[], $10::bigint[]) AS m(node, batch) ON m.node = e.node "
+            "WHERE e.node <> $4 AND ((e.ts_ms >= $5 AND e.ts_ms <= $6 AND NOT (k.known "
+            "AND e.ts_ms >= $11 AND e.ts_ms <= $12 AND e.batch <= coalesce(m.batch, 0))) "
+            "OR (e.link = $7 AND e.ts_ms >= $8)) ORDER BY e.id",
             [k[0] for k in keys],
             [k[1] for k in keys],
+            [k in known for k in keys],
             self.node,
             start_ms,
             end_ms,
             HONEYPOT_LINK,
             honeypot_since_ms,
+            list(covered.batches) if covered is not None else [],
+            list(covered.batches.values()) if covered is not None else [],
+            covered.start_ms if covered is not None else 0,
+            covered.end_ms if covered is not None else -1,
         )
-        return [stored_event(tuple(r)) for r in rows]
+        now = Neighbourhood(frozenset(keys), start_ms, end_ms, {r[0]: int(r[1]) for r in marks})
+        return [stored_event(tuple(r)) for r in rows], now

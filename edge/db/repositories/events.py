@@ -17,6 +17,18 @@ STORED_COLUMNS = ", ".join(STORED_FIELDS)
 _PREFETCH = STORED_FIELDS.index("prefetch")
 
 
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    """What one :meth:`EventRepository.others_near` call covered: its keys and window, and
+    the last batch each other node had committed when it ran (every event of those keys in
+    that window, up to those batches, was in its answer)."""
+
+    keys: frozenset[tuple[int, str]]
+    start_ms: int
+    end_ms: int
+    batches: dict[str, int]
+
+
 def stored_event(row: Row) -> StoredEvent:
     event = StoredEvent(*row)
     event.prefetch = bool(row[_PREFETCH])
@@ -118,10 +130,16 @@ class EventRepository:
             after = (events[-1].ts_ms, events[-1].id)
 
     async def others_near(
-        self, keys: Sequence[tuple[int, str]], start_ms: int, end_ms: int, honeypot_since_ms: int
-    ) -> list[StoredEvent]:
+        self,
+        keys: Sequence[tuple[int, str]],
+        start_ms: int,
+        end_ms: int,
+        honeypot_since_ms: int,
+        covered: Neighbourhood | None = None,
+    ) -> tuple[list[StoredEvent], Neighbourhood | None]:
         """Clicks and opens *other nodes* stored for these ``(account, message)`` keys between
         ``start_ms`` and ``end_ms``, and their honeypot clicks since ``honeypot_since_ms``:
-        what a node's behaviour rules must also see. One machine's ingester sees every event
-        itself: nothing (an engine of several nodes overrides this)."""
-        return []
+        what a node's behaviour rules must also see. Events the previous call (``covered``,
+        what it returned) already gave may be left out. One machine's ingester sees every
+        event itself: nothing (an engine of several nodes overrides this)."""
+        return [], None

@@ -78,7 +78,32 @@ def test_a_node_does_not_judge_its_own_stored_clicks_twice(pg_url):
             preparer = EventPreparer()
             await ingest(a, preparer, [click(now, "buy")])
             async with a.reading() as db:
-                others = await db.events.others_near([(1, "m1")], now - 60_000, now + 60_000, 0)
+                others, _ = await db.events.others_near(
+                    [(1, "m1")], now - 60_000, now + 60_000, 0
+                )
             return others
 
     assert asyncio.run(run()) == []
+
+
+def test_a_second_look_reads_only_what_other_nodes_stored_since(pg_url):
+    """Each batch's window overlaps the last one's: what the last look gave is not read
+    again, but a click stored since, even one older than the last look, is."""
+    now = int(time.time() * 1000)
+
+    async def run():
+        async with PostgresStore(pg_url, node="a") as a, PostgresStore(pg_url, node="b") as b:
+            await ingest(a, EventPreparer(), [click(now, "buy")])
+            async with b.reading() as db:
+                keys, window = [(1, "m1")], (now - 60_000, now + 60_000, 0)
+                first, seen = await db.events.others_near(keys, *window)
+                again, seen = await db.events.others_near(keys, *window, seen)
+            # Node a stores a click older than b's last look (a's ingester was behind).
+            await ingest(a, EventPreparer(), [click(now - 1_000, "faq")])
+            async with b.reading() as db:
+                late, seen = await db.events.others_near(keys, *window, seen)
+                other_key, _ = await db.events.others_near([(1, "m2")], *window, seen)
+                whole, _ = await db.events.others_near(keys, *window)
+            return [[e.link for e in found] for found in (first, again, late, other_key, whole)]
+
+    assert asyncio.run(run()) == [["buy"], [], ["faq"], [], ["buy", "faq"]]
