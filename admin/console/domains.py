@@ -8,6 +8,8 @@ Every action is a call of :class:`~admin.domains.service.DomainService` or
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.responses import Response
 
 from admin.api.errors import AdminError
@@ -88,25 +90,36 @@ async def badges(page: Page) -> Response:
     )
 
 
-async def _act(page: Page, action: str) -> Response:
-    domains, account, ref = page.services.domains, page.account, _domain_id(page)
+async def _assign(page: Page, ref: int) -> None:
+    sending_id = int(page.form.get("sending_domain", "0") or 0)  # ValueError: refused below
+    await page.services.sending.assign(page.account, sending_id, ref)
+
+
+#: What each button of a domain's page does: ``POST /domains/{id}/{action}``.
+ACTIONS: dict[str, Callable[[Page, int], Awaitable[object]]] = {
+    "verify": lambda page, ref: page.services.domains.verify(page.account, ref),
+    "rename": lambda page, ref: page.services.domains.rename(
+        page.account, ref, page.form.get("domain", "")
+    ),
+    "default": lambda page, ref: page.services.domains.update(page.account, ref, default=True),
+    "secure": lambda page, ref: page.services.domains.update(
+        page.account, ref, secure=page.form.get("secure") == "on"
+    ),
+    "ssl": lambda page, ref: page.services.domains.provision_ssl(page.account, ref),
+    "delete": lambda page, ref: page.services.domains.delete(page.account, ref),
+    "assign": _assign,
+}
+
+
+async def act(page: Page) -> Response:
+    """One of :data:`ACTIONS` on the domain; its refusal shown on the domain's page."""
+    name = page.request.path_params["action"]
+    action = ACTIONS.get(name)
+    if action is None:
+        return page.refuse(404, "Not found.")
+    ref = _domain_id(page)
     try:
-        if action == "verify":
-            await domains.verify(account, ref)
-        elif action == "rename":
-            await domains.rename(account, ref, page.form.get("domain", ""))
-        elif action == "default":
-            await domains.update(account, ref, default=True)
-        elif action == "secure":
-            await domains.update(account, ref, secure=page.form.get("secure") == "on")
-        elif action == "ssl":
-            await domains.provision_ssl(account, ref)
-        elif action == "delete":
-            await domains.delete(account, ref)
-            return redirect("/domains")
-        elif action == "assign":
-            sending_id = int(page.form.get("sending_domain", "0") or 0)
-            await page.services.sending.assign(account, sending_id, ref)
+        await action(page, ref)
     except AdminError as exc:
         try:
             return await detail(page, error=exc.description, status=exc.status)
@@ -114,32 +127,4 @@ async def _act(page: Page, action: str) -> Response:
             return page.refuse(exc.status, exc.description)
     except ValueError:
         return page.refuse(400, "Choose a sending domain.")
-    return redirect(f"/domains/{ref}")
-
-
-async def verify(page: Page) -> Response:
-    return await _act(page, "verify")
-
-
-async def rename(page: Page) -> Response:
-    return await _act(page, "rename")
-
-
-async def make_default(page: Page) -> Response:
-    return await _act(page, "default")
-
-
-async def set_secure(page: Page) -> Response:
-    return await _act(page, "secure")
-
-
-async def reprovision(page: Page) -> Response:
-    return await _act(page, "ssl")
-
-
-async def delete(page: Page) -> Response:
-    return await _act(page, "delete")
-
-
-async def assign(page: Page) -> Response:
-    return await _act(page, "assign")
+    return redirect("/domains" if name == "delete" else f"/domains/{ref}")

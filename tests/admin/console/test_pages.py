@@ -107,6 +107,14 @@ def test_another_accounts_domain_is_not_found(admin: AdminHarness, browser, new_
     assert post(other, f"/domains/{ident}/delete").status_code == 404
 
 
+def test_an_action_no_button_makes_is_not_found(browser):
+    post(browser, "/domains", domain="click.example.com")
+    ident = domain_id(browser, "click.example.com")
+    answer = post(browser, f"/domains/{ident}/transfer")
+    assert (answer.status_code, "Not found." in answer.text) == (404, True)
+    assert browser.get(f"/domains/{ident}").status_code == 200
+
+
 def test_html_in_a_domain_name_or_label_is_shown_as_text(browser):
     answer = post(browser, "/keys", label="<script>alert(1)</script>")
     assert answer.status_code == 201
