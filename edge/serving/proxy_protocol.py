@@ -134,6 +134,8 @@ class ProxiedListener:
     #: Seconds for the TLS handshake and shutdown, as on the listener without the header.
     handshake_timeout = 10.0
     shutdown_timeout = 5.0
+    #: Distinct (address, reason) refusals logged; later ones are not.
+    max_said = 1000
 
     def __init__(
         self,
@@ -149,19 +151,23 @@ class ProxiedListener:
         sock.setblocking(False)
         self._loop = asyncio.get_running_loop()
         self._pending: set[asyncio.Task[None]] = set()
+        self._said: set[tuple[str, str]] = set()
         self._task = self._loop.create_task(self._accept(), name="proxied-listener")
 
     async def _accept(self) -> None:
-        while True:
-            try:
-                conn, peer = await self._loop.sock_accept(self.sock)
-            except OSError as exc:  # out of descriptors, a connection reset while queued
-                log.warning("accepting an HTTPS connection failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            task = self._loop.create_task(self._open(conn, peer))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        try:
+            while True:
+                try:
+                    conn, peer = await self._loop.sock_accept(self.sock)
+                except OSError as exc:  # out of descriptors, a connection reset while queued
+                    log.warning("accepting an HTTPS connection failed: %s", exc)
+                    await asyncio.sleep(0.1)
+                    continue
+                task = self._loop.create_task(self._open(conn, peer))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+        finally:  # closed once the accept under way has let go of it
+            self.sock.close()
 
     async def _open(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         conn.setblocking(False)
@@ -179,13 +185,19 @@ class ProxiedListener:
                 ssl_shutdown_timeout=self.shutdown_timeout,
             )
         except (ProxyHeaderError, TimeoutError) as exc:
-            log.warning("HTTPS connection from %s closed: %s", peer[0], exc)
+            # Once per address and reason (a misconfigured balancer, or a stranger knocking):
+            # the port is open to anyone, who must not be able to fill the log.
+            said = (peer[0], str(exc))
+            if said not in self._said and len(self._said) < self.max_said:
+                self._said.add(said)
+                log.warning("HTTPS connection from %s closed: %s", peer[0], exc or "timed out")
             conn.close()
         except (OSError, ssl.SSLError) as exc:  # a failed handshake: as without the header
             log.debug("HTTPS connection from %s failed: %s", peer[0], exc)
             conn.close()
 
     def close(self) -> None:
+        """Stop accepting and close the listening socket (as ``asyncio.Server.close``)."""
         self._task.cancel()
         for task in self._pending:
             task.cancel()

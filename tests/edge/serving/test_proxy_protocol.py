@@ -162,3 +162,10 @@ def test_a_header_from_outside_the_trusted_proxies_is_not_believed(
     assert closed_because(caplog) == [
         "HTTPS connection from 127.0.0.1 closed: 127.0.0.1 is not in EDGE_TRUSTED_PROXIES"
     ]
+
+
+def test_a_stopped_listener_lets_go_of_its_port(proxied):
+    live, click = proxied
+    live.stop()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", live.https_port), timeout=5).close()
