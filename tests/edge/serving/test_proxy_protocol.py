@@ -165,7 +165,7 @@ def test_a_header_from_outside_the_trusted_proxies_is_not_believed(
 
 
 def test_a_stopped_listener_lets_go_of_its_port(proxied):
-    live, click = proxied
+    live, _ = proxied
     live.stop()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", live.https_port), timeout=5).close()
