@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from edge.db.connection import Connection, Row
+from edge.db.repositories.labels import labelled
 from edge.model.events import STORED_FIELDS, StoredEvent
 
 #: The events table's columns in :data:`~edge.model.events.STORED_FIELDS` order.
@@ -79,12 +80,9 @@ class EventFilter:
                 args.append(value)
         for kind, label in (("campaign", self.campaign), ("tag", self.tag)):
             if label is not None:
-                # The roll-ups' filter (edge.db.repositories.stats), over the same labels.
-                clauses.append(
-                    "message IN (SELECT message FROM message_labels "
-                    "WHERE account_id = ? AND kind = ? AND label = ?)"
-                )
-                args += [self.account_id, kind, label]
+                clause, label_args = labelled(self.account_id, kind, label)
+                clauses.append(clause)
+                args += label_args
         return " AND ".join(clauses), args
 
 

@@ -6,6 +6,16 @@ from edge.db.connection import Connection
 from edge.model.labels import LabelKind, MessageLabels
 
 
+def labelled(account_id: int | None, kind: str, label: str) -> tuple[str, list[object]]:
+    """A filter on ``message``: the account's messages carrying ``label`` as ``kind`` (the
+    events' and the roll-ups' filter by campaign or tag)."""
+    return (
+        "message IN (SELECT message FROM message_labels "
+        "WHERE account_id = ? AND kind = ? AND label = ?)",
+        [account_id, kind, label],
+    )
+
+
 class LabelRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.db.connection import Connection
+from edge.db.repositories.labels import labelled
 from edge.model.events import COUNTED_VERDICTS, EventType
 
 HOUR_MS = 3_600_000
@@ -121,11 +122,9 @@ def _source(q: RollupQuery, columns: str, extra: str = "") -> tuple[str, list[ob
             part_args.append(q.message)
         for kind, label in (("campaign", q.campaign), ("tag", q.tag)):
             if label is not None:
-                where.append(
-                    "message IN (SELECT message FROM message_labels "
-                    "WHERE account_id = ? AND kind = ? AND label = ?)"
-                )
-                part_args += [q.account_id, kind, label]
+                clause, label_args = labelled(q.account_id, kind, label)
+                where.append(clause)
+                part_args += label_args
         if q.link is not None:
             where.append(f"(type != '{EventType.CLICK}' OR link = ?)")
             part_args.append(q.link)
