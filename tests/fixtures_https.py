@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
@@ -32,6 +32,7 @@ from edge.serving.server import EdgeServer, Runtime
 from edge.serving.uvicorn_internals import EdgeListeners
 from edge.tokens.links import LinkBuilder
 from tests.conftest import free_port, serve_in_thread, server_config
+from tests.fixtures_dns import DNSServer
 from tests.stores import in_store
 
 
@@ -92,6 +93,24 @@ class HttpsLive:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def full_app_for(
+    make_https_server: Callable[..., HttpsLive], settings: Settings, dns_server: DNSServer,
+    name: str,
+) -> HttpsLive:  # fmt: skip
+    """The whole app over real TLS (the local CA), ``name`` resolving to loopback on the
+    DNS server, and the HTTPS proof of a new certificate sent to this listener."""
+    dns_server.set_a(name, "127.0.0.1")
+    port = free_port()
+    config = replace(
+        settings,
+        https_verify_port=port,
+        dns_nameservers=(dns_server.nameserver,),
+        dns_timeout=2.0,
+    )
+    live: HttpsLive = make_https_server(config, full=True, https_port=port)
+    return live
 
 
 def start_https_server(app: EdgeServer, settings: Settings, **ports: int) -> HttpsLive:

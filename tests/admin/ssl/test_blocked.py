@@ -4,15 +4,12 @@ the certificate kept, without a new issuance. The whole app, real TLS, the local
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 import pytest
 
 from admin.domains.service import set_compliance
 from edge.model.domains import SSL_BLOCKED
-from tests.conftest import free_port
-from tests.fixtures_https import HttpsLive
+from tests.fixtures_https import HttpsLive, full_app_for
 
 NAME = "track.brand.test"
 ML = "/api/v1/customer/tracking-domains"
@@ -21,15 +18,7 @@ LANDING = "https://shop.test/x"
 
 @pytest.fixture
 def live(settings, dns_server, make_https_server) -> HttpsLive:
-    dns_server.set_a(NAME, "127.0.0.1")
-    port = free_port()
-    config = replace(
-        settings,
-        https_verify_port=port,
-        dns_nameservers=(dns_server.nameserver,),
-        dns_timeout=2.0,
-    )
-    live = make_https_server(config, full=True, https_port=port)
+    live = full_app_for(make_https_server, settings, dns_server, NAME)
     # The platform's default domain gets its certificate: what a blocked name is shown.
     manager = live.app.admin_app.state.services.domains.provisioner
     live.call(manager.run_due)

@@ -4,14 +4,11 @@ whole app, real TLS, the local CA."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 import pytest
 
 from edge.model.domains import SSL_UNVERIFIED
-from tests.conftest import free_port
-from tests.fixtures_https import HttpsLive
+from tests.fixtures_https import HttpsLive, full_app_for
 
 NAME = "track.brand.test"
 ML = "/api/v1/customer/tracking-domains"
@@ -20,15 +17,7 @@ LANDING = "https://shop.test/x"
 
 @pytest.fixture
 def live(settings, dns_server, make_https_server) -> HttpsLive:
-    dns_server.set_a(NAME, "127.0.0.1")
-    port = free_port()
-    config = replace(
-        settings,
-        https_verify_port=port,
-        dns_nameservers=(dns_server.nameserver,),
-        dns_timeout=2.0,
-    )
-    return make_https_server(config, full=True, https_port=port)
+    return full_app_for(make_https_server, settings, dns_server, NAME)
 
 
 def _client(live: HttpsLive, account: str) -> tuple[int, httpx.Client]:
