@@ -53,12 +53,15 @@ _SPAN = "e.node = $1 AND e.batch > $2 AND e.batch <= $3"
 #: One pass over a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now): the
 #: unique keys these events open (RETURNING yields only rows actually inserted; event ids
 #: begin with their time, so the first id is at the first time), the bits that makes per
-#: event, both roll-ups with those bits, and the webhook queue.
+#: event, both roll-ups with those bits, and the webhook queue. The keys are sorted and
+#: compared as their columns are, byte for byte ("C", migration 7).
 _PASS = (
     "WITH opened AS (INSERT INTO engagement_firsts "
     "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
-    "SELECT e.account_id, k.kind, k.scope, coalesce(e.message, ''), coalesce(e.recipient, ''), "
-    "CASE WHEN k.kind = 'link' THEN coalesce(e.link, '') ELSE '' END, min(e.id), min(e.ts_ms) "
+    'SELECT e.account_id, k.kind COLLATE "C", k.scope, coalesce(e.message, \'\') COLLATE "C", '
+    "coalesce(e.recipient, '') COLLATE \"C\", "
+    "CASE WHEN k.kind = 'link' THEN coalesce(e.link, '') ELSE '' END COLLATE \"C\", "
+    'min(e.id COLLATE "C"), min(e.ts_ms) '
     f"FROM events e JOIN (VALUES {_KEYS}) AS k(kind, scope, bit) ON {_KEY_EVENTS} "
     f"AND (k.scope = 1 OR e.verdict IN {COUNTED_SQL}) WHERE {_SPAN} "
     "GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT DO NOTHING RETURNING event_id, kind, scope), "
