@@ -139,8 +139,11 @@ class PostgresRollups:
         # A day's partition has no statistics until autovacuum analyses it: the planner then
         # takes a batch for a row or two and joins the pass's events to their keys in a
         # nested loop (5,000 x 5,000 comparisons a batch, seen: 10x slower). A hash join is
-        # right at every size here; SET LOCAL ends with the pass's transaction.
+        # right at every size here. For the same reason it groups by sorting; hashing is
+        # right too (a pass's 5,000 events: 160 ms by sorting, 145 by hashing). SET LOCAL
+        # ends with the pass's transaction.
         await self.conn.execute("SET LOCAL enable_nestloop = off")
+        await self.conn.execute("SET LOCAL enable_sort = off")
         await self.conn.raw.execute(_PASS, node, low, high, now_ms)
 
     async def _keys_of(
