@@ -30,7 +30,14 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from edge.hosts import normalise_host
 from edge.model.events import EventType
-from edge.tokens.signing import CachedURLSafeSerializer, CompactSerializer, json_value
+from edge.tokens.signing import (
+    SCHEMES,
+    CachedURLSafeSerializer,
+    CompactSerializer,
+    abbreviate,
+    abbreviate_unquoted,
+    json_value,
+)
 
 #: The format of the tokens made now (edge.signing.CompactSerializer).
 FORMAT_VERSION = 2
@@ -207,9 +214,10 @@ class TokenCodec:
         """``sign_click`` for many links of one message: ``sign(url, link)``.
 
         The tokens are the ones :meth:`sign_click` makes, byte for byte; the fields shared by
-        every link (account, message, recipient reference) are encoded once, not per link.
-        With ``checked``, every ``url`` must be one :func:`safe_url` returns unchanged (the
-        caller has checked it, as the rewriter does): it is not checked a second time.
+        every link (account, message, recipient reference) are encoded and abbreviated once,
+        not per link. With ``checked``, every ``url`` must be one :func:`safe_url` returns
+        unchanged (the caller has checked it, as the rewriter does): it is not checked a
+        second time.
         """
         recipient = self.recipient_ref(recipient)
         head = f"[{FORMAT_VERSION},{json_value(account_id)},"
@@ -220,10 +228,41 @@ class TokenCodec:
             shared.pop()
         without_link = "".join("," + v for v in shared) + "]"
         sign_json = self._click.sign_json
+        sign_abbreviated = self._click.sign_abbreviated
+        # The usual URL and link are written as they are in JSON: the JSON around them is
+        # abbreviated here, once, then each token's in one call (signing.py says why that is
+        # exact). The URL is cut after its scheme; a link that might start with one is not
+        # usual.
+        https_head, http_head = (abbreviate(f'{head}"{scheme}') for scheme in SCHEMES)
+        plain_head = abbreviate(f'{head}"')
+        link_head = abbreviate(f'"{with_link}"')
+        no_link_tail = abbreviate(f'"{without_link}')
 
         def sign(url: str, link: str | None = None) -> str:
-            # A str: JSON string, as json_value.
-            url = encode_basestring(url if checked else safe_url(url))
+            if not checked:
+                url = safe_url(url)
+            # safe_url() leaves no control character in a URL, nor is one ",".
+            if '"' not in url and "\\" not in url:
+                # Slices and "==": cheaper than startswith().
+                if url[:8] == "https://":
+                    url_head, rest = https_head, url[8:]
+                elif url[:7] == "http://":
+                    url_head, rest = http_head, url[7:]
+                else:
+                    url_head, rest = plain_head, url
+                if link is None:
+                    return sign_abbreviated(abbreviate_unquoted(url_head + rest + no_link_tail))
+                if (
+                    '"' not in link
+                    and "\\" not in link
+                    and ":" not in link  # then it starts with no scheme
+                    and link != ","
+                    and link.isprintable()  # stricter than JSON's escapes, cheap on a name
+                ):
+                    text = f'{url_head}{rest}{link_head}{link}"]'
+                    return sign_abbreviated(abbreviate_unquoted(text))
+            # Anything else: the whole JSON, abbreviated as a whole.
+            url = encode_basestring(url)
             if link is None:
                 return sign_json(head + url + without_link)
             return sign_json(head + url + with_link + json_value(link) + "]")

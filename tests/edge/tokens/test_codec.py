@@ -7,7 +7,7 @@ import re
 import zlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from itsdangerous import BadData, URLSafeSerializer
 
@@ -20,7 +20,7 @@ from edge.tokens.codec import (
     load_secret_keys,
     safe_url,
 )
-from edge.tokens.signing import CompactSerializer, expand
+from edge.tokens.signing import ABBREVIATIONS, SCHEMES, CompactSerializer, expand
 
 CODEC = TokenCodec(["k1"])
 
@@ -295,3 +295,61 @@ def test_the_click_signer_makes_the_tokens_sign_click_makes(url, message, recipi
             CODEC.click_signer(account, message=message, recipient=recipient)(url, link)
         return
     assert CODEC.click_signer(account, message=message, recipient=recipient)(url, link) == expected
+
+
+# What the click signer abbreviates in pieces (edge/tokens/signing.py) and what could join
+# across the pieces: every abbreviation, some overlapping, the JSON around strings, what
+# needs escaping, schemes, non-ASCII text, white space and control characters; between
+# them, plain text.
+FRAGMENTS = [*ABBREVIATIONS, "www.com/", "[2,null", ",nullink-", ",", '"', "\\", "[", "]", "2",
+             "null", "https://", "http://", ":", "é", "\u2028", "\xa0", " ", "\n", "\x01",
+             "\x7f"]  # fmt: skip
+piece = st.sampled_from(FRAGMENTS) | st.text("ab2-._~/?&=%", max_size=3)
+pieces = st.lists(piece, max_size=6).map("".join)
+field_values = (
+    st.none()
+    | st.sampled_from(FRAGMENTS)
+    | pieces
+    | st.builds(str.__add__, st.sampled_from(SCHEMES), pieces)
+)
+target_urls = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["https://", "http://", "HTTPS://", "https://www.", " http://"]),
+    st.sampled_from(["shop.example.com/", "a.example", "www.example.com/p?"]),
+    pieces,
+)
+
+
+def outcome_of(function, *args, **kwargs):
+    """What ``function`` returns, or the type of the error it raises for a bad URL."""
+    try:
+        return function(*args, **kwargs)
+    except UnsafeURL as exc:
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.integers(-5, 10**12) | st.sampled_from([2, 22]),
+    field_values,
+    field_values | st.just("Jane@Example.com"),
+    st.lists(st.tuples(target_urls, field_values), min_size=1, max_size=4),
+    st.booleans(),
+)
+# A link "," after a null ('","' is then its own quotes); "," and a backslash ending a URL; a
+# link starting with a scheme.
+@example(7, "m", None, [("https://a.example/", ","), ("https://a.example/", "x,")], True)
+@example(7, ",", ",", [("https://a.example/,", ","), ("http://a.example/\\,", "https://x")], False)
+def test_the_click_signer_makes_sign_clicks_tokens_whatever_the_fields_hold(
+    account, message, recipient, links, checked
+):
+    sign = CODEC.click_signer(account, message=message, recipient=recipient, checked=checked)
+    for url, link in links:
+        if checked:  # the rewriter hands it URLs that safe_url() returns unchanged
+            url = outcome_of(safe_url, url)
+            if url is UnsafeURL:
+                continue
+        expected = outcome_of(
+            CODEC.sign_click, account, url, message=message, recipient=recipient, link=link
+        )
+        assert outcome_of(sign, url, link) == expected

@@ -27,6 +27,7 @@ from edge.tokens.signing import (
     CompactSerializer,
     Format2Serializer,
     abbreviate,
+    abbreviate_unquoted,
     expand,
 )
 
@@ -224,6 +225,18 @@ def test_format_2_tokens_of_plain_itsdangerous_and_of_old_keys_verify_on_the_fas
 def test_abbreviations_expand_back_to_any_json_text(value: str) -> None:
     text = json.dumps([2, 1, value, "https://www.x.com/?utm_source=email"], ensure_ascii=False)
     assert expand(abbreviate(text)) == text
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from([*ABBREVIATIONS, "www.com/", "[2,null", ",nullink-"]) | st.text(max_size=3),
+        max_size=8,
+    ).map("".join)
+)
+def test_abbreviating_a_text_without_quotes_skips_only_what_cannot_occur_in_it(text) -> None:
+    text = text.replace('"', "")
+    assert abbreviate_unquoted(text) == abbreviate(text)
 
 
 def test_every_abbreviation_is_one_control_byte_that_json_never_writes() -> None:
