@@ -7,6 +7,7 @@ import asyncio
 
 import asyncpg
 
+from edge.db.postgres.migrate import migrate
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
 from edge.model.events import STORED_FIELDS, StoredEvent
@@ -70,3 +71,47 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_is_skipped_not_an
     ]  # fmt: skip
     # r1's click opened every key but the one held elsewhere ("any" clicks: r2's only).
     assert sums == [(2, 2, 1, 2, 2)]
+
+
+def test_upgrading_to_bytewise_keys_keeps_every_key_and_still_refuses_a_second_one(pg_url):
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=6)
+            await conn.execute(
+                "INSERT INTO engagement_firsts (account_id, kind, scope, message, recipient, "
+                "link, event_id, ts_ms) VALUES (1, 'open', 0, 'm', 'Ré', '', 'e1', 5), "
+                "(1, 'link', 1, 'm', 'r', 'l', 'e2', 6)"
+            )
+            version = await migrate(conn, upto=7)
+            rows = await conn.fetch(
+                "SELECT kind, scope, recipient, link, event_id, ts_ms FROM engagement_firsts "
+                "ORDER BY event_id"
+            )
+            again = await conn.execute(
+                "INSERT INTO engagement_firsts (account_id, kind, scope, message, recipient, "
+                "link, event_id, ts_ms) VALUES (1, 'open', 0, 'm', 'Ré', '', 'e3', 7) "
+                "ON CONFLICT DO NOTHING"
+            )
+            collations = await conn.fetch(
+                "SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c "
+                "ON c.oid = a.attcollation WHERE a.attrelid = 'engagement_firsts'::regclass "
+                "AND a.attnum > 0 ORDER BY a.attnum"
+            )
+            indexes = await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'engagement_firsts'"
+            )
+        finally:
+            await conn.close()
+        return version, rows, again, collations, indexes
+
+    version, rows, again, collations, indexes = asyncio.run(go())
+    assert version == 7
+    assert [tuple(r) for r in rows] == [
+        ("open", 0, "Ré", "", "e1", 5), ("link", 1, "r", "l", "e2", 6),
+    ]  # fmt: skip
+    assert again == "INSERT 0 0"
+    assert [tuple(c) for c in collations] == [
+        ("kind", "C"), ("message", "C"), ("recipient", "C"), ("link", "C"), ("event_id", "C"),
+    ]  # fmt: skip
+    assert [r[0] for r in indexes] == ["engagement_firsts_pkey"]
