@@ -234,7 +234,7 @@ class EventPreparer:
             stored = (
                 HONEYPOT
                 if (e.verdict, e.rule) == (HONEYPOT.verdict, HONEYPOT.rule)
-                else (Verdict(e.verdict, e.rule))
+                else Verdict(e.verdict, e.rule)
             )
             verdict, late = self.behaviour.observe(
                 e.id, e.type, e.ts_ms, e.account_id, e.message, e.recipient, e.link, e.url,

@@ -40,7 +40,8 @@ class PostgresEvents(EventRepository):
             # below would still walk this node's own events of the window to leave them out,
             # a fifth of the ingester's time on one node.
             return [], now
-        known = covered.keys if covered is not None else frozenset()
+        if covered is None:  # no earlier look: it covered nothing
+            covered = Neighbourhood(frozenset(), 0, -1, {})
         # An event the previous call already gave (its key and time were covered, and its
         # batch was committed then) is left out: each batch's window overlaps the last one's,
         # and at a high click rate the same events would be read again and again.
@@ -54,15 +55,15 @@ class PostgresEvents(EventRepository):
             "OR (e.link = $7 AND e.ts_ms >= $8)) ORDER BY e.id",
             [k[0] for k in keys],
             [k[1] for k in keys],
-            [k in known for k in keys],
+            [k in covered.keys for k in keys],
             self.node,
             start_ms,
             end_ms,
             HONEYPOT_LINK,
             honeypot_since_ms,
-            list(covered.batches) if covered is not None else [],
-            list(covered.batches.values()) if covered is not None else [],
-            covered.start_ms if covered is not None else 0,
-            covered.end_ms if covered is not None else -1,
+            list(covered.batches),
+            list(covered.batches.values()),
+            covered.start_ms,
+            covered.end_ms,
         )
         return [stored_event(tuple(r)) for r in rows], now
