@@ -337,7 +337,8 @@ def main() -> int:
               "(steadier than requests/s on a busy machine; below 1.0 is better)")  # fmt: skip
     measured_events = measured.requests
     print(
-        f"ingester (separate process, nice {os.environ.get('EDGE_INGEST_NICE', '19')}): "
+        f"ingester (separate process, nice {os.environ.get('EDGE_INGEST_NICE', '19')}, "
+        f"SCHED_IDLE {os.environ.get('EDGE_INGEST_IDLE', 'true')}): "
         f"{ingester_cpu / measured_events * 1e6:.1f} us CPU per event; stored the last "
         f"event {catch_up:.1f} s after the load ended; peak RSS {ingester_peak / 1024:.1f} MiB"
     )

@@ -297,6 +297,15 @@ class Settings:
         "the ingester stores them once the load drops (`spool_backlog_bytes` in `/healthz`). "
         "Lower it to trade redirect throughput for fresher stats under sustained full load",
     )
+    ingest_idle: bool = setting(
+        "EDGE_INGEST_IDLE",
+        True,
+        _bool,
+        "whether the separate ingester also takes Linux's `SCHED_IDLE` policy, under which "
+        "the kernel treats its core as free when it places the server's work, as niceness "
+        "alone does not. Like a high niceness it only matters while the CPU is saturated; set "
+        "false to keep the normal policy",
+    )
     cname_target: str = setting(
         "EDGE_CNAME_TARGET",
         "",

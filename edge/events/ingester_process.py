@@ -41,6 +41,27 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
+def yield_cpu(settings: Settings) -> None:
+    """Let requests have the CPU first: the niceness ``EDGE_INGEST_NICE`` and, on Linux
+    when ``EDGE_INGEST_IDLE`` is on, the ``SCHED_IDLE`` policy.
+
+    Niceness shrinks the ingester's share but the kernel still sees its core as busy, so a
+    woken server or load balancer may queue behind another task instead of preempting it;
+    a core running only ``SCHED_IDLE`` work counts as idle when the kernel places a wakeup.
+    """
+    if settings.ingest_nice:
+        try:
+            os.nice(settings.ingest_nice)
+        except OSError as exc:  # a negative niceness needs privileges
+            log.warning("could not change niceness by %d: %s", settings.ingest_nice, exc)
+    idle = getattr(os, "SCHED_IDLE", None)  # Linux only
+    if settings.ingest_idle and idle is not None:
+        try:
+            os.sched_setscheduler(0, idle, os.sched_param(0))
+        except OSError as exc:  # e.g. a seccomp profile that forbids it
+            log.warning("could not take the SCHED_IDLE policy: %s", exc)
+
+
 def run_process(settings: Settings, *, once: bool = False) -> None:
     """Ingest until SIGTERM/SIGINT, or until the parent named by ``EDGE_INGESTER_PARENT`` is
     gone (``once``: until the spool is empty), then store what is left and return."""
@@ -49,11 +70,7 @@ def run_process(settings: Settings, *, once: bool = False) -> None:
         signal.signal(sig, lambda signum, frame: stop.set())
     parent = os.environ.get(PARENT_ENV, "")
     tune_gc()
-    if settings.ingest_nice:
-        try:
-            os.nice(settings.ingest_nice)
-        except OSError as exc:  # a negative niceness needs privileges
-            log.warning("could not change niceness by %d: %s", settings.ingest_nice, exc)
+    yield_cpu(settings)
 
     def orphaned() -> bool:
         return parent.isdigit() and os.getppid() != int(parent)

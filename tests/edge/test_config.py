@@ -78,6 +78,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "event_batch_size": ("100", 100),
     "ingester": ("Separate", "separate"),
     "ingest_nice": ("5", 5),
+    "ingest_idle": ("off", False),
     "cname_target": ("Edge.Example.", "edge.example"),
     "dns_nameservers": ("127.0.0.1:5353, ::1", ("127.0.0.1:5353", "::1")),
     "dns_timeout": ("1.5", 1.5),

@@ -183,6 +183,8 @@ def test_serve_stores_events_through_a_separate_ingester_it_restarts(tmp_path):
         (ingester,) = wait_for(lambda: children(proc.pid))
         # Niced (EDGE_INGEST_NICE, 19): under full load the CPU answers requests first.
         assert wait_for(lambda: niceness(ingester) == 19)
+        # And SCHED_IDLE (EDGE_INGEST_IDLE): its core counts as free for a woken server.
+        assert wait_for(lambda: os.sched_getscheduler(ingester) == os.SCHED_IDLE)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             for i in range(3):
                 token = CODEC.sign_click(1, f"https://example.com/{i}")
