@@ -112,7 +112,7 @@ async def ingest_and_roll_up(url: str, work: Path, events: list[Event]) -> tuple
     await recorder.start()
     for i, e in enumerate(events, 1):
         recorder.record(e)
-        if i % 1000 == 0:  # a worker writes a line per event-loop turn
+        if i % 1000 == 0:  # a worker writes a record per event-loop turn
             recorder.flush()
     await recorder.stop()
     assert recorder.spooled == len(events), "events not spooled"

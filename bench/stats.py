@@ -271,8 +271,8 @@ async def ingest(directory: Path, n: int) -> tuple[float, float, float]:
     rate, and the bare-insert baseline."""
     store = SQLiteStore(directory / "ingest.sqlite3")
     await store.open()
-    # What the serving processes do: append to the spool, here a line per thousand events
-    # (a worker writes one line per event-loop turn, before that turn's responses).
+    # What the serving processes do: append to the spool, here a record per thousand events
+    # (a worker writes one record per event-loop turn, before that turn's responses).
     recorder = EventRecorder(SpoolWriter(directory / "spool"))
     await recorder.start()
     events = ingest_events(n)

@@ -83,7 +83,7 @@ class EventIngester:
     #: Seconds between attempts while the database refuses writes.
     retry_interval = 0.25
     #: About what an event takes in the spool: ``batch_size`` events are read per round.
-    bytes_per_event = 256
+    bytes_per_event = 160
 
     def __init__(
         self,

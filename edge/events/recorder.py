@@ -32,7 +32,7 @@ class EventRecorder:
 
     ``record`` is a list append: it never blocks, never raises and never touches the
     database. :meth:`write_pending`, called before responses are written, puts everything
-    gathered meanwhile into the spool in one line (one ``write`` system call), so the cost of
+    gathered meanwhile into the spool as one record (one ``write`` system call), so the cost of
     a write is spread over the events of a loop turn. A timer armed by ``record`` writes
     whatever no response wrote within ``flush_interval``. The ingester
     (:mod:`edge.ingester`) takes them from there.
@@ -44,7 +44,7 @@ class EventRecorder:
     retry_interval = 0.25
     #: Seconds ``stop`` keeps trying a spool that refuses writes.
     stop_timeout = 10.0
-    #: Most rows in one spool line.
+    #: Most rows in one spool record.
     rows_per_write = 5000
 
     def __init__(self, spool: SpoolWriter) -> None:

@@ -74,7 +74,7 @@ class Event:
 
     def row(self) -> tuple[object, ...]:
         """The fields in :data:`EVENT_FIELDS` order: ``Event(*event.row())`` is ``event`` (a
-        spool line's rows). Spelt out rather than ``dataclasses.astuple``, which deep-copies:
+        spool record's rows). Spelt out rather than ``dataclasses.astuple``, which deep-copies:
         this runs for every click; a test holds it to the fields."""
         return (
             self.id,

@@ -24,7 +24,7 @@ from edge.db.store import Role
 from edge.events.ingester import EventIngester, write_batch
 from edge.events.ingester_process import IngesterProcess
 from edge.events.prepare import EventPreparer
-from edge.events.spool import SpoolWriter
+from edge.events.spool import SEGMENT_GLOB, SpoolWriter
 from edge.model.events import Event, new_event_id
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
@@ -59,7 +59,7 @@ async def ingest_spool(data_dir: Path) -> int:
 
 
 def spool_files(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "spool").glob("events-*.ndjson"))
+    return sorted((data_dir / "spool").glob(SEGMENT_GLOB))
 
 
 def test_spool_left_by_a_dead_process_is_ingested_at_next_start(tmp_path):
@@ -102,26 +102,63 @@ def test_segment_of_a_live_writer_is_ingested_but_kept_until_sealed(tmp_path):
     assert count(tmp_path / "edge.sqlite3") == 2
 
 
-def test_torn_last_line_of_a_sealed_segment_is_skipped_and_the_rest_ingested(tmp_path):
+def record(tmp_path: Path, rows: list[tuple[object, ...]]) -> bytes:
+    """The bytes a writer appends for ``rows``."""
+    writer = SpoolWriter(tmp_path / "scratch")
+    writer.write(rows)
+    assert writer.path is not None
+    data = writer.path.read_bytes()
+    writer.close()
+    return data
+
+
+def test_torn_last_record_of_a_sealed_segment_is_skipped_and_the_rest_ingested(tmp_path):
+    torn = record(tmp_path, [make_event(3).row()])[:-5]
     dead = SpoolWriter(tmp_path / "spool")
     dead.write([make_event(1).row(), make_event(2).row()])
-    with open(dead.path, "a") as segment:
-        segment.write('[["0660f7", "cli')  # an operating-system crash in the middle of a write
+    with open(dead.path, "ab") as segment:
+        segment.write(torn)  # an operating-system crash in the middle of a write
     dead.close()
     assert asyncio.run(ingest_spool(tmp_path)) == 2
     assert spool_files(tmp_path) == []
 
 
-def test_an_unfinished_line_of_a_live_segment_waits_for_its_end(tmp_path):
+def test_a_damaged_record_of_a_sealed_segment_ends_what_is_read_of_it(tmp_path):
+    damaged = bytearray(record(tmp_path, [make_event(3).row()]))
+    damaged[-3] ^= 0xFF  # a whole record whose bytes are not those written: the CRC says so
+    dead = SpoolWriter(tmp_path / "spool")
+    dead.write([make_event(1).row(), make_event(2).row()])
+    with open(dead.path, "ab") as segment:
+        segment.write(damaged + record(tmp_path, [make_event(4).row()]))
+    dead.close()
+    assert asyncio.run(ingest_spool(tmp_path)) == 2
+    assert stored_urls(tmp_path / "edge.sqlite3") == ["u1", "u2"]
+    assert spool_files(tmp_path) == []
+
+
+def test_an_unfinished_record_of_a_live_segment_waits_for_its_end(tmp_path):
+    data = record(tmp_path, [make_event(2).row()])
     live = SpoolWriter(tmp_path / "spool")
     live.write([make_event(1).row()])
-    line = (json.dumps([make_event(2).row()]) + "\n").encode()
     with open(live.path, "ab", buffering=0) as segment:  # the writer still holds its lock
-        segment.write(line[:20])  # caught halfway through a write
-        assert asyncio.run(ingest_spool(tmp_path)) == 1  # the whole line before it only
-        segment.write(line[20:])
+        segment.write(data[:4])  # caught halfway through the head of a record
+        assert asyncio.run(ingest_spool(tmp_path)) == 1  # the whole record before it only
+        segment.write(data[4:20])  # and halfway through its payload
+        assert asyncio.run(ingest_spool(tmp_path)) == 0
+        segment.write(data[20:])
     assert asyncio.run(ingest_spool(tmp_path)) == 1
     assert count(tmp_path / "edge.sqlite3") == 2
+
+
+def test_a_segment_an_earlier_version_wrote_as_json_lines_is_ingested(tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    old = spool / "events-0000018eea684dcf-123-abcd1234.ndjson"  # sealed: no writer holds it
+    lines = [json.dumps([make_event(i).row() for i in pair]) for pair in ((1, 2), (3,))]
+    old.write_text("".join(line + "\n" for line in lines))
+    assert asyncio.run(ingest_spool(tmp_path)) == 3
+    assert stored_urls(tmp_path / "edge.sqlite3") == ["u1", "u2", "u3"]
+    assert spool_files(tmp_path) == []
 
 
 def test_one_ingester_per_data_dir_and_a_standby_takes_over(tmp_path):

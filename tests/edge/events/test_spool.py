@@ -1,4 +1,4 @@
-"""The event spool: segments, sealing, whole lines, and what a failed write leaves."""
+"""The event spool: segments, sealing, whole records, and what a failed write leaves."""
 
 from __future__ import annotations
 
@@ -55,7 +55,18 @@ def test_events_read_back_are_the_events_written(tmp_path):
     assert chunk.end == segment.size
 
 
-def test_a_line_longer_than_the_read_size_is_still_read_whole(tmp_path):
+def test_a_lone_surrogate_is_read_back_as_written(tmp_path):
+    # A token's JSON payload may carry one (a message or link name "\ud800").
+    written = [event(1, "https://example.com/\ud800")]
+    writer = SpoolWriter(tmp_path)
+    writer.write([e.row() for e in written])
+    writer.close()
+    reader = SpoolReader(tmp_path)
+    (segment,) = reader.segments()
+    assert reader.read(segment, 0, 1 << 20).events == written
+
+
+def test_a_record_longer_than_the_read_size_is_still_read_whole(tmp_path):
     writer = SpoolWriter(tmp_path)
     writer.write([event(i).row() for i in range(100)])
     writer.write([event(100).row()])
