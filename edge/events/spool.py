@@ -29,7 +29,7 @@ read by the next; it is not made for damaged input, hence the CRC before every `
 Segments of earlier versions of this package (``.ndjson``, one JSON array of rows per line)
 are still read.
 
-Durability. Lines are written to the page cache without ``fsync``: they survive the crash
+Durability. Records are written to the page cache without ``fsync``: they survive the crash
 of any process, as SQLite's ``synchronous=NORMAL`` commits do, and an operating-system crash
 can lose the last seconds, as it can there.
 """
@@ -189,10 +189,13 @@ class SpoolReader:
                     if not more:
                         break
                     data += more
-            elif len(data) >= _HEAD.size:
-                whole = _HEAD.size + _HEAD.unpack_from(data)[0]
-                if len(data) < whole:  # one record longer than max_bytes
-                    data += handle.read(whole - len(data))
+            else:  # at least one record, however long
+                if len(data) < _HEAD.size:
+                    data += handle.read(_HEAD.size - len(data))
+                if len(data) >= _HEAD.size:
+                    whole = _HEAD.size + _HEAD.unpack_from(data)[0]
+                    if len(data) < whole:
+                        data += handle.read(whole - len(data))
         # Read to the end of a sealed segment, an unfinished last record will never be
         # finished.
         at_end = segment.sealed and offset + len(data) >= segment.size
