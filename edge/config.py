@@ -592,6 +592,12 @@ class Settings:
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """Where a node on a shared database keeps what it serves from
+        (:mod:`edge.serving.snapshot`); ``None`` on the embedded database."""
+        return self.data_dir / "snapshot" if self.database_url else None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """The settings ``env`` (default: ``os.environ``) gives; a bad value is a ConfigError."""

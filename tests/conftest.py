@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -217,26 +217,33 @@ def start_server_process(
     poll_interval: float | None = 0.05,
     *,
     prelude: str = "",
+    https_port: int | None = None,
+    env: Mapping[str, str | None] | None = None,
 ) -> subprocess.Popen:
     """``tracking-edge serve`` in a child process (for signals and ``--workers``); ``prelude``
-    is Python code run in that process first (to change what it imports, say).
+    is Python code run in that process first (to change what it imports, say); ``env``
+    changes its environment (``None`` removes a variable).
 
     Its output goes to ``<data_dir>/../server-<port>.log``; returns once it answers.
     """
-    env = {
+    environment: dict[str, str | None] = {
         **os.environ,
         "EDGE_DATA_DIR": str(data_dir),
         "EDGE_SECRET_KEYS": SECRET,
         "EDGE_DEFAULT_DOMAIN": "track.test",
         "EDGE_ADMIN_HOST": "admin.test",
+        **(env or {}),
     }
     if poll_interval is not None:
-        env["EDGE_DOMAIN_POLL_INTERVAL"] = str(poll_interval)
+        environment["EDGE_DOMAIN_POLL_INTERVAL"] = str(poll_interval)
+    command = [*cli_command(prelude), "serve", "--port", str(port), "--workers", str(workers)]
+    if https_port is not None:
+        command += ["--https-port", str(https_port)]
     log_path = Path(data_dir).parent / f"server-{port}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [*cli_command(prelude), "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            command, env={k: v for k, v in environment.items() if v is not None},
+            stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -16,11 +16,13 @@ from edge.config import Settings
 from edge.db.factory import store_for
 from edge.db.repositories import Repositories
 from edge.db.repositories.events import EventFilter
+from edge.db.store import StoreUnavailable
 from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
 from edge.model.domains import TrackingHost
 from edge.serving.keys import signing_keys
+from edge.serving.snapshot import snapshot
 from edge.tokens.codec import TokenCodec
 from edge.tokens.links import LinkBuilder
 
@@ -161,8 +163,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 async def _prepare(settings: Settings) -> None:
-    async with store_for(settings) as store:
-        await signing_keys(settings, store)
+    """The schema and the signing secret, once, before the workers start. A node with copies
+    of what it serves starts without its database (edge/serving/snapshot.py): the workers
+    then serve from them, and the first of them to reach the database prepares it."""
+    try:
+        async with store_for(settings) as store:
+            await signing_keys(settings, store)
+    except StoreUnavailable as exc:
+        saved = snapshot(settings, "domains")
+        if saved is None or saved.saved_at is None:
+            raise
+        print(
+            f"tracking-edge: warning: {exc}; serving from the copies saved in "
+            f"{saved.directory} until the database answers",
+            file=sys.stderr,
+        )
 
 
 async def host_for(

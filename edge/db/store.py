@@ -54,7 +54,9 @@ class Store(Protocol):
     """A database for one process: SQLite (the embedded default) or a shared engine."""
 
     async def open(self) -> None:
-        """Bring the schema up to date; connections open on first use."""
+        """Bring the schema up to date; connections open on first use. Raises
+        :class:`StoreUnavailable` when the database cannot be reached; a shared store then
+        opens on first use (a node starting from its saved copies, edge/serving/snapshot.py)."""
 
     async def close(self) -> None: ...
 

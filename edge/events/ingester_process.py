@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from edge.config import Settings
 from edge.db.factory import store_for
+from edge.db.store import StoreUnavailable
 from edge.events.ingester import EventIngester
 
 log = logging.getLogger("edge.ingester")
@@ -80,7 +81,12 @@ def run_process(settings: Settings, *, once: bool = False) -> None:
 
 async def _serve(settings: Settings, done: Callable[[], bool]) -> None:
     store = store_for(settings)
-    await store.open()
+    try:
+        await store.open()
+    except StoreUnavailable as exc:
+        # Started while the database is down: the events wait in the spool, the ingester
+        # tries again (and the store opens) once it answers.
+        log.warning("events wait in the spool: %s", exc)
     ingester = EventIngester.from_settings(settings, store)
     try:
         await ingester.start()  # stands by while another ingester holds the lock

@@ -13,6 +13,9 @@ Only served domains' certificates are presented (:func:`edge.model.domains.is_se
 blocked domain, or one whose CNAME went away, keeps its certificate in the database but the
 SNI lookup treats its name as unknown. The store also polls the domains' change counter, so a
 block takes effect within a poll interval, and an unblock too, without a new issuance.
+
+On a shared database the certificates presented are also saved on the node's disk, for a
+start while the database is down (:mod:`edge.serving.snapshot`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import os
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
+from typing import Any
 
 from cryptography import x509
 
-from edge.db.store import Store
+from edge.db.store import Store, StoreUnavailable
 from edge.model.certificates import CertificateRecord, certificate_covers
 from edge.serving.mirror import Mirror
+from edge.serving.snapshot import Snapshot
 
 log = logging.getLogger("edge.certs")
 
@@ -82,9 +87,11 @@ class CertificateStore(Mirror):
         *,
         default_domain: str,
         poll_interval: float | None = None,
+        snapshot: Snapshot | None = None,
     ) -> None:
         #: Read on connections of this store's own; it is opened and closed with this object.
         self.store = store
+        self.snapshot = snapshot
         self.default_domain = default_domain
         if poll_interval is not None:
             self.poll_interval = poll_interval
@@ -101,8 +108,16 @@ class CertificateStore(Mirror):
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[CertificateStore]:
-        """Open the store, load the certificates, and keep them fresh until the block ends."""
-        async with self.store, self.polling():
+        """Open the store, load the certificates, and keep them fresh until the block ends
+        (from the saved copy while the store cannot be reached, if there is one)."""
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.store)
+            except StoreUnavailable:
+                if self.snapshot is None:
+                    raise
+                stack.push_async_callback(self.store.close)  # opened on first use
+            await stack.enter_async_context(self.polling())
             yield self
 
     async def refresh(self, *, force: bool = False) -> bool:
@@ -129,6 +144,19 @@ class CertificateStore(Mirror):
         self._version = version
         self._reloaded()
         return True
+
+    def saved(self) -> object:
+        return [[r.domain, r.chain_pem, r.key_pem] for r in self._records.values()]
+
+    def restore(self, saved: Any) -> None:
+        records = []
+        for domain, chain_pem, key_pem in saved:
+            try:
+                records.append(CertificateRecord.from_pem(domain, chain_pem, key_pem))
+            except ValueError as exc:
+                log.error("saved certificate for %s ignored: %s", domain, exc)
+        self._loaded = self._records = self._load(records)
+        self._contexts = {}
 
     def _load(self, stored: list[CertificateRecord]) -> dict[str, CertificateRecord]:
         """The rows that parse and cover their own name (each checked once per chain)."""

@@ -3,18 +3,23 @@
 Every worker keeps the whole table in a dict, so a request costs one dict lookup and no
 database read. A background task polls the store's change counter (one tiny query every
 ``poll_interval``) and reloads the table when it moved, so a domain verified, blocked or
-deleted by any process is served, or refused, within a second.
+deleted by any process is served, or refused, within a second. On a shared database the
+table is also saved on the node's disk, for a start while the database is down
+(:mod:`edge.serving.snapshot`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from edge.db.store import Store
 from edge.model.domains import TrackingDomain, TrackingHost
 from edge.serving.mirror import Mirror
+from edge.serving.snapshot import Snapshot
 
 log = logging.getLogger("edge.domains")
 
@@ -29,13 +34,16 @@ class DomainTable(Mirror):
         default_domain: str,
         default_secure: bool = False,
         poll_interval: float = 0.25,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self.store = store
         self.poll_interval = poll_interval
+        self.snapshot = snapshot
         self.default = TrackingHost(default_domain, None, default_secure, True)
         self._hosts: dict[str, TrackingHost] = {default_domain: self.default}
         self._version: int | None = None
-        #: ``time.time()`` of the last load from the store (``None``: never loaded).
+        #: ``time.time()`` of the last load from the store, or when the copy restored at
+        #: start was saved (``None``: never loaded).
         self.loaded_at: float | None = None
 
     def served(self, host: str | None) -> TrackingHost | None:
@@ -62,6 +70,15 @@ class DomainTable(Mirror):
         self.loaded_at = time.time()
         self._reloaded()
         return True
+
+    def saved(self) -> object:
+        return [dataclasses.asdict(h) for h in self._hosts.values() if h is not self.default]
+
+    def restore(self, saved: Any) -> None:
+        hosts = {h.domain: h for h in (TrackingHost(**fields) for fields in saved)}
+        hosts[self.default.domain] = self.default  # as configured now, as in _build
+        self._hosts = hosts
+        self.loaded_at = self.snapshot.saved_at if self.snapshot is not None else None
 
     def _build(self, domains: list[TrackingDomain]) -> dict[str, TrackingHost]:
         hosts: dict[str, TrackingHost] = {}

@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 
 from edge.config import Settings
 from edge.db.factory import store_for
-from edge.db.store import Store
+from edge.db.store import Store, StoreUnavailable
 from edge.events.ingester import EventIngester
 from edge.events.recorder import EventRecorder
 from edge.events.spool import SpoolReader, SpoolWriter
 from edge.hosts import HostCache
+from edge.periodic import Periodic
 from edge.serving.clientaddr import ClientResolver
 from edge.serving.connections import HttpLimits
 from edge.serving.domains import DomainTable
-from edge.serving.keys import signing_keys
+from edge.serving.keys import NodeKeys
+from edge.serving.snapshot import snapshot
 from edge.serving.tracking import (
     BAD_REQUEST_TWO_HOSTS,
     NOT_FOUND,
@@ -76,6 +78,7 @@ class Runtime:
             default_domain=settings.default_domain,
             default_secure=settings.default_secure,
             poll_interval=settings.domain_poll_interval,
+            snapshot=snapshot(settings, "domains"),
         )
         recorder = EventRecorder(SpoolWriter(settings.spool_dir))
         ingester = None
@@ -96,9 +99,23 @@ class Runtime:
         """The shared parts, for as long as the server runs. On the way out, everything
         recorded goes to the spool, and from there to the store if this process ingests."""
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self.store)
+            try:
+                await stack.enter_async_context(self.store)
+            except StoreUnavailable:
+                # A node with copies of what it serves starts without the database; the
+                # store opens on first use, once the database answers.
+                if self.settings.snapshot_dir is None:
+                    raise
+                stack.push_async_callback(self.store.close)
             if self.settings.database_url:
-                self.codec.rekey(await signing_keys(self.settings, self.store))
+                keys = NodeKeys(self.settings, self.store, self.codec)
+                await keys.load()
+                if keys.from_snapshot:  # the cluster's keys, once the database answers
+                    await stack.enter_async_context(
+                        Periodic(
+                            "signing-keys", keys.load, interval=self.settings.domain_poll_interval
+                        )
+                    )
             if self.ingester is not None:
                 await self.ingester.start()
                 stack.push_async_callback(self.ingester.stop)

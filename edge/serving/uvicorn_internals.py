@@ -50,6 +50,7 @@ from edge.serving.certificates import CertificateStore
 from edge.serving.clientaddr import ClientResolver
 from edge.serving.connections import CoalescingTransport, ServerConnections
 from edge.serving.proxy_protocol import ProxiedListener
+from edge.serving.snapshot import snapshot
 from edge.serving.tracking import Reply
 
 try:
@@ -604,6 +605,7 @@ class EdgeListeners(uvicorn.Server):
                 store_for(settings),
                 default_domain=settings.default_domain,
                 poll_interval=settings.domain_poll_interval,
+                snapshot=snapshot(settings, "certificates"),
             )
             await self._running.enter_async_context(self.certificates.running())
             tls = self.certificates.listener_context()

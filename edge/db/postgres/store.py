@@ -101,10 +101,25 @@ class PostgresStore:
         #: Days whose event partitions this store has made sure of (edge/db/postgres/events.py).
         self._ensured_days: set[int] = set()
         self._opening = asyncio.Lock()
+        #: Whether :meth:`open` brought the schema up to date. A store whose open found the
+        #: database unreachable (a node started from its saved copies, edge/serving/snapshot.py)
+        #: opens on first use instead: nothing reads a schema it has not checked.
+        self._opened = False
+        self._migrating = asyncio.Lock()
         #: The connection holding this node's name (:meth:`claim_node`), for as long as open.
         self._claim: asyncpg.Connection | None = None
 
     async def open(self) -> None:
+        async with self._migrating:
+            await self._migrate()
+
+    async def _open_on_first_use(self) -> None:
+        if not self._opened:
+            async with self._migrating:
+                if not self._opened:  # not by another task meanwhile
+                    await self._migrate()
+
+    async def _migrate(self) -> None:
         try:
             conn = await asyncpg.connect(self.url, timeout=self.connect_timeout)
             try:
@@ -113,12 +128,14 @@ class PostgresStore:
                 await conn.close()
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        self._opened = True
 
     async def claim_node(self) -> bool:
         """A session advisory lock on the node's name, on a connection of its own: held
         until it closes, or its process dies (the server then ends the session)."""
         if self._claim is not None and not self._claim.is_closed():
             return True
+        await self._open_on_first_use()
         idle, interval, count = self.claim_keepalives
         try:
             conn = await asyncpg.connect(
@@ -169,6 +186,7 @@ class PostgresStore:
         pool = self._pools.get(role)
         if pool is not None:
             return pool
+        await self._open_on_first_use()
         async with self._opening:
             pool = self._pools.get(role)
             if pool is None:
