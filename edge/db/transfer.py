@@ -24,7 +24,8 @@ import asyncpg
 from edge.db.postgres.migrate import migrate as migrate_postgres
 from edge.db.sqlite.migrate import migrate as migrate_sqlite
 
-#: Tables copied as they are, in an order their foreign keys allow, with their keys.
+#: Tables copied, in an order their foreign keys allow, with their keys: as they are, but
+#: for the unique keys (:func:`_copy_keys`).
 TABLES: tuple[tuple[str, str], ...] = (
     ("accounts", "id"),
     ("api_keys", "id"),
@@ -95,7 +96,10 @@ async def transfer(
         await migrate_postgres(target)
         async with target.transaction():
             for table, key in TABLES:
-                await _copy_table(source, target, table, key)
+                if table == "engagement_firsts":
+                    await _copy_keys(source, target)
+                else:
+                    await _copy_table(source, target, table, key)
                 progress(f"{table} copied")
             for position, secret in enumerate(secret_keys):
                 await target.execute(
@@ -137,6 +141,28 @@ async def _copy_table(
     conflict = ON_CONFLICT.get(table, "DO NOTHING")
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) {conflict}"
     for rows in _rows(source, f"SELECT {names} FROM {table}"):
+        await target.executemany(insert, rows)
+
+
+async def _copy_keys(source: sqlite3.Connection, target: asyncpg.Connection) -> None:
+    """The unique keys: SQLite's ``engagement_firsts`` holds a row per key and scope,
+    PostgreSQL's ``engagement_keys`` one per key with both (its ``engagement_firsts`` is a
+    view of them as rows per scope, which :func:`_verify` counts)."""
+    insert = (
+        "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, any_event, "
+        "any_ts_ms, counted_event, counted_ts_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (account_id, kind, message, recipient, link) DO NOTHING"
+    )
+    # A scope-0 row without its scope-1 row (none is ever made): its event is the first of
+    # any verdict too, as migration 8 has it.
+    select = (
+        "SELECT account_id, kind, message, recipient, link, "
+        "coalesce(max(CASE scope WHEN 1 THEN event_id END), max(event_id)), "
+        "coalesce(max(CASE scope WHEN 1 THEN ts_ms END), max(ts_ms)), "
+        "max(CASE scope WHEN 0 THEN event_id END), max(CASE scope WHEN 0 THEN ts_ms END) "
+        "FROM engagement_firsts GROUP BY account_id, kind, message, recipient, link"
+    )
+    for rows in _rows(source, select):
         await target.executemany(insert, rows)
 
 

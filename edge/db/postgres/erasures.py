@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from edge.db.postgres.rollups import ROLLUP_LOCK
 from edge.db.repositories.erasures import GUARD, ErasureRepository
 
@@ -18,3 +20,14 @@ class PostgresErasures(ErasureRepository):
         # The pass's own lock (it only tries it): a pass under way is waited for, and passes
         # that start meanwhile leave the work to the next one.
         await self.conn.execute("SELECT pg_advisory_xact_lock(?)", (ROLLUP_LOCK,))
+
+    async def _delete_keys(self, account_id: int, refs: Sequence[str]) -> int:
+        # One row per key here (engagement_keys), counted as the other engine counts: a key
+        # per scope.
+        row = await self.conn.fetchone(
+            "WITH gone AS (DELETE FROM engagement_keys WHERE account_id = ? AND recipient IN "
+            f"({', '.join('?' * len(refs))}) RETURNING counted_event) "
+            "SELECT count(*) + count(counted_event) FROM gone",
+            [account_id, *refs],
+        )
+        return int(row[0]) if row else 0

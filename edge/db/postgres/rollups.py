@@ -8,10 +8,13 @@ not get it leaves the work to the one that did), so every event is counted and e
 exactly once, whichever node runs the pass and however it is interrupted.
 
 Unlike SQLite's, the events themselves are never written by a pass: which unique keys an
-event opened is read from ``engagement_firsts`` (its ``event_id``), not from bits on the
-event. One statement per pass reads the events once per part (keys, the two roll-ups, the
-webhook queue) and writes only small tables; rewriting each counted event (a new row
-version in a partitioned table with five indexes) cost more than the ingest itself.
+event opened is read from ``engagement_keys`` (its ``any_event`` and ``counted_event``), not
+from bits on the event. One statement per pass reads the events once per part (keys, the
+two roll-ups, the webhook queue) and writes only small tables; rewriting each counted event
+(a new row version in a partitioned table with five indexes) cost more than the ingest
+itself. A key is one row carrying both scopes (migration 8): the first event of any verdict,
+and the first of a counted verdict once there is one (nearly always the same event), so a
+pass inserts about 1.3 rows per event where it inserted 2.6, one per scope.
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ _UPSERT_TAIL = (
     f"ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET events = t.events + excluded.events, "
     + ", ".join(f"{c} = t.{c} + excluded.{c}" for c, _ in UNIQUE_COLUMNS)
 )
-#: The unique keys as rows: (kind, scope, bit).
-_KEYS = ", ".join(f"('{kind}', {scope}, {bit})" for kind, scope, bit, _, _ in FIRST_KEYS)
 _BITS = {(kind, scope): bit for kind, scope, bit, _, _ in FIRST_KEYS}
 #: Which events each kind of key is over: opens (any type but click) or clicks.
 _KEY_EVENTS = "(k.kind = 'open') = (e.type <> 'click')"
@@ -50,24 +51,43 @@ _SUMS = ", ".join(
     f"count(*) FILTER (WHERE coalesce(f.bits, 0) & {mask} <> 0)" for _, mask in UNIQUE_COLUMNS
 )
 _SPAN = "e.node = $1 AND e.batch > $2 AND e.batch <= $3"
+_COUNTED_EVENT = f"e.verdict IN {COUNTED_SQL}"
+_KEY = "account_id, kind, message, recipient, link"
+
+
+def _bit(scope: int) -> str:
+    """The ``FIRST_*`` bit of an opened key's ``scope``, by its kind."""
+    whens = " ".join(f"WHEN '{k}' THEN {bit}" for k, sc, bit, _, _ in FIRST_KEYS if sc == scope)
+    return f"CASE kind {whens} END"
+
+
 #: One pass over a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now): the
-#: unique keys these events open (RETURNING yields only rows actually inserted; event ids
-#: begin with their time, so the first id is at the first time), the bits that makes per
-#: event, both roll-ups with those bits, and the webhook queue. The keys are sorted and
+#: unique keys these events open, new ones inserted and those that had only machines'
+#: events given their first counted one (RETURNING yields only rows inserted or updated;
+#: event ids begin with their time, so the first id is at the first time); the bits that
+#: makes per event (a returned ``any_event`` of an earlier pass matches none of this pass's
+#: events); both roll-ups with those bits; and the webhook queue. The keys are sorted and
 #: compared as their columns are, byte for byte ("C", migration 7).
 _PASS = (
-    "WITH opened AS (INSERT INTO engagement_firsts "
-    "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
-    'SELECT e.account_id, k.kind COLLATE "C", k.scope, coalesce(e.message, \'\') COLLATE "C", '
+    "WITH opened AS (INSERT INTO engagement_keys AS t "
+    f"({_KEY}, any_event, any_ts_ms, counted_event, counted_ts_ms) "
+    'SELECT e.account_id, k.kind COLLATE "C", coalesce(e.message, \'\') COLLATE "C", '
     "coalesce(e.recipient, '') COLLATE \"C\", "
     "CASE WHEN k.kind = 'link' THEN coalesce(e.link, '') ELSE '' END COLLATE \"C\", "
-    'min(e.id COLLATE "C"), min(e.ts_ms) '
-    f"FROM events e JOIN (VALUES {_KEYS}) AS k(kind, scope, bit) ON {_KEY_EVENTS} "
-    f"AND (k.scope = 1 OR e.verdict IN {COUNTED_SQL}) WHERE {_SPAN} "
-    "GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT DO NOTHING RETURNING event_id, kind, scope), "
-    "firsts AS (SELECT o.event_id, bit_or(k.bit) AS bits FROM opened o "
-    f"JOIN (VALUES {_KEYS}) AS k(kind, scope, bit) ON k.kind = o.kind AND k.scope = o.scope "
-    "GROUP BY 1), "
+    'min(e.id COLLATE "C"), min(e.ts_ms), '
+    f'min(e.id COLLATE "C") FILTER (WHERE {_COUNTED_EVENT}), '
+    f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}) "
+    "FROM events e JOIN (VALUES ('open'), ('click'), ('link')) AS k(kind) "
+    f"ON {_KEY_EVENTS} WHERE {_SPAN} GROUP BY 1, 2, 3, 4, 5 "
+    f"ON CONFLICT ({_KEY}) DO UPDATE "
+    "SET counted_event = excluded.counted_event, counted_ts_ms = excluded.counted_ts_ms "
+    "WHERE t.counted_event IS NULL AND excluded.counted_event IS NOT NULL "
+    "RETURNING kind, any_event, counted_event), "
+    # UNION ALL, not a join to a VALUES list: a join the planner must nest (enable_nestloop
+    # is off, below) gets a cost past the JIT threshold, and compiling took seconds.
+    f"firsts AS (SELECT event_id, bit_or(bit) AS bits FROM (SELECT any_event AS event_id, "
+    f"{_bit(1)} AS bit FROM opened UNION ALL SELECT counted_event, {_bit(0)} FROM opened "
+    "WHERE counted_event IS NOT NULL) b GROUP BY 1), "
     + "".join(
         f"{table} AS (INSERT INTO {table} AS t ({ROLLUP_COLUMNS}) "
         f"SELECT e.account_id, e.domain, e.ts_ms - e.ts_ms % {size}, coalesce(e.message, ''), "
@@ -153,14 +173,16 @@ class PostgresRollups:
         """The ``FIRST_*`` bits of the unique keys ``event_id`` holds (found by their keys:
         the primary key's columns, so an index lookup)."""
         rows = await self.conn.fetchall(
-            "SELECT kind, scope FROM engagement_firsts WHERE account_id = ? "
-            "AND kind IN ('open', 'click', 'link') AND scope IN (0, 1) AND message = ? "
-            "AND recipient = ? AND link IN ('', ?) AND event_id = ?",
-            (account, message or "", recipient or "", link or "", event_id),
-        )
+            "SELECT kind, any_event = ?, counted_event IS NOT DISTINCT FROM ? "
+            "FROM engagement_keys WHERE account_id = ? AND kind IN ('open', 'click', 'link') "
+            "AND message = ? AND recipient = ? AND link IN ('', ?) "
+            "AND (any_event = ? OR counted_event = ?)",
+            (event_id, event_id, account, message or "", recipient or "", link or "",
+             event_id, event_id),
+        )  # fmt: skip
         bits = 0
-        for kind, scope in rows:
-            bits |= _BITS[(kind, scope)]
+        for kind, any_, counted in rows:
+            bits |= (_BITS[(kind, 1)] if any_ else 0) | (_BITS[(kind, 0)] if counted else 0)
         return bits
 
     async def reclassify(self, relabels: Sequence[Relabel]) -> int:
@@ -216,12 +238,9 @@ class PostgresRollups:
         recipient: str | None,
         link: str | None,
     ) -> None:
+        """Give the counted (scope 0) key of ``kind`` to the next counted event of its
+        key, or to none: the event that held it is no longer counted."""
         link_key = (link or "") if kind == "link" else ""
-        await self.conn.execute(
-            "DELETE FROM engagement_firsts WHERE account_id = ? AND kind = ? AND scope = 0 "
-            "AND message = ? AND recipient = ? AND link = ?",
-            (account, kind, message or "", recipient or "", link_key),
-        )
         which = "type = 'click'" if kind != "open" else "type != 'click'"
         args: list[object] = [account, message, recipient]
         if kind == "link":
@@ -234,16 +253,22 @@ class PostgresRollups:
             f"AND verdict IN {COUNTED_SQL} ORDER BY id LIMIT 1",
             args,
         )
+        key = (account, kind, message or "", recipient or "", link_key)
         if row is None:
+            await self.conn.execute(
+                "UPDATE engagement_keys SET counted_event = NULL, counted_ts_ms = NULL "
+                "WHERE account_id = ? AND kind = ? AND message = ? AND recipient = ? "
+                "AND link = ?",
+                key,
+            )
             return
         event_id, ts_ms, domain, ev_link, type_, verdict = row
         bits = await self._keys_of(event_id, account, message, recipient, ev_link)
         await self.conn.execute(
-            "INSERT INTO engagement_firsts "
-            "(account_id, kind, scope, message, recipient, link, event_id, ts_ms) "
-            "VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
-            (account, kind, message or "", recipient or "", link_key, event_id, ts_ms),
+            "UPDATE engagement_keys SET counted_event = ?, counted_ts_ms = ? "
+            "WHERE account_id = ? AND kind = ? AND message = ? AND recipient = ? AND link = ?",
+            (event_id, ts_ms, *key),
         )
-        key = (account, domain, message or "", ev_link or "", type_)
-        await self._add(key, ts_ms, verdict, -1, bits)
-        await self._add(key, ts_ms, verdict, +1, bits | bit)
+        rollup_key = (account, domain, message or "", ev_link or "", type_)
+        await self._add(rollup_key, ts_ms, verdict, -1, bits)
+        await self._add(rollup_key, ts_ms, verdict, +1, bits | bit)

@@ -54,10 +54,7 @@ class ErasureRepository:
             f"WHERE account_id = ? AND recipient IN ({marks}))",
             [account_id, *refs],
         )
-        keys = await self.conn.execute(
-            f"DELETE FROM engagement_firsts WHERE account_id = ? AND recipient IN ({marks})",
-            [account_id, *refs],
-        )
+        keys = await self._delete_keys(account_id, refs)
         events = await self.conn.execute(
             f"DELETE FROM events WHERE account_id = ? AND recipient IN ({marks})",
             [account_id, *refs],
@@ -71,6 +68,14 @@ class ErasureRepository:
             [(account_id, recipient_digest(r), now_ms) for r in refs],
         )
         return ErasureCounts(events, keys, deliveries)
+
+    async def _delete_keys(self, account_id: int, refs: Sequence[str]) -> int:
+        """Delete the unique keys of ``refs``; return how many (a key per scope)."""
+        return await self.conn.execute(
+            f"DELETE FROM engagement_firsts WHERE account_id = ? AND recipient IN "
+            f"({_marks(len(refs))})",
+            [account_id, *refs],
+        )
 
     async def since(self, oldest_ms: int) -> ErasedRecipients:
         """The erasures that may cover events served from ``oldest_ms`` on, for an ingest

@@ -1,5 +1,6 @@
 """The roll-up pass on PostgreSQL: a unique key another transaction inserts while the pass
-runs (a relabelled event's hand-over) stays that transaction's, and the pass still counts."""
+runs stays that transaction's, and the pass still counts; the schema's upgrades keep every
+key."""
 
 from __future__ import annotations
 
@@ -20,21 +21,20 @@ def click(i: int, recipient: str) -> tuple:
     return tuple(getattr(event, name) for name in STORED_FIELDS)
 
 
-def test_a_key_inserted_by_another_transaction_during_the_pass_is_skipped_not_an_error(pg_url):
+def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_event(pg_url):
     async def go():
         async with PostgresStore(pg_url, node="a") as store:
             async with store.transaction(Role.INGESTER) as tx:
                 await tx.event_writer.insert([click(1, "r1"), click(2, "r2")])
             other = await asyncpg.connect(pg_url)
             try:
-                # A hand-over elsewhere holds r1's click key, not committed yet: the pass's
-                # look-up cannot see it, and its INSERT waits for that transaction.
+                # Another transaction holds r1's click key, opened by a machine's click (no
+                # counted event), not committed yet: the pass's INSERT waits for it.
                 held = other.transaction()
                 await held.start()
                 await other.execute(
-                    "INSERT INTO engagement_firsts (account_id, kind, scope, message, "
-                    "recipient, link, event_id, ts_ms) VALUES (1, 'click', 1, 'm', 'r1', '', "
-                    "'elsewhere', 0)"
+                    "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                    "any_event, any_ts_ms) VALUES (1, 'click', 'm', 'r1', '', 'elsewhere', 0)"
                 )
 
                 async def count() -> int:
@@ -69,7 +69,8 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_is_skipped_not_an
         ("click", 0, "r2", r2), ("click", 1, "r2", r2),
         ("link", 0, "r2", r2), ("link", 1, "r2", r2),
     ]  # fmt: skip
-    # r1's click opened every key but the one held elsewhere ("any" clicks: r2's only).
+    # r1's click opened every key but the one held elsewhere, whose counted scope it took
+    # ("any" clicks: r2's only).
     assert sums == [(2, 2, 1, 2, 2)]
 
 
@@ -115,3 +116,43 @@ def test_upgrading_to_bytewise_keys_keeps_every_key_and_still_refuses_a_second_o
         ("kind", "C"), ("message", "C"), ("recipient", "C"), ("link", "C"), ("event_id", "C"),
     ]  # fmt: skip
     assert [r[0] for r in indexes] == ["engagement_firsts_pkey"]
+
+
+def test_upgrading_to_one_row_per_key_keeps_every_key_of_either_scope(pg_url):
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=7)
+            # A person's open (both scopes, one event), a machine's click (any verdict only),
+            # and a link whose counted scope was handed over to a later click.
+            await conn.execute(
+                "INSERT INTO engagement_firsts (account_id, kind, scope, message, recipient, "
+                "link, event_id, ts_ms) VALUES (1, 'open', 0, 'm', 'Ré', '', 'e1', 5), "
+                "(1, 'open', 1, 'm', 'Ré', '', 'e1', 5), (1, 'click', 1, 'm', 'r', '', 'e2', 6), "
+                "(1, 'link', 1, 'm', 'r', 'l', 'e2', 6), (1, 'link', 0, 'm', 'r', 'l', 'e3', 7)"
+            )
+            before = await conn.fetch("SELECT * FROM engagement_firsts ORDER BY 1, 2, 3, 4, 5, 6")
+            version = await migrate(conn, upto=8)
+            after = await conn.fetch("SELECT * FROM engagement_firsts ORDER BY 1, 2, 3, 4, 5, 6")
+            keys = await conn.fetch(
+                "SELECT kind, recipient, link, any_event, any_ts_ms, counted_event, "
+                "counted_ts_ms FROM engagement_keys ORDER BY any_event, kind"
+            )
+            again = await conn.execute(
+                "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                "any_event, any_ts_ms) VALUES (1, 'open', 'm', 'Ré', '', 'e4', 8) "
+                "ON CONFLICT DO NOTHING"
+            )
+        finally:
+            await conn.close()
+        return version, before, after, keys, again
+
+    version, before, after, keys, again = asyncio.run(go())
+    assert version == 8
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+    assert [tuple(r) for r in keys] == [
+        ("open", "Ré", "", "e1", 5, "e1", 5),
+        ("click", "r", "", "e2", 6, None, None),
+        ("link", "r", "l", "e2", 6, "e3", 7),
+    ]
+    assert again == "INSERT 0 0"
