@@ -27,7 +27,8 @@ log = logging.getLogger("edge.snapshot")
 
 class Snapshot:
     """One saved copy: a JSON file, written whole (to a temporary name, then renamed) or
-    not at all, so that a crash mid-write leaves the copy before it."""
+    not at all, so that a crash mid-write leaves the copy before it, and several worker
+    processes saving at once leave one whole copy."""
 
     def __init__(self, directory: Path, name: str) -> None:
         self.directory = Path(directory)
@@ -41,7 +42,8 @@ class Snapshot:
         data = json.dumps(value, separators=(",", ":")).encode()
         if data == self._last:
             return
-        partial = self.path.with_name(f".{self.path.name}.new")
+        # A name of this writer's own: every worker process of a node saves its copies.
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
