@@ -83,8 +83,8 @@ _PASS = (
     "SET counted_event = excluded.counted_event, counted_ts_ms = excluded.counted_ts_ms "
     "WHERE t.counted_event IS NULL AND excluded.counted_event IS NOT NULL "
     "RETURNING kind, any_event, counted_event), "
-    # UNION ALL, not a join to a VALUES list: a join the planner must nest (enable_nestloop
-    # is off, below) gets a cost past the JIT threshold, and compiling took seconds.
+    # UNION ALL, not a join to a VALUES list that the planner could only nest (enable_nestloop
+    # is off, below).
     f"firsts AS (SELECT event_id, bit_or(bit) AS bits FROM (SELECT any_event AS event_id, "
     f"{_bit(1)} AS bit FROM opened UNION ALL SELECT counted_event, {_bit(0)} FROM opened "
     "WHERE counted_event IS NOT NULL) b GROUP BY 1), "
@@ -160,10 +160,13 @@ class PostgresRollups:
         # takes a batch for a row or two and joins the pass's events to their keys in a
         # nested loop (5,000 x 5,000 comparisons a batch, seen: 10x slower). A hash join is
         # right at every size here. For the same reason it groups by sorting; hashing is
-        # right too (a pass's 5,000 events: 160 ms by sorting, 145 by hashing). SET LOCAL
-        # ends with the pass's transaction.
+        # right too (a pass's 5,000 events: 160 ms by sorting, 145 by hashing). A plan that
+        # cannot do without a disabled step is costed past the JIT threshold, and compiling
+        # it took seconds (seen in a trial, 1,600 events/s); the pass has no use for JIT.
+        # SET LOCAL ends with the pass's transaction.
         await self.conn.execute("SET LOCAL enable_nestloop = off")
         await self.conn.execute("SET LOCAL enable_sort = off")
+        await self.conn.execute("SET LOCAL jit = off")
         await self.conn.raw.execute(_PASS, node, low, high, now_ms)
 
     async def _keys_of(
