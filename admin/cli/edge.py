@@ -21,6 +21,7 @@ from edge.events.ingester_process import IngesterProcess
 from edge.events.ingester_process import run_process as run_ingester
 from edge.hosts import normalise_host
 from edge.model.domains import TrackingHost
+from edge.serving.domains import DomainTable
 from edge.serving.keys import signing_keys
 from edge.serving.snapshot import snapshot
 from edge.tokens.codec import TokenCodec
@@ -170,7 +171,7 @@ async def _prepare(settings: Settings) -> None:
         async with store_for(settings) as store:
             await signing_keys(settings, store)
     except StoreUnavailable as exc:
-        saved = snapshot(settings, "domains")
+        saved = snapshot(settings, DomainTable.snapshot_name)
         if saved is None or saved.saved_at is None:
             raise
         print(

@@ -77,6 +77,8 @@ class CertificateStore(Mirror):
     """
 
     mirror_name = "certificate-store"
+    #: The name of its copy in the node's snapshot (edge/serving/snapshot.py).
+    snapshot_name = "certificates"
 
     #: Seconds between looks at the change counter.
     poll_interval = 0.25

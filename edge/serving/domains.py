@@ -26,6 +26,8 @@ log = logging.getLogger("edge.domains")
 
 class DomainTable(Mirror):
     mirror_name = "domain-table"
+    #: The name of its copy in the node's snapshot (edge/serving/snapshot.py).
+    snapshot_name = "domains"
 
     def __init__(
         self,

@@ -30,11 +30,14 @@ class NodeKeys:
     shared database cannot be reached, the copy saved when they were last read from it
     (:mod:`edge.serving.snapshot`; keys given in ``EDGE_SECRET_KEYS`` are never saved)."""
 
+    #: The name of the keys' copy in the node's snapshot.
+    snapshot_name = "signing-keys"
+
     def __init__(self, settings: Settings, store: Store, codec: TokenCodec) -> None:
         self.settings = settings
         self.store = store
         self.codec = codec
-        self.snapshot = None if settings.secret_keys else snapshot(settings, "signing-keys")
+        self.snapshot = None if settings.secret_keys else snapshot(settings, self.snapshot_name)
         #: The codec holds the saved copy: :meth:`load` again once the database answers.
         self.from_snapshot = False
         self._loaded = False

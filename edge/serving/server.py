@@ -78,7 +78,7 @@ class Runtime:
             default_domain=settings.default_domain,
             default_secure=settings.default_secure,
             poll_interval=settings.domain_poll_interval,
-            snapshot=snapshot(settings, "domains"),
+            snapshot=snapshot(settings, DomainTable.snapshot_name),
         )
         recorder = EventRecorder(SpoolWriter(settings.spool_dir))
         ingester = None

@@ -605,7 +605,7 @@ class EdgeListeners(uvicorn.Server):
                 store_for(settings),
                 default_domain=settings.default_domain,
                 poll_interval=settings.domain_poll_interval,
-                snapshot=snapshot(settings, "certificates"),
+                snapshot=snapshot(settings, CertificateStore.snapshot_name),
             )
             await self._running.enter_async_context(self.certificates.running())
             tls = self.certificates.listener_context()
