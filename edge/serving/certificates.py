@@ -144,7 +144,7 @@ class CertificateStore(Mirror):
             if name in records and records[name].serial == entry[0]
         }
         self._version = version
-        self._reloaded()
+        await self._reloaded()
         return True
 
     def saved(self) -> object:

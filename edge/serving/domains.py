@@ -70,7 +70,7 @@ class DomainTable(Mirror):
         self._hosts = self._build(domains)
         self._version = version
         self.loaded_at = time.time()
-        self._reloaded()
+        await self._reloaded()
         return True
 
     def saved(self) -> object:

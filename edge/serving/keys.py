@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -68,7 +69,7 @@ class NodeKeys:
         self.codec.rekey(keys)
         self._loaded, self.from_snapshot = True, False
         if self.snapshot is not None:
-            self.snapshot.save(keys)
+            await asyncio.to_thread(self.snapshot.save, keys)
 
 
 def _keys(saved: object) -> list[str] | None:

@@ -25,7 +25,7 @@ log = logging.getLogger("edge.mirror")
 class Mirror:
     """Base for a copy that :meth:`refresh` reloads; polled every ``poll_interval`` seconds.
 
-    Subclasses implement ``refresh(force=False) -> bool`` and call :meth:`_reloaded` after
+    Subclasses implement ``refresh(force=False) -> bool`` and await :meth:`_reloaded` after
     a reload. A failed poll is logged and the last good copy keeps being served. With a
     :attr:`snapshot`, subclasses also implement :meth:`saved` and :meth:`restore`.
     """
@@ -88,9 +88,10 @@ class Mirror:
             self._changed = asyncio.Event()
         await self._changed.wait()
 
-    def _reloaded(self) -> None:
+    async def _reloaded(self) -> None:
         if self.snapshot is not None:
-            self.snapshot.save(self.saved())
+            # Off the event loop: the write ends with an fsync, and requests are waiting.
+            await asyncio.to_thread(self.snapshot.save, self.saved())
         if self._changed is not None:
             self._changed.set()
         self._changed = asyncio.Event()
