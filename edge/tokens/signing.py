@@ -432,9 +432,7 @@ class CompactSerializer:
         and newline are deleted in the one pass that makes base64 URL-safe, and the marker
         was put into the MAC beforehand.
         """
-        data = text.encode()
-        if len(data) > DEFLATE_ABOVE:
-            data = deflate_long(data)
+        data = deflate_long(text.encode())
         encoded = _b2a_base64(data).translate(_URLSAFE, b"=\n")
         mac = self._signing_mac.copy()
         mac.update(encoded)

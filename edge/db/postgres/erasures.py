@@ -21,12 +21,12 @@ class PostgresErasures(ErasureRepository):
         # that start meanwhile leave the work to the next one.
         await self.conn.execute("SELECT pg_advisory_xact_lock(?)", (ROLLUP_LOCK,))
 
-    async def _delete_keys(self, account_id: int, refs: Sequence[str]) -> int:
+    async def _delete_keys(self, account_id: int, refs: Sequence[str], marks: str) -> int:
         # One row per key here (engagement_keys), counted as the other engine counts: a key
         # per scope.
         row = await self.conn.fetchone(
             "WITH gone AS (DELETE FROM engagement_keys WHERE account_id = ? AND recipient IN "
-            f"({', '.join('?' * len(refs))}) RETURNING counted_event) "
+            f"({marks}) RETURNING counted_event) "
             "SELECT count(*) + count(counted_event) FROM gone",
             [account_id, *refs],
         )

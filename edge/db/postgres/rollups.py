@@ -256,22 +256,18 @@ class PostgresRollups:
             f"AND verdict IN {COUNTED_SQL} ORDER BY id LIMIT 1",
             args,
         )
-        key = (account, kind, message or "", recipient or "", link_key)
-        if row is None:
-            await self.conn.execute(
-                "UPDATE engagement_keys SET counted_event = NULL, counted_ts_ms = NULL "
-                "WHERE account_id = ? AND kind = ? AND message = ? AND recipient = ? "
-                "AND link = ?",
-                key,
-            )
-            return
-        event_id, ts_ms, domain, ev_link, type_, verdict = row
-        bits = await self._keys_of(event_id, account, message, recipient, ev_link)
+        event_id, ts_ms = (row[0], row[1]) if row is not None else (None, None)
+        if row is not None:  # its keys before it takes this one
+            bits = await self._keys_of(row[0], account, message, recipient, row[3])
+        # With no next event, the key has no counted event until a pass finds one.
         await self.conn.execute(
             "UPDATE engagement_keys SET counted_event = ?, counted_ts_ms = ? "
             "WHERE account_id = ? AND kind = ? AND message = ? AND recipient = ? AND link = ?",
-            (event_id, ts_ms, *key),
+            (event_id, ts_ms, account, kind, message or "", recipient or "", link_key),
         )
+        if row is None:
+            return
+        _, ts_ms, domain, ev_link, type_, verdict = row
         rollup_key = (account, domain, message or "", ev_link or "", type_)
         await self._add(rollup_key, ts_ms, verdict, -1, bits)
         await self._add(rollup_key, ts_ms, verdict, +1, bits | bit)

@@ -54,7 +54,7 @@ class ErasureRepository:
             f"WHERE account_id = ? AND recipient IN ({marks}))",
             [account_id, *refs],
         )
-        keys = await self._delete_keys(account_id, refs)
+        keys = await self._delete_keys(account_id, refs, marks)
         events = await self.conn.execute(
             f"DELETE FROM events WHERE account_id = ? AND recipient IN ({marks})",
             [account_id, *refs],
@@ -69,11 +69,11 @@ class ErasureRepository:
         )
         return ErasureCounts(events, keys, deliveries)
 
-    async def _delete_keys(self, account_id: int, refs: Sequence[str]) -> int:
-        """Delete the unique keys of ``refs``; return how many (a key per scope)."""
+    async def _delete_keys(self, account_id: int, refs: Sequence[str], marks: str) -> int:
+        """Delete the unique keys of ``refs`` (``marks``: a placeholder each); return how
+        many (a key per scope)."""
         return await self.conn.execute(
-            f"DELETE FROM engagement_firsts WHERE account_id = ? AND recipient IN "
-            f"({_marks(len(refs))})",
+            f"DELETE FROM engagement_firsts WHERE account_id = ? AND recipient IN ({marks})",
             [account_id, *refs],
         )
 
