@@ -26,17 +26,30 @@ class Rollup:
         self._lock = asyncio.Lock()
 
     async def run_once(self, chunk: int | None = None) -> int:
-        """One pass in its own transaction; returns how many events it counted."""
+        """One pass per part of the events, at once, each in its own transaction; returns
+        how many events they counted."""
         async with self._lock:
             # Look before taking the write lock: an idle pass must not contend with the
             # ingester (reads never wait in WAL mode).
             async with self.store.reading() as db:
                 if not await db.rollups.pending():
                     return 0
-            async with self.store.transaction(Role.INGESTER) as tx:
-                return await tx.rollups.count_next(
-                    chunk or self.chunk, now_ms=int(time.time() * 1000)
-                )
+                parts = db.rollups.parts
+            now_ms = int(time.time() * 1000)
+            # Every part's pass runs to its end, whatever another's does: a pass cancelled
+            # halfway would leave its transaction to the pool to roll back.
+            counted = await asyncio.gather(
+                *(self._count(part, chunk or self.chunk, now_ms) for part in range(parts)),
+                return_exceptions=True,
+            )
+            for result in counted:
+                if isinstance(result, BaseException):
+                    raise result
+            return sum(c for c in counted if isinstance(c, int))
+
+    async def _count(self, part: int, chunk: int, now_ms: int) -> int:
+        async with self.store.transaction(Role.INGESTER) as tx:
+            return await tx.rollups.count_next(chunk, now_ms=now_ms, part=part)
 
     async def catch_up(self, chunk: int | None = None) -> int:
         """Pass until every event stored so far is counted; returns how many were."""

@@ -21,7 +21,7 @@ from edge.db.postgres.erasures import PostgresErasures
 from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.neighbours import PostgresEvents
-from edge.db.postgres.rollups import PostgresRollups
+from edge.db.postgres.rollups import PARTS, PostgresRollups
 from edge.db.postgres.webhooks import PostgresWebhooks
 from edge.db.repositories import Repositories
 from edge.db.store import Role, StoreUnavailable
@@ -81,8 +81,9 @@ class PostgresRepositories(Repositories):
 class PostgresStore:
     """:class:`~edge.db.store.Store` on the PostgreSQL database at ``url``, for node ``node``."""
 
-    #: Connections per role's pool (the serving reads are many and short).
-    pool_sizes: dict[Role, int] = {Role.SERVING: 4, Role.INGESTER: 2, Role.ADMIN: 4}
+    #: Connections per role's pool (the serving reads are many and short; the ingester's
+    #: round beside a roll-up pass per part, edge/db/postgres/rollups.py).
+    pool_sizes: dict[Role, int] = {Role.SERVING: 4, Role.INGESTER: 1 + PARTS, Role.ADMIN: 4}
     #: Milliseconds a statement waits for a lock, per role: the ingester's is short.
     lock_timeouts: dict[Role, float] = {Role.SERVING: 5.0, Role.INGESTER: 1.0, Role.ADMIN: 5.0}
     #: Seconds to connect (and to get a connection from a pool) before giving up.

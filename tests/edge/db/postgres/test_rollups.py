@@ -11,6 +11,7 @@ import asyncpg
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
+from edge.events.rollup import Rollup
 from edge.model.events import STORED_FIELDS, StoredEvent
 
 T0 = 1_900_000_000_000
@@ -37,11 +38,7 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_e
                     "any_event, any_ts_ms) VALUES (1, 'click', 'm', 'r1', '', 'elsewhere', 0)"
                 )
 
-                async def count() -> int:
-                    async with store.transaction(Role.INGESTER) as tx:
-                        return await tx.rollups.count_next(10, now_ms=0)
-
-                pass_ = asyncio.create_task(count())
+                pass_ = asyncio.create_task(Rollup(store).run_once(10))
                 while not await other.fetchval(
                     "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
                 ):
