@@ -200,6 +200,7 @@ class PostgresStore:
                     max_size=self.pool_sizes[role],
                     timeout=self.connect_timeout,
                     server_settings=settings,
+                    reset=_nothing_to_reset,
                 )
                 self._pools[role] = pool
         return pool
@@ -221,3 +222,10 @@ class PostgresStore:
                 yield PostgresRepositories(PostgresConnection(conn), self.node, self._ensured_days)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A pooled connection goes back as it is (asyncpg still rolls back a transaction left
+    open). Its default reset is one more round trip per transaction, to undo what this store
+    never leaves on a pooled connection: session advisory locks and LISTEN (the node's claim
+    and migrations have connections of their own), cursors, and SET (only SET LOCAL here)."""
