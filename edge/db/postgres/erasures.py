@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edge.db.postgres.rollups import ROLLUP_LOCK
+from edge.db.postgres.rollups import PARTS, ROLLUP_LOCK
 from edge.db.repositories.erasures import GUARD, ErasureRepository
 
 
@@ -17,9 +17,10 @@ class PostgresErasures(ErasureRepository):
         )
 
     async def _exclude_rollups(self) -> None:
-        # The pass's own lock (it only tries it): a pass under way is waited for, and passes
-        # that start meanwhile leave the work to the next one.
-        await self.conn.execute("SELECT pg_advisory_xact_lock(?)", (ROLLUP_LOCK,))
+        # The passes' own locks, every part's in order (they only try theirs): a pass under
+        # way is waited for, and passes that start meanwhile leave the work to the next one.
+        for part in range(PARTS):
+            await self.conn.execute("SELECT pg_advisory_xact_lock(?)", (ROLLUP_LOCK + part,))
 
     async def _delete_keys(self, account_id: int, refs: Sequence[str], marks: str) -> int:
         # One row per key here (engagement_keys), counted as the other engine counts: a key

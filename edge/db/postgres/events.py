@@ -9,19 +9,28 @@ partitions once the roll-up has counted everything in them.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
 from edge.db.postgres.connection import PostgresConnection
+from edge.db.postgres.rollups import part_of
 from edge.model.events import STORED_FIELDS
 
 log = logging.getLogger("edge.db.postgres")
 
 DAY_MS = 86_400_000
-_COLUMNS = [*STORED_FIELDS, "node", "batch"]
-_TS = STORED_FIELDS.index("ts_ms")
+_TS = operator.itemgetter(STORED_FIELDS.index("ts_ms"))
+#: This node's next batch number ($1 node), made the transaction's ``edge.node`` and
+#: ``edge.batch``, which the events' ``node`` and ``batch`` columns default to.
+_NEXT_BATCH = (
+    "WITH b AS (INSERT INTO ingest_batches (node, batch) VALUES ($1, 1) ON CONFLICT (node) "
+    "DO UPDATE SET batch = ingest_batches.batch + 1 RETURNING batch) "
+    "SELECT set_config('edge.node', $1, true), set_config('edge.batch', batch::text, true) "
+    "FROM b"
+)
 
 
 class PostgresEventWriter:
@@ -41,17 +50,13 @@ class PostgresEventWriter:
         if not rows:
             return
         await self._ensure_days(rows)
-        row = await self.conn.fetchone(
-            "INSERT INTO ingest_batches (node, batch) VALUES (?, 1) ON CONFLICT (node) "
-            "DO UPDATE SET batch = ingest_batches.batch + 1 RETURNING batch",
-            (self.node,),
-        )
-        assert row is not None
-        records = [(*r, self.node, row[0]) for r in rows]
+        # The rows go as they are: each takes its node and batch from the transaction's
+        # settings (the columns' defaults, migration 10), set here with the batch number.
+        await self.conn.raw.execute(_NEXT_BATCH, self.node)
         raw = self.conn.raw
         try:
             async with raw.transaction():  # a savepoint: a duplicate must not abort the batch
-                await raw.copy_records_to_table("events", records=records, columns=_COLUMNS)
+                await raw.copy_records_to_table("events", records=rows, columns=STORED_FIELDS)
         except asyncpg.UniqueViolationError:
             # Never in normal operation (the spool offsets are committed with the events);
             # an id already stored is skipped, as on every engine.
@@ -59,7 +64,7 @@ class PostgresEventWriter:
                 "CREATE TEMP TABLE IF NOT EXISTS events_incoming "
                 "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            await raw.copy_records_to_table("events_incoming", records=records, columns=_COLUMNS)
+            await raw.copy_records_to_table("events_incoming", records=rows, columns=STORED_FIELDS)
             await raw.execute(
                 "INSERT INTO events SELECT * FROM events_incoming ON CONFLICT DO NOTHING"
             )
@@ -81,7 +86,7 @@ class PostgresEventWriter:
             return dropped
         return await self.conn.execute(
             "DELETE FROM events_default WHERE ctid IN (SELECT e.ctid FROM events_default e "
-            "LEFT JOIN rollup_progress p ON p.node = e.node "
+            f"LEFT JOIN rollup_progress p ON p.node = e.node AND p.part = {part_of('e')} "
             "WHERE e.ts_ms < ? AND e.batch <= coalesce(p.batch, 0) LIMIT ?)",
             (older_than_ms, limit),
         )
@@ -89,7 +94,7 @@ class PostgresEventWriter:
     async def _ensure_days(self, rows: Sequence[Sequence[object]]) -> None:
         """Make sure the day partitions of these rows' days exist, and the next days'
         (checked once a day per day and process: creating one locks the events table)."""
-        days = {int(r[_TS]) // DAY_MS for r in rows}  # type: ignore[call-overload]
+        days = {int(ts) // DAY_MS for ts in map(_TS, rows)}
         for day in days - self.ensured_days:
             date = datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date()
             try:
@@ -121,7 +126,7 @@ class PostgresEventWriter:
     async def _uncounted(self, partition: str) -> bool:
         row = await self.conn.fetchone(
             f'SELECT 1 FROM "{partition}" e LEFT JOIN rollup_progress p ON p.node = e.node '
-            "WHERE e.batch > coalesce(p.batch, 0) LIMIT 1"
+            f"AND p.part = {part_of('e')} WHERE e.batch > coalesce(p.batch, 0) LIMIT 1"
         )
         return row is not None
 

@@ -1,20 +1,24 @@
 """Unique keys, roll-ups and the webhook queue on PostgreSQL, for every node's events.
 
 Each node's ingester numbers its transactions (``events.batch``) and commits them in order,
-so a node's events are counted by batch number: ``rollup_progress`` holds, per node, the
-last batch counted, moved in the transaction that counts the batches after it. One pass
-runs at a time in the whole cluster (a transaction-scoped advisory lock; a node that does
-not get it leaves the work to the one that did), so every event is counted and enqueued
-exactly once, whichever node runs the pass and however it is interrupted.
+so a node's events are counted by batch number. The events are split by recipient into
+:data:`PARTS` parts, and each part is counted by passes of its own: ``rollup_progress`` holds,
+per node and part, the last batch counted, moved in the transaction that counts the part's
+events of the batches after it. One pass per part runs at a time in the whole cluster (a
+transaction-scoped advisory lock per part; a node that does not get it leaves the work to
+the one that did), so every event is counted and enqueued exactly once, whichever node runs
+the pass and however it is interrupted. The parts' passes run at once, each on its own
+connection: a pass is one backend's work, and one backend alone fell behind the ingest.
 
 Unlike SQLite's, the events themselves are never written by a pass: which unique keys an
 event opened is read from ``engagement_keys`` (its ``any_event`` and ``counted_event``), not
-from bits on the event. One statement per pass reads the events once per part (keys, the
-two roll-ups, the webhook queue) and writes only small tables; rewriting each counted event
-(a new row version in a partitioned table with five indexes) cost more than the ingest
-itself. A key is one row carrying both scopes (migration 8): the first event of any verdict,
-and the first of a counted verdict once there is one (nearly always the same event), so a
-pass inserts about 1.3 rows per event where it inserted 2.6, one per scope.
+from bits on the event. One statement per pass reads the part's events once and writes only
+small tables; rewriting each counted event (a new row version in a partitioned table with
+five indexes) cost more than the ingest itself. A key is one row carrying both scopes
+(migration 8): the first event of any verdict, and the first of a counted verdict once there
+is one (nearly always the same event), so a pass inserts about 1.3 rows per event where it
+inserted 2.6, one per scope. Every key holds one recipient, so only its own part's passes
+write it; both parts add to the same roll-up rows, in one order (below).
 """
 
 from __future__ import annotations
@@ -37,8 +41,23 @@ from edge.db.repositories.rollup_keys import (
 from edge.db.repositories.stats import COUNTED_SQL
 from edge.model.events import COUNTED_VERDICTS, Relabel
 
-#: Advisory lock key of the roll-up pass ("roll" in ASCII): one pass at a time per cluster.
+#: Advisory lock key of part 0's roll-up pass ("roll" in ASCII), part ``n``'s is ``+ n``: one
+#: pass per part at a time in the cluster.
 ROLLUP_LOCK = 0x726F6C6C
+#: How many parts a node's events are counted in, by passes that run at once. A power of two;
+#: ``rollup_progress`` has a row per node and part (migration 9 made part 1's), so changing it
+#: takes a migration.
+PARTS = 2
+#: How long a pass waits for a lock (ms): for the other part's pass, which adds to the same
+#: roll-up rows, to commit.
+PASS_LOCK_TIMEOUT_MS = 30_000
+
+
+def part_of(event: str) -> str:
+    """SQL: the roll-up part of the event aliased ``event``, by its recipient. The hash is
+    the one hash partitioning uses, kept the same across PostgreSQL versions."""
+    return f"(hashtextextended(coalesce({event}.recipient, ''), 0) & {PARTS - 1})"
+
 
 _UPSERT_TAIL = (
     f"ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET events = t.events + excluded.events, "
@@ -48,9 +67,17 @@ _BITS = {(kind, scope): bit for kind, scope, bit, _, _ in FIRST_KEYS}
 #: Which events each kind of key is over: opens (any type but click) or clicks.
 _KEY_EVENTS = "(k.kind = 'open') = (e.type <> 'click')"
 _SUMS = ", ".join(
-    f"count(*) FILTER (WHERE coalesce(f.bits, 0) & {mask} <> 0)" for _, mask in UNIQUE_COLUMNS
+    f"count(*) FILTER (WHERE coalesce(f.bits, 0) & {mask} <> 0) AS {column}"
+    for column, mask in UNIQUE_COLUMNS
 )
-_SPAN = "e.node = $1 AND e.batch > $2 AND e.batch <= $3"
+_SUMMED = ", ".join(f"sum({column})::bigint" for column, _ in UNIQUE_COLUMNS)
+(_HOURLY, _HOUR_MS), (_DAILY, _DAY_MS) = ROLLUP_TABLES
+#: The part's events of a node's batches: $1 node, $2 after batch, $3 up to batch, $5 part.
+_MINE = (
+    "mine AS MATERIALIZED (SELECT id, ts_ms, type, account_id, domain, message, recipient, "
+    "link, verdict FROM events e WHERE e.node = $1 AND e.batch > $2 AND e.batch <= $3 "
+    f"AND {part_of('e')} = $5)"
+)
 _COUNTED_EVENT = f"e.verdict IN {COUNTED_SQL}"
 _KEY = "account_id, kind, message, recipient, link"
 
@@ -61,15 +88,19 @@ def _bit(scope: int) -> str:
     return f"CASE kind {whens} END"
 
 
-#: One pass over a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now): the
-#: unique keys these events open, new ones inserted and those that had only machines'
-#: events given their first counted one (RETURNING yields only rows inserted or updated;
-#: event ids begin with their time, so the first id is at the first time); the bits that
-#: makes per event (a returned ``any_event`` of an earlier pass matches none of this pass's
-#: events); both roll-ups with those bits; and the webhook queue. The keys are sorted and
-#: compared as their columns are, byte for byte ("C", migration 7).
+#: One pass over a part of a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now,
+#: $5 part), its events read once (``mine``): the unique keys these events open, new ones
+#: inserted and those that had only machines' events given their first counted one
+#: (RETURNING yields only rows inserted or updated; event ids begin with their time, so the
+#: first id is at the first time); the bits that makes per event (a returned ``any_event`` of
+#: an earlier pass matches none of this pass's events); both roll-ups with those bits; and
+#: the webhook queue. The keys are sorted and compared as their columns are, byte for byte
+#: ("C", migration 7). The other part's pass adds to the same roll-up rows at the same time:
+#: both take them in key order, so neither can hold a row the other waits for while it waits
+#: for one the other holds (a deadlock). Returns how many events it counted.
 _PASS = (
-    "WITH opened AS (INSERT INTO engagement_keys AS t "
+    f"WITH {_MINE}, "
+    "opened AS (INSERT INTO engagement_keys AS t "
     f"({_KEY}, any_event, any_ts_ms, counted_event, counted_ts_ms) "
     'SELECT e.account_id, k.kind COLLATE "C", coalesce(e.message, \'\') COLLATE "C", '
     "coalesce(e.recipient, '') COLLATE \"C\", "
@@ -77,8 +108,8 @@ _PASS = (
     'min(e.id COLLATE "C"), min(e.ts_ms), '
     f'min(e.id COLLATE "C") FILTER (WHERE {_COUNTED_EVENT}), '
     f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}) "
-    "FROM events e JOIN (VALUES ('open'), ('click'), ('link')) AS k(kind) "
-    f"ON {_KEY_EVENTS} WHERE {_SPAN} GROUP BY 1, 2, 3, 4, 5 "
+    "FROM mine e JOIN (VALUES ('open'), ('click'), ('link')) AS k(kind) "
+    f"ON {_KEY_EVENTS} GROUP BY 1, 2, 3, 4, 5 "
     f"ON CONFLICT ({_KEY}) DO UPDATE "
     "SET counted_event = excluded.counted_event, counted_ts_ms = excluded.counted_ts_ms "
     "WHERE t.counted_event IS NULL AND excluded.counted_event IS NOT NULL "
@@ -88,21 +119,29 @@ _PASS = (
     f"firsts AS (SELECT event_id, bit_or(bit) AS bits FROM (SELECT any_event AS event_id, "
     f"{_bit(1)} AS bit FROM opened UNION ALL SELECT counted_event, {_bit(0)} FROM opened "
     "WHERE counted_event IS NOT NULL) b GROUP BY 1), "
-    + "".join(
-        f"{table} AS (INSERT INTO {table} AS t ({ROLLUP_COLUMNS}) "
-        f"SELECT e.account_id, e.domain, e.ts_ms - e.ts_ms % {size}, coalesce(e.message, ''), "
-        f"coalesce(e.link, ''), e.type, e.verdict, count(*), {_SUMS} "
-        f"FROM events e LEFT JOIN firsts f ON f.event_id = e.id WHERE {_SPAN} "
-        f"GROUP BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}), "
-        for table, size in ROLLUP_TABLES
-    ).removesuffix(", ")
-    + " INSERT INTO webhook_queue (endpoint_id, event_id, enqueued_ms) "
-    "SELECT w.id, e.id, $4 FROM events e JOIN webhook_endpoints w "
+    # The hourly roll-up's additions, made once; the daily's are their sums (a day is whole
+    # hours).
+    f"hours AS (SELECT e.account_id, e.domain, e.ts_ms - e.ts_ms % {_HOUR_MS} AS bucket, "
+    "coalesce(e.message, '') AS message, coalesce(e.link, '') AS link, e.type, e.verdict, "
+    f"count(*) AS events, {_SUMS} FROM mine e LEFT JOIN firsts f ON f.event_id = e.id "
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7), "
+    f"hourly AS (INSERT INTO {_HOURLY} AS t ({ROLLUP_COLUMNS}) SELECT * FROM hours "
+    f"ORDER BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}), "
+    f"daily AS (INSERT INTO {_DAILY} AS t ({ROLLUP_COLUMNS}) "
+    f"SELECT account_id, domain, bucket - bucket % {_DAY_MS}, message, link, type, verdict, "
+    f"sum(events)::bigint, {_SUMMED} FROM hours GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+    f"ORDER BY 1, 2, 3, 4, 5, 6, 7 {_UPSERT_TAIL}), "
+    "queued AS (INSERT INTO webhook_queue (endpoint_id, event_id, enqueued_ms) "
+    "SELECT w.id, e.id, $4 FROM mine e JOIN webhook_endpoints w "
     "ON w.account_id = e.account_id AND w.active = 1 "
-    f"AND strpos(w.event_types, ',' || e.type || ',') > 0 WHERE {_SPAN} ON CONFLICT DO NOTHING"
+    "AND strpos(w.event_types, ',' || e.type || ',') > 0 ON CONFLICT DO NOTHING) "
+    "SELECT count(*) FROM mine"
 )
-#: Events already counted: at or below their node's progress.
-_COUNTED = "batch <= coalesce((SELECT p.batch FROM rollup_progress p WHERE p.node = e.node), 0)"
+#: Events already counted: at or below their node's progress in their part.
+_COUNTED = (
+    "batch <= coalesce((SELECT p.batch FROM rollup_progress p "
+    f"WHERE p.node = e.node AND p.part = {part_of('e')}), 0)"
+)
 
 _Key = tuple[int, str, str, str, str]
 
@@ -112,62 +151,83 @@ class PostgresRollups:
         self.conn = conn
         self.node = node
 
+    #: Passes that may run at once, one per part, each in a transaction of its own.
+    parts = PARTS
+
     async def pending(self) -> bool:
         row = await self.conn.fetchone(
-            "SELECT EXISTS (SELECT 1 FROM ingest_batches b LEFT JOIN rollup_progress p "
-            "ON p.node = b.node WHERE b.batch > coalesce(p.batch, 0))"
+            "SELECT EXISTS (SELECT 1 FROM ingest_batches b "
+            f"CROSS JOIN generate_series(0, {PARTS - 1}) AS s(part) LEFT JOIN rollup_progress p "
+            "ON p.node = b.node AND p.part = s.part WHERE b.batch > coalesce(p.batch, 0))"
         )
         return bool(row and row[0])
 
-    async def count_next(self, chunk: int, *, now_ms: int) -> int:
-        """Count the next batches of every node, about ``chunk`` events in all (at least
-        one batch), inside the caller's transaction; 0 if another node's pass is running."""
-        got = await self.conn.fetchone("SELECT pg_try_advisory_xact_lock(?)", (ROLLUP_LOCK,))
+    async def count_next(self, chunk: int, *, now_ms: int, part: int = 0) -> int:
+        """Count ``part``'s events of the next batches of every node, about ``chunk`` events
+        of the batches in all (at least one batch), inside the caller's transaction; returns
+        how many it counted: 0 if another node's pass of the part is running."""
+        got = await self.conn.fetchone("SELECT pg_try_advisory_xact_lock(?)", (ROLLUP_LOCK + part,))
         if not got or not got[0]:
             return 0
         behind = await self.conn.fetchall(
             "SELECT b.node, coalesce(p.batch, 0), b.batch FROM ingest_batches b "
-            "LEFT JOIN rollup_progress p ON p.node = b.node "
-            "WHERE b.batch > coalesce(p.batch, 0) ORDER BY b.node"
+            "LEFT JOIN rollup_progress p ON p.node = b.node AND p.part = ? "
+            "WHERE b.batch > coalesce(p.batch, 0) ORDER BY b.node",
+            (part,),
         )
-        counted = 0
+        counted = in_batches = 0
         for node, low, top in behind:
-            sizes = await self.conn.fetchall(
-                "SELECT batch, count(*) FROM events WHERE node = ? AND batch > ? AND batch <= ? "
-                "GROUP BY batch ORDER BY batch",
-                (node, low, top),
-            )
-            high, events = low, 0
-            for batch, n in sizes:
-                if events and events + n > chunk - counted:
-                    break
-                high, events = batch, events + n
-            if not sizes:  # the batches' events were pruned already: nothing to count
-                high = top
-            await self._count(node, low, high, now_ms)
+            high, events = await self._span(node, low, top, chunk - in_batches)
+            counted += await self._count(node, low, high, now_ms, part)
             await self.conn.execute(
-                "INSERT INTO rollup_progress (node, batch) VALUES (?, ?) "
-                "ON CONFLICT (node) DO UPDATE SET batch = excluded.batch",
-                (node, high),
+                "INSERT INTO rollup_progress (node, part, batch) VALUES (?, ?, ?) "
+                "ON CONFLICT (node, part) DO UPDATE SET batch = excluded.batch",
+                (node, part, high),
             )
-            counted += events
-            if counted >= chunk:
+            in_batches += events
+            if in_batches >= chunk:
                 break
         return counted
 
-    async def _count(self, node: str, low: int, high: int, now_ms: int) -> None:
+    async def _span(self, node: str, low: int, top: int, budget: int) -> tuple[int, int]:
+        """The last of ``node``'s batches after ``low`` (up to ``top``) that a pass takes, and
+        their events: about ``budget`` events, at least one batch. The batches are sized a
+        few at a time, more each time: sizing every batch behind on every pass made catching
+        up on a long backlog quadratic (seen: a third of the passes' time at 60 batches)."""
+        high, events, seen, window = low, 0, low, 4
+        while seen < top:
+            upto = min(top, seen + window)
+            for batch, n in await self.conn.fetchall(
+                "SELECT batch, count(*) FROM events WHERE node = ? AND batch > ? AND batch <= ? "
+                "GROUP BY batch ORDER BY batch",
+                (node, seen, upto),
+            ):
+                if events and events + n > budget:
+                    return high, events
+                high, events = batch, events + n
+            seen, window = upto, window * 2
+        # Every batch up to the top fits, those whose events were pruned already too.
+        return top, events
+
+    async def _count(self, node: str, low: int, high: int, now_ms: int, part: int) -> int:
         # A day's partition has no statistics until autovacuum analyses it: the planner then
         # takes a batch for a row or two and joins the pass's events to their keys in a
         # nested loop (5,000 x 5,000 comparisons a batch, seen: 10x slower). A hash join is
-        # right at every size here. For the same reason it groups by sorting; hashing is
-        # right too (a pass's 5,000 events: 160 ms by sorting, 145 by hashing). A plan that
-        # cannot do without a disabled step is costed past the JIT threshold, and compiling
-        # it took seconds (seen in a trial, 1,600 events/s); the pass has no use for JIT.
-        # SET LOCAL ends with the pass's transaction.
-        await self.conn.execute("SET LOCAL enable_nestloop = off")
-        await self.conn.execute("SET LOCAL enable_sort = off")
-        await self.conn.execute("SET LOCAL jit = off")
-        await self.conn.raw.execute(_PASS, node, low, high, now_ms)
+        # right at every size here. For the same reason it groups by hashing where sorting
+        # is not asked for (a pass's 5,000 events: 160 ms by sorting, 145 by hashing). A plan
+        # that cannot do without a disabled step is costed past the JIT threshold, and
+        # compiling it took seconds (seen in a trial, 1,600 events/s); the pass has no use
+        # for JIT. With those switches the plan is the same whatever the batches, so it is
+        # made once per connection (planning took 3 ms of a 50 ms pass). The other part's
+        # pass holds the roll-up rows it added to until it commits: waiting for it is
+        # normal, so not bound by the ingester's short lock timeout. SET LOCAL ends with the
+        # pass's transaction.
+        await self.conn.raw.execute(
+            "SET LOCAL enable_nestloop = off; SET LOCAL enable_sort = off; SET LOCAL jit = off; "
+            "SET LOCAL plan_cache_mode = force_generic_plan; "
+            f"SET LOCAL lock_timeout = {PASS_LOCK_TIMEOUT_MS}"
+        )
+        return int(await self.conn.raw.fetchval(_PASS, node, low, high, now_ms, part))
 
     async def _keys_of(
         self, event_id: str, account: int, message: str | None, recipient: str | None,

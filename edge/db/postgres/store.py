@@ -21,7 +21,7 @@ from edge.db.postgres.erasures import PostgresErasures
 from edge.db.postgres.events import PostgresEventWriter, PostgresSpool
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.neighbours import PostgresEvents
-from edge.db.postgres.rollups import PostgresRollups
+from edge.db.postgres.rollups import PARTS, PostgresRollups
 from edge.db.postgres.webhooks import PostgresWebhooks
 from edge.db.repositories import Repositories
 from edge.db.store import Role, StoreUnavailable
@@ -81,8 +81,9 @@ class PostgresRepositories(Repositories):
 class PostgresStore:
     """:class:`~edge.db.store.Store` on the PostgreSQL database at ``url``, for node ``node``."""
 
-    #: Connections per role's pool (the serving reads are many and short).
-    pool_sizes: dict[Role, int] = {Role.SERVING: 4, Role.INGESTER: 2, Role.ADMIN: 4}
+    #: Connections per role's pool (the serving reads are many and short; the ingester's
+    #: round beside a roll-up pass per part, edge/db/postgres/rollups.py).
+    pool_sizes: dict[Role, int] = {Role.SERVING: 4, Role.INGESTER: 1 + PARTS, Role.ADMIN: 4}
     #: Milliseconds a statement waits for a lock, per role: the ingester's is short.
     lock_timeouts: dict[Role, float] = {Role.SERVING: 5.0, Role.INGESTER: 1.0, Role.ADMIN: 5.0}
     #: Seconds to connect (and to get a connection from a pool) before giving up.
@@ -199,6 +200,7 @@ class PostgresStore:
                     max_size=self.pool_sizes[role],
                     timeout=self.connect_timeout,
                     server_settings=settings,
+                    reset=_nothing_to_reset,
                 )
                 self._pools[role] = pool
         return pool
@@ -220,3 +222,10 @@ class PostgresStore:
                 yield PostgresRepositories(PostgresConnection(conn), self.node, self._ensured_days)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A pooled connection goes back as it is (asyncpg still rolls back a transaction left
+    open). Its default reset is one more round trip per transaction, to undo what this store
+    never leaves on a pooled connection: session advisory locks and LISTEN (the node's claim
+    and migrations have connections of their own), cursors, and SET (only SET LOCAL here)."""

@@ -45,11 +45,15 @@ class EventWriter(Protocol):
 class RollupRepository(Protocol):
     """Unique keys, hourly and daily roll-ups and the webhook queue, behind the ingester."""
 
+    #: Passes that may run at once, each in a transaction of its own: the stored events are
+    #: counted in this many parts (``count_next(part=)``), each with its own progress.
+    parts: int
+
     async def pending(self) -> bool:
         """Whether stored events wait to be counted."""
 
-    async def count_next(self, chunk: int, *, now_ms: int) -> int:
-        """Count up to ``chunk`` events not yet counted; returns how many were."""
+    async def count_next(self, chunk: int, *, now_ms: int, part: int = 0) -> int:
+        """Count up to ``chunk`` events of ``part`` not yet counted; returns how many were."""
 
     async def reclassify(self, relabels: Sequence[Relabel]) -> int:
         """Relabel stored events, moving their counts; returns how many changed."""

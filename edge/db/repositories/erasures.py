@@ -13,7 +13,7 @@ Here is how it stays erased while events keep arriving:
 - **Roll-up.** Unique keys and the webhook queue are written by roll-up passes; an erasure
   must not run alongside one (the pass could add a key of the recipient after the erasure
   looked). On SQLite the write lock sees to it; on PostgreSQL the erasure takes the passes'
-  advisory lock (:meth:`ErasureRepository._exclude_rollups`).
+  advisory locks, every part's (:meth:`ErasureRepository._exclude_rollups`).
 """
 
 from __future__ import annotations

@@ -62,11 +62,14 @@ class SQLiteRollups:
         row = await self.conn.fetchone("SELECT max(rowid) FROM events")
         return int(row[0] or 0) if row is not None else 0
 
+    #: One part: SQLite has one writer at a time.
+    parts = 1
+
     async def pending(self) -> bool:
         """Whether events are stored that no pass has counted yet."""
         return await self._top() > await self.mark()
 
-    async def count_next(self, chunk: int, *, now_ms: int) -> int:
+    async def count_next(self, chunk: int, *, now_ms: int, part: int = 0) -> int:
         """Count up to ``chunk`` new events (inside the caller's transaction); returns how
         many were counted."""
         low = await self.mark()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
+from edge.events.rollup import Rollup
 from tests.edge.db.test_events import row
 
 DAY = 86_400_000
@@ -42,8 +43,7 @@ def test_retention_drops_a_whole_counted_day_and_keeps_the_uncounted(pg_url):
         async with PostgresStore(pg_url, node="a") as store:
             async with store.transaction(Role.INGESTER) as tx:
                 await tx.event_writer.insert([row(1, T0), row(2, T0)])
-            async with store.transaction(Role.INGESTER) as tx:
-                await tx.rollups.count_next(10, now_ms=0)
+            await Rollup(store).run_once(10)
             async with store.transaction(Role.INGESTER) as tx:
                 await tx.event_writer.insert([row(3, T0 + DAY)])  # not counted yet
             async with store.transaction() as tx:

@@ -1,6 +1,7 @@
 """The roll-up pass on PostgreSQL: a unique key another transaction inserts while the pass
-runs stays that transaction's, and the pass still counts; the schema's upgrades keep every
-key."""
+runs stays that transaction's, and the pass still counts; the parts' passes run at once and
+count every event once; a pass takes about a chunk of a long backlog; the schema's upgrades
+keep every key and every node's progress."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ import asyncio
 import asyncpg
 
 from edge.db.postgres.migrate import migrate
+from edge.db.postgres.rollups import PARTS
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
+from edge.events.rollup import Rollup
 from edge.model.events import STORED_FIELDS, StoredEvent
 
 T0 = 1_900_000_000_000
 
 
-def click(i: int, recipient: str) -> tuple:
-    event = StoredEvent(f"{i:030x}", "click", T0 + i, 1, "t.test", "m", recipient, "l", "https://e/")
+def click(i: int, recipient: str, message: str = "m") -> tuple:
+    event = StoredEvent(
+        f"{i:030x}", "click", T0 + i, 1, "t.test", message, recipient, "l", "https://e/"
+    )
     return tuple(getattr(event, name) for name in STORED_FIELDS)
 
 
@@ -37,11 +42,7 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_e
                     "any_event, any_ts_ms) VALUES (1, 'click', 'm', 'r1', '', 'elsewhere', 0)"
                 )
 
-                async def count() -> int:
-                    async with store.transaction(Role.INGESTER) as tx:
-                        return await tx.rollups.count_next(10, now_ms=0)
-
-                pass_ = asyncio.create_task(count())
+                pass_ = asyncio.create_task(Rollup(store).run_once(10))
                 while not await other.fetchval(
                     "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
                 ):
@@ -156,3 +157,123 @@ def test_upgrading_to_one_row_per_key_keeps_every_key_of_either_scope(pg_url):
         ("link", "r", "l", "e2", 6, "e3", 7),
     ]
     assert again == "INSERT 0 0"
+
+
+async def in_part(conn: asyncpg.Connection, part: int, n: int) -> list[str]:
+    """``n`` recipients whose events are counted in ``part``."""
+    rows = await conn.fetch(
+        "SELECT r FROM (SELECT 'r' || i AS r FROM generate_series(1, 100) AS i) s "
+        f"WHERE (hashtextextended(r, 0) & {PARTS - 1}) = $1 ORDER BY length(r), r LIMIT $2",
+        part,
+        n,
+    )
+    return [r[0] for r in rows]
+
+
+def test_a_part_is_counted_while_the_other_part_s_pass_is_under_way(pg_url):
+    async def go():
+        async with PostgresStore(pg_url, node="a") as store:
+            conn = await asyncpg.connect(pg_url)
+            try:
+                (zero,), (one,) = [await in_part(conn, part, 1) for part in (0, 1)]
+                async with store.transaction(Role.INGESTER) as tx:
+                    # Messages of their own: roll-up rows of their own (the other part's
+                    # pass would wait for this one's to commit before adding to its rows).
+                    await tx.event_writer.insert([click(1, zero, "m0"), click(2, one, "m1")])
+                async with store.transaction(Role.INGESTER) as tx:
+                    first = await tx.rollups.count_next(10, now_ms=0, part=0)
+                    async with store.transaction(Role.INGESTER) as other:  # part 0's still open
+                        second = await other.rollups.count_next(10, now_ms=0, part=1)
+                        again = await other.rollups.count_next(10, now_ms=0, part=0)
+                progress = await conn.fetch(
+                    "SELECT node, part, batch FROM rollup_progress ORDER BY part"
+                )
+                sums = await conn.fetch(
+                    "SELECT message, events, uniq_counted, uniq_any, link_uniq_counted, "
+                    "link_uniq_any FROM rollups_hourly ORDER BY message"
+                )
+            finally:
+                await conn.close()
+            async with store.reading() as db:
+                pending = await db.rollups.pending()
+        return first, second, again, progress, sums, pending
+
+    first, second, again, progress, sums, pending = asyncio.run(go())
+    assert (first, second) == (1, 1)
+    assert again == 0  # part 0's pass holds its lock: the work is left to it
+    assert [tuple(r) for r in progress] == [("a", 0, 1), ("a", 1, 1)]
+    assert [tuple(r) for r in sums] == [("m0", 1, 1, 1, 1, 1), ("m1", 1, 1, 1, 1, 1)]
+    assert not pending
+
+
+def test_the_parts_passes_add_to_the_same_roll_up_rows_at_once(pg_url):
+    async def go():
+        async with PostgresStore(pg_url, node="a") as store:
+            conn = await asyncpg.connect(pg_url)
+            try:
+                recipients = [r for part in (0, 1) for r in await in_part(conn, part, 20)]
+            finally:
+                await conn.close()
+            for n in range(10):  # ten batches, each with events of both parts in every group
+                async with store.transaction(Role.INGESTER) as tx:
+                    await tx.event_writer.insert(
+                        [click(n * 100 + i, r) for i, r in enumerate(recipients)]
+                    )
+            counted = await Rollup(store).catch_up(100)
+            async with store.reading() as db:
+                sums = await db.conn.fetchall(
+                    "SELECT sum(events), sum(uniq_counted), sum(link_uniq_any) FROM rollups_daily"
+                )
+        return counted, sums
+
+    counted, sums = asyncio.run(go())
+    assert counted == 400
+    assert sums == [(400, 40, 40)]  # one unique click per recipient
+
+
+def test_a_pass_takes_about_a_chunk_of_a_long_backlog_and_the_pruned_batches_behind_it(pg_url):
+    async def go():
+        async with PostgresStore(pg_url, node="a") as store:
+            conn = await asyncpg.connect(pg_url)
+            try:
+                (zero,) = await in_part(conn, 0, 1)
+                for n in range(1, 13):  # batches of one event each
+                    async with store.transaction(Role.INGESTER) as tx:
+                        await tx.event_writer.insert([click(n, f"{zero}")])
+                async with store.transaction(Role.INGESTER) as tx:
+                    first = await tx.rollups.count_next(5, now_ms=0, part=0)
+                await conn.execute("DELETE FROM events WHERE batch > 5")  # pruned
+                async with store.transaction(Role.INGESTER) as tx:
+                    second = await tx.rollups.count_next(5, now_ms=0, part=0)
+                progress = await conn.fetch("SELECT batch FROM rollup_progress WHERE part = 0")
+            finally:
+                await conn.close()
+        return first, second, progress
+
+    first, second, progress = asyncio.run(go())
+    assert (first, second) == (5, 0)
+    assert [r[0] for r in progress] == [12]
+
+
+def test_upgrading_to_parts_keeps_every_node_s_progress_in_every_part(pg_url):
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=8)
+            await conn.execute(
+                "INSERT INTO ingest_batches (node, batch) VALUES ('a', 7), ('b', 3); "
+                "INSERT INTO rollup_progress (node, batch) VALUES ('a', 7), ('b', 2)"
+            )
+            version = await migrate(conn, upto=9)
+            progress = await conn.fetch(
+                "SELECT node, part, batch FROM rollup_progress ORDER BY 1, 2"
+            )
+        finally:
+            await conn.close()
+        return version, progress
+
+    version, progress = asyncio.run(go())
+    assert version == 9
+    assert [tuple(r) for r in progress] == [("a", p, 7) for p in range(PARTS)] + [
+        ("b", p, 2) for p in range(PARTS)
+    ]
