@@ -16,7 +16,8 @@ from edge.db.store import Role, Store
 
 
 class Rollup:
-    """Runs roll-up passes, one at a time in this process."""
+    """Runs roll-up passes in this process, one round at a time: a pass per part of the
+    events at once (``RollupRepository.parts``; SQLite has one)."""
 
     #: Most events one pass (one transaction) counts: keeps the write lock short.
     chunk = 2000

@@ -10,7 +10,7 @@ import asyncio
 import asyncpg
 
 from edge.db.postgres.migrate import migrate
-from edge.db.postgres.rollups import PARTS
+from edge.db.postgres.rollups import PARTS, part_of
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
 from edge.events.rollup import Rollup
@@ -162,8 +162,8 @@ def test_upgrading_to_one_row_per_key_keeps_every_key_of_either_scope(pg_url):
 async def in_part(conn: asyncpg.Connection, part: int, n: int) -> list[str]:
     """``n`` recipients whose events are counted in ``part``."""
     rows = await conn.fetch(
-        "SELECT r FROM (SELECT 'r' || i AS r FROM generate_series(1, 100) AS i) s "
-        f"WHERE (hashtextextended(r, 0) & {PARTS - 1}) = $1 ORDER BY length(r), r LIMIT $2",
+        "SELECT recipient FROM (SELECT 'r' || i AS recipient FROM generate_series(1, 100) i) s "
+        f"WHERE {part_of('s')} = $1 ORDER BY length(recipient), recipient LIMIT $2",
         part,
         n,
     )
