@@ -277,3 +277,45 @@ def test_upgrading_to_parts_keeps_every_node_s_progress_in_every_part(pg_url):
     assert [tuple(r) for r in progress] == [("a", p, 7) for p in range(PARTS)] + [
         ("b", p, 2) for p in range(PARTS)
     ]
+
+
+def test_upgrading_to_keys_by_recipient_keeps_every_key_and_still_refuses_a_second_one(pg_url):
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=10)
+            await conn.execute(
+                "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                "any_event, any_ts_ms, counted_event, counted_ts_ms) VALUES "
+                "(1, 'open', 'm', 'r1', '', 'e1', 5, 'e1', 5), "
+                "(1, 'link', 'm', 'r2', 'l', 'e2', 6, NULL, NULL)"
+            )
+            version = await migrate(conn, upto=11)
+            keys = await conn.fetch(
+                "SELECT kind, recipient, link, any_event, counted_event FROM engagement_keys "
+                "ORDER BY any_event"
+            )
+            again = await conn.execute(
+                "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                "any_event, any_ts_ms) VALUES (1, 'open', 'm', 'r1', '', 'e3', 7) "
+                "ON CONFLICT DO NOTHING"
+            )
+            columns = await conn.fetch(
+                "SELECT a.attname FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY "
+                "AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = k.attnum WHERE i.indrelid = 'engagement_keys'::regclass "
+                "AND i.indisprimary ORDER BY k.n"
+            )
+        finally:
+            await conn.close()
+        return version, keys, again, columns
+
+    version, keys, again, columns = asyncio.run(go())
+    assert version == 11
+    assert [tuple(r) for r in keys] == [
+        ("open", "r1", "", "e1", "e1"),
+        ("link", "r2", "l", "e2", None),
+    ]
+    assert again == "INSERT 0 0"
+    # An erasure's look-up (account and recipient) is a range of the index.
+    assert [r[0] for r in columns] == ["account_id", "recipient", "message", "kind", "link"]
