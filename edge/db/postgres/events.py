@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from edge.db.postgres.connection import PostgresConnection
-from edge.db.postgres.rollups import part_of
+from edge.db.postgres.rollups import progress_of
 from edge.model.events import STORED_FIELDS
 
 log = logging.getLogger("edge.db.postgres")
@@ -86,7 +86,7 @@ class PostgresEventWriter:
             return dropped
         return await self.conn.execute(
             "DELETE FROM events_default WHERE ctid IN (SELECT e.ctid FROM events_default e "
-            f"LEFT JOIN rollup_progress p ON p.node = e.node AND p.part = {part_of('e')} "
+            f"LEFT JOIN rollup_progress p ON {progress_of('e')} "
             "WHERE e.ts_ms < ? AND e.batch <= coalesce(p.batch, 0) LIMIT ?)",
             (older_than_ms, limit),
         )
@@ -125,8 +125,8 @@ class PostgresEventWriter:
 
     async def _uncounted(self, partition: str) -> bool:
         row = await self.conn.fetchone(
-            f'SELECT 1 FROM "{partition}" e LEFT JOIN rollup_progress p ON p.node = e.node '
-            f"AND p.part = {part_of('e')} WHERE e.batch > coalesce(p.batch, 0) LIMIT 1"
+            f'SELECT 1 FROM "{partition}" e LEFT JOIN rollup_progress p ON {progress_of("e")} '
+            "WHERE e.batch > coalesce(p.batch, 0) LIMIT 1"
         )
         return row is not None
 

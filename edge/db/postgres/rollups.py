@@ -59,6 +59,13 @@ def part_of(event: str) -> str:
     return f"(hashtextextended(coalesce({event}.recipient, ''), 0) & {PARTS - 1})"
 
 
+def progress_of(event: str) -> str:
+    """SQL: the condition on ``rollup_progress p`` for the row that counts the event aliased
+    ``event`` (its node's, in its part): the event is counted when its batch is at or below
+    ``p.batch``."""
+    return f"p.node = {event}.node AND p.part = {part_of(event)}"
+
+
 _UPSERT_TAIL = (
     f"ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET events = t.events + excluded.events, "
     + ", ".join(f"{c} = t.{c} + excluded.{c}" for c, _ in UNIQUE_COLUMNS)
@@ -138,10 +145,7 @@ _PASS = (
     "SELECT count(*) FROM mine"
 )
 #: Events already counted: at or below their node's progress in their part.
-_COUNTED = (
-    "batch <= coalesce((SELECT p.batch FROM rollup_progress p "
-    f"WHERE p.node = e.node AND p.part = {part_of('e')}), 0)"
-)
+_COUNTED = f"batch <= coalesce((SELECT p.batch FROM rollup_progress p WHERE {progress_of('e')}), 0)"
 
 _Key = tuple[int, str, str, str, str]
 
