@@ -52,8 +52,8 @@ class PostgresEventWriter:
         await self._ensure_days(rows)
         # The rows go as they are: each takes its node and batch from the transaction's
         # settings (the columns' defaults, migration 10), set here with the batch number.
-        await self.conn.raw.execute(_NEXT_BATCH, self.node)
         raw = self.conn.raw
+        await raw.execute(_NEXT_BATCH, self.node)
         try:
             async with raw.transaction():  # a savepoint: a duplicate must not abort the batch
                 await raw.copy_records_to_table("events", records=rows, columns=STORED_FIELDS)
