@@ -275,7 +275,7 @@ class Settings:
     )
     event_batch_size: int = setting(
         "EDGE_EVENT_BATCH_SIZE",
-        5000,
+        10_000,
         _int,
         "most events the ingester commits in one transaction",
     )

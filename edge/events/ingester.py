@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config import Settings
+from edge.config import SETTINGS, Settings
 from edge.db.store import Role, Store, StoreUnavailable
 from edge.events.prepare import Batch, EventPreparer
 from edge.events.rollup import Rollup
@@ -94,7 +94,7 @@ class EventIngester:
         *,
         rollup: Rollup | None = None,
         rollup_interval: float = 1.0,
-        batch_size: int = 5000,
+        batch_size: int = SETTINGS["event_batch_size"].default,
         journal_dir: Path | None = None,
     ) -> None:
         self.store = store
@@ -149,7 +149,7 @@ class EventIngester:
         """Stop the rounds; a holder of the lock first ingests what the spool holds.
 
         A round under way is let finish, never cancelled: cancelled halfway, it could leave
-        a transaction open or a classification running in its thread.
+        a transaction open or a batch classified halfway.
         """
         self._stopping = True
         self.wake()

@@ -20,7 +20,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from edge.config import Settings
@@ -60,6 +60,8 @@ class EventPreparer:
     settings_poll_interval = 0.5
     #: Other nodes' event ids remembered as seen (each is shown to the window once).
     max_seen_others = 200_000
+    #: Events classified between two turns of the event loop (about a millisecond's work).
+    slice_events = 256
 
     def __init__(
         self, rules: RuleSet | None = None, behaviour: BehaviourRules | None = None
@@ -109,11 +111,14 @@ class EventPreparer:
         with the events other nodes stored around them (none on one machine)."""
         await self.refresh_settings(store)
         others = await self._others_near(store, events)
-        # Off the event loop: a batch holds thousands of events, and classifying them in one
-        # loop step stalled everything else on the loop for hundreds of milliseconds.
-        # Batches are classified one at a time (the ingester awaits each before the next),
-        # so the behaviour window is never touched from two threads at once.
-        return await asyncio.to_thread(lambda: self.classify(events, others))
+        # On the event loop, a slice at a time: the loop stays free for the batch being
+        # written meanwhile (each of its round trips waits at most one slice). In a thread
+        # it waited for the GIL instead, up to the 5 ms switch interval per round trip, and
+        # the write behind it, not the classification, set the ingester's pace.
+        batch = Batch([], [])
+        for _ in self._classifying(events, others, batch):
+            await asyncio.sleep(0)
+        return batch
 
     async def _others_near(self, store: Store, events: Sequence[Event]) -> list[StoredEvent]:
         """What other nodes stored for the messages of ``events``, within the behaviour rules'
@@ -146,74 +151,91 @@ class EventPreparer:
         with ``events`` but make no rows; a rule that now finds one of them a machine's
         relabels it.
         """
+        batch = Batch([], [])
+        for _ in self._classifying(events, others, batch):
+            pass
+        return batch
+
+    def _classifying(
+        self, events: Sequence[Event], others: Sequence[StoredEvent], batch: Batch
+    ) -> Iterator[None]:
+        """Classify into ``batch``, pausing (a ``yield``) after every ``slice_events``."""
         if others:
-            return self._classify_with_others(events, others)
-        rows: list[tuple[object, ...]] = []
+            yield from self._classifying_with_others(events, others, batch)
+        else:
+            yield from self._classifying_own(events, batch)
+
+    def _classifying_own(self, events: Sequence[Event], batch: Batch) -> Iterator[None]:
+        rows, relabels = batch.rows, batch.relabels
         index: dict[str, int] = {}
         late_in_batch: dict[int, Verdict] = {}
-        relabels: list[Relabel] = []
         settings = self._settings
         static, observe = self.rules.classify, self.behaviour.observe
-        # Positional calls: this loop runs for every event the edge records.
-        for e in events:
-            privacy = settings.get(e.account_id, DEFAULT)
-            if privacy is not DEFAULT and not privacy.tracks(e.type):
-                continue
-            try:
-                verdict = static(e.type, e.client_ip, e.user_agent, e.method, e.prefetch, e.link)
-                verdict, late = observe(
-                    e.id,
-                    e.type,
-                    e.ts_ms,
-                    e.account_id,
-                    e.message,
-                    e.recipient,
-                    e.link,
-                    e.url,
-                    e.client_ip,
-                    verdict,
+        step = self.slice_events
+        for start in range(0, len(events), step):
+            if start:
+                yield
+            # Positional calls: this loop runs for every event the edge records.
+            for e in events[start : start + step]:
+                privacy = settings.get(e.account_id, DEFAULT)
+                if privacy is not DEFAULT and not privacy.tracks(e.type):
+                    continue
+                try:
+                    verdict = static(
+                        e.type, e.client_ip, e.user_agent, e.method, e.prefetch, e.link
+                    )
+                    verdict, late = observe(
+                        e.id,
+                        e.type,
+                        e.ts_ms,
+                        e.account_id,
+                        e.message,
+                        e.recipient,
+                        e.link,
+                        e.url,
+                        e.client_ip,
+                        verdict,
+                    )
+                except Exception:  # a rule bug must never cost an event
+                    log.exception("classification failed for event %s", e.id)
+                    verdict, late = Verdict(VerdictKind.HUMAN, "unclassified"), []
+                for event_id, new in late:
+                    at = index.get(event_id)
+                    if at is not None:  # still in this batch: label it before it is written
+                        late_in_batch[at] = new
+                    else:
+                        relabels.append(Relabel(event_id, new))
+                if e.type == EventType.CLICK:
+                    index[e.id] = len(rows)
+                ip, ua = e.client_ip, e.user_agent
+                if privacy is not DEFAULT:
+                    ip, ua = privacy.address(ip), privacy.agent(ua)
+                # STORED_FIELDS order: the event's fields, then the verdict's.
+                rows.append(
+                    (
+                        e.id,
+                        e.type,
+                        e.ts_ms,
+                        e.account_id,
+                        e.domain,
+                        e.message,
+                        e.recipient,
+                        e.link,
+                        e.url,
+                        ip,
+                        ua,
+                        e.method,
+                        int(e.prefetch),
+                        verdict.verdict,
+                        verdict.rule,
+                    )
                 )
-            except Exception:  # a rule bug must never cost an event
-                log.exception("classification failed for event %s", e.id)
-                verdict, late = Verdict(VerdictKind.HUMAN, "unclassified"), []
-            for event_id, new in late:
-                at = index.get(event_id)
-                if at is not None:  # still in this batch: label it before it is written
-                    late_in_batch[at] = new
-                else:
-                    relabels.append(Relabel(event_id, new))
-            if e.type == EventType.CLICK:
-                index[e.id] = len(rows)
-            ip, ua = e.client_ip, e.user_agent
-            if privacy is not DEFAULT:
-                ip, ua = privacy.address(ip), privacy.agent(ua)
-            # STORED_FIELDS order: the event's fields, then the verdict's.
-            rows.append(
-                (
-                    e.id,
-                    e.type,
-                    e.ts_ms,
-                    e.account_id,
-                    e.domain,
-                    e.message,
-                    e.recipient,
-                    e.link,
-                    e.url,
-                    ip,
-                    ua,
-                    e.method,
-                    int(e.prefetch),
-                    verdict.verdict,
-                    verdict.rule,
-                )
-            )
         for at, new in late_in_batch.items():
             rows[at] = (*rows[at][:_EVENT_WIDTH], new.verdict, new.rule)
-        return Batch(rows, relabels)
 
-    def _classify_with_others(
-        self, events: Sequence[Event], others: Sequence[StoredEvent]
-    ) -> Batch:
+    def _classifying_with_others(
+        self, events: Sequence[Event], others: Sequence[StoredEvent], batch: Batch
+    ) -> Iterator[None]:
         # The others go through the window in time order with this batch; their relabels are
         # collected, and the batch's own events are classified as usual around them.
         foreign = {e.id for e in others}
@@ -226,9 +248,8 @@ class EventPreparer:
                 own.append(e)
                 continue
             if own:  # the batch's events before this one, as one run
-                batch = self.classify(own)
-                rows += batch.rows
-                relabels += batch.relabels
+                run = Batch(rows, relabels)
+                yield from self._classifying_own(own, run)
                 own = []
             assert isinstance(e, StoredEvent)
             stored = (
@@ -244,19 +265,16 @@ class EventPreparer:
             if verdict != stored and verdict.verdict not in COUNTED_VERDICTS:
                 relabels.append(Relabel(e.id, verdict))
         if own:
-            batch = self.classify(own)
-            rows += batch.rows
-            relabels += batch.relabels
+            yield from self._classifying_own(own, Batch(rows, relabels))
         # A relabel of one of this batch's own rows is applied to the row itself.
         at = {row[0]: n for n, row in enumerate(rows)}
-        kept = []
         for relabel in relabels:
             n = at.get(relabel.event_id)
             if n is None:
-                kept.append(relabel)
+                batch.relabels.append(relabel)
             else:
                 rows[n] = (*rows[n][:_EVENT_WIDTH], relabel.verdict.verdict, relabel.verdict.rule)
-        return Batch(rows, kept)
+        batch.rows += rows
 
 
 def _event_id(event: Event) -> str:

@@ -1,4 +1,5 @@
-"""Preparing batches across nodes: the behaviour rules see the clicks other nodes stored."""
+"""Preparing batches: classified a slice at a time, and across nodes (the behaviour rules see
+the clicks other nodes stored)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import time
 
 from edge.db.postgres.store import PostgresStore
+from edge.db.sqlite.store import SQLiteStore
+from edge.events.classify import BehaviourRules
 from edge.events.ingester import write_batch
 from edge.events.prepare import EventPreparer
 from edge.model.events import Event, new_event_id
@@ -33,6 +36,51 @@ async def ingest(store: PostgresStore, preparer: EventPreparer, events: list[Eve
 
 def verdicts(events) -> list[tuple[str | None, str, str]]:
     return [(e.link, e.verdict, e.rule) for e in events]
+
+
+def test_a_burst_split_across_slices_is_labelled_in_the_rows():
+    """Classified one event per slice: the second click's rule still relabels the first
+    click's row before it is written, not after."""
+    preparer = EventPreparer()
+    preparer.slice_events = 1
+    now = int(time.time() * 1000)
+    batch = preparer.classify([click(now, "buy"), click(now + 400, "faq")])
+    assert [(r[7], r[-2], r[-1]) for r in batch.rows] == [
+        ("buy", "scanner", "link_burst"),
+        ("faq", "scanner", "link_burst"),
+    ]
+    assert batch.relabels == []
+
+
+def test_the_event_loop_runs_between_slices_of_a_batch(tmp_path):
+    """A batch is classified on the event loop, and the loop turns after every slice: the
+    batch being written meanwhile waits at most a slice for each of its round trips."""
+    log: list[str] = []
+
+    class Logged(BehaviourRules):
+        def observe(self, *args, **kwargs):
+            log.append("event")
+            return super().observe(*args, **kwargs)
+
+    async def ticker() -> None:
+        while True:
+            log.append("turn")
+            await asyncio.sleep(0)
+
+    async def run() -> int:
+        preparer = EventPreparer(behaviour=Logged())
+        preparer.slice_events = 2
+        now = int(time.time() * 1000)
+        events = [click(now + 60_000 * i, f"l{i}", f"198.51.100.{i}") for i in range(6)]
+        async with SQLiteStore(tmp_path / "edge.sqlite3") as store:
+            task = asyncio.create_task(ticker())
+            batch = await preparer.prepare(store, events)
+            task.cancel()
+        return len(batch.rows)
+
+    assert asyncio.run(run()) == 6
+    runs = "".join("e" if entry == "event" else "|" for entry in log).split("|")
+    assert [len(run) for run in runs if run] == [2, 2, 2]
 
 
 def test_a_link_burst_whose_clicks_reached_two_nodes_is_caught(pg_url):
