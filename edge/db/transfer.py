@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from edge.db.postgres.migrate import migrate as migrate_postgres
-from edge.db.postgres.rollups import PARTS
+from edge.db.postgres.rollups import ALL_PARTS
 from edge.db.sqlite.migrate import migrate as migrate_sqlite
 
 #: Tables copied, in an order their foreign keys allow, with their keys: as they are, but
@@ -197,7 +197,7 @@ async def _copy_events(source: sqlite3.Connection, target: asyncpg.Connection, n
                 if counted:  # their counts came over with the roll-ups
                     await target.execute(
                         "INSERT INTO rollup_progress (node, part, batch) SELECT $1, part, $2 "
-                        f"FROM generate_series(0, {PARTS - 1}) AS part "
+                        f"FROM {ALL_PARTS} AS part "
                         "ON CONFLICT (node, part) DO UPDATE SET batch = excluded.batch",
                         node,
                         batch,

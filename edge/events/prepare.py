@@ -240,16 +240,16 @@ class EventPreparer:
         # collected, and the batch's own events are classified as usual around them.
         foreign = {e.id for e in others}
         merged = sorted([*events, *others], key=_event_id)
-        rows: list[tuple[object, ...]] = []
-        relabels: list[Relabel] = []
+        # The batch's own rows and every relabel, before those of its own rows are applied.
+        classified = Batch([], [])
+        rows, relabels = classified.rows, classified.relabels
         own: list[Event] = []
         for e in merged:
             if e.id not in foreign:
                 own.append(e)
                 continue
             if own:  # the batch's events before this one, as one run
-                run = Batch(rows, relabels)
-                yield from self._classifying_own(own, run)
+                yield from self._classifying_own(own, classified)
                 own = []
             assert isinstance(e, StoredEvent)
             stored = (
@@ -265,7 +265,7 @@ class EventPreparer:
             if verdict != stored and verdict.verdict not in COUNTED_VERDICTS:
                 relabels.append(Relabel(e.id, verdict))
         if own:
-            yield from self._classifying_own(own, Batch(rows, relabels))
+            yield from self._classifying_own(own, classified)
         # A relabel of one of this batch's own rows is applied to the row itself.
         at = {row[0]: n for n, row in enumerate(rows)}
         for relabel in relabels:

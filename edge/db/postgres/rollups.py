@@ -53,6 +53,10 @@ PARTS = 2
 PASS_LOCK_TIMEOUT_MS = 30_000
 
 
+#: SQL: every part's number, as a set-returning function (``... AS s(part)``).
+ALL_PARTS = f"generate_series(0, {PARTS - 1})"
+
+
 def part_of(event: str) -> str:
     """SQL: the roll-up part of the event aliased ``event``, by its recipient. The hash is
     the one hash partitioning uses, kept the same across PostgreSQL versions."""
@@ -161,7 +165,7 @@ class PostgresRollups:
     async def pending(self) -> bool:
         row = await self.conn.fetchone(
             "SELECT EXISTS (SELECT 1 FROM ingest_batches b "
-            f"CROSS JOIN generate_series(0, {PARTS - 1}) AS s(part) LEFT JOIN rollup_progress p "
+            f"CROSS JOIN {ALL_PARTS} AS s(part) LEFT JOIN rollup_progress p "
             "ON p.node = b.node AND p.part = s.part WHERE b.batch > coalesce(p.batch, 0))"
         )
         return bool(row and row[0])
