@@ -100,22 +100,21 @@ _KEY = "account_id, kind, message, recipient, link"
 
 
 #: A message's first clicks among the part's click events (``mine``), per account, message
-#: and recipient: the first of any verdict if the message had no click before this pass (no
-#: link key), the first counted one if it had none counted. The keys before the pass are read
-#: per message by a subquery, a range of the primary key: a join would be a hash join over
-#: every key (nested loops are off, below).
+#: and recipient: the first of any verdict and the first counted one, and whether the message
+#: had a click before this pass (``had``: NULL if it had none, so no link key; true if it had
+#: a counted one). The keys before the pass are read per message by a subquery, a range of
+#: the primary key: a join would be a hash join over every key (nested loops are off,
+#: below). Materialized, so that the subquery runs once per message where its two uses
+#: would each run it.
 _MESSAGE_FIRSTS = (
-    "message_firsts AS (SELECT account_id, message, recipient, "
-    "CASE WHEN had IS NULL THEN any_first END AS any_first, "
-    "CASE WHEN NOT coalesce(had, false) THEN counted_first END AS counted_first "
-    "FROM (SELECT c.*, (SELECT bool_or(k.counted_event IS NOT NULL) FROM engagement_keys k "
-    "WHERE k.account_id = c.account_id AND k.recipient = c.recipient "
+    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT bool_or(k.counted_event IS NOT NULL) "
+    "FROM engagement_keys k WHERE k.account_id = c.account_id AND k.recipient = c.recipient "
     "AND k.message = c.message AND k.kind = 'link') AS had "
     "FROM (SELECT e.account_id, coalesce(e.message, '') COLLATE \"C\" AS message, "
     "coalesce(e.recipient, '') COLLATE \"C\" AS recipient, "
     "min(e.id COLLATE \"C\") AS any_first, "
     f"min(e.id COLLATE \"C\") FILTER (WHERE {_COUNTED_EVENT}) AS counted_first "
-    "FROM mine e WHERE e.type = 'click' GROUP BY 1, 2, 3) c) m)"
+    "FROM mine e WHERE e.type = 'click' GROUP BY 1, 2, 3) c)"
 )
 #: The ``FIRST_*`` bits a returned key gives its ``any_event`` and its ``counted_event``.
 _ANY_BITS = (
@@ -150,9 +149,9 @@ _PASS = (
     'min(e.id COLLATE "C"), min(e.ts_ms), '
     f'min(e.id COLLATE "C") FILTER (WHERE {_COUNTED_EVENT}), '
     f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}), "
-    # The message's first is the first of the link it clicked.
-    "coalesce(bool_or(e.id = m.any_first), false), "
-    "coalesce(bool_or(e.id = m.counted_first), false) "
+    # The message's first, if it had none, is the first of the link it clicked.
+    "coalesce(bool_or(m.had IS NULL AND e.id = m.any_first), false), "
+    "coalesce(bool_or(NOT coalesce(m.had, false) AND e.id = m.counted_first), false) "
     "FROM mine e JOIN (VALUES ('open'), ('link')) AS k(kind) "
     f"ON {_KEY_EVENTS} LEFT JOIN message_firsts m ON k.kind = 'link' "
     "AND m.account_id = e.account_id AND m.message = coalesce(e.message, '') "
