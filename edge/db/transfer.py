@@ -145,10 +145,29 @@ async def _copy_table(
         await target.executemany(insert, rows)
 
 
+#: A message's first clicks, per account, message and recipient (SQLite's ``click`` keys in
+#: ``message_clicks``), flagged on the link key holding each, or, should none hold it (a
+#: counted scope handed over in another order than its link's), on the one with its links'
+#: first, as a relabel's hand-over chooses: unless a key of that message is flagged already.
+_FLAG_MESSAGE_FIRSTS = [
+    f"UPDATE engagement_keys l SET message_{scope} = true FROM message_clicks c "
+    f"WHERE c.{event} IS NOT NULL AND l.kind = 'link' AND l.account_id = c.account_id "
+    "AND l.recipient = c.recipient AND l.message = c.message "
+    f"AND l.{event} = (SELECT coalesce(max(f.{event}) FILTER (WHERE f.{event} = c.{event}), "
+    f"min(f.{event})) FROM engagement_keys f WHERE f.account_id = c.account_id "
+    "AND f.recipient = c.recipient AND f.message = c.message AND f.kind = 'link') "
+    "AND NOT EXISTS (SELECT 1 FROM engagement_keys h WHERE h.account_id = c.account_id "
+    "AND h.recipient = c.recipient AND h.message = c.message AND h.kind = 'link' "
+    f"AND h.message_{scope})"
+    for scope, event in (("any", "any_event"), ("counted", "counted_event"))
+]
+
+
 async def _copy_keys(source: sqlite3.Connection, target: asyncpg.Connection) -> None:
     """The unique keys: SQLite's ``engagement_firsts`` holds a row per key and scope,
-    PostgreSQL's ``engagement_keys`` one per key with both (its ``engagement_firsts`` is a
-    view of them as rows per scope, which :func:`_verify` counts)."""
+    PostgreSQL's ``engagement_keys`` one per key with both, and a message's first clicks as
+    flags on its link keys (its ``engagement_firsts`` is a view of them as rows per kind and
+    scope, which :func:`_verify` counts)."""
     insert = (
         "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, any_event, "
         "any_ts_ms, counted_event, counted_ts_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
@@ -161,10 +180,20 @@ async def _copy_keys(source: sqlite3.Connection, target: asyncpg.Connection) -> 
         "coalesce(max(CASE scope WHEN 1 THEN event_id END), max(event_id)), "
         "coalesce(max(CASE scope WHEN 1 THEN ts_ms END), max(ts_ms)), "
         "max(CASE scope WHEN 0 THEN event_id END), max(CASE scope WHEN 0 THEN ts_ms END) "
-        "FROM engagement_firsts GROUP BY account_id, kind, message, recipient, link"
+        "FROM engagement_firsts WHERE kind {} 'click' "
+        "GROUP BY account_id, kind, message, recipient, link"
     )
-    for rows in _rows(source, select):
+    for rows in _rows(source, select.format("<>")):
         await target.executemany(insert, rows)
+    await target.execute(
+        "CREATE TEMP TABLE message_clicks (account_id bigint, kind text, message text, "
+        "recipient text, link text, any_event text, any_ts_ms bigint, counted_event text, "
+        "counted_ts_ms bigint) ON COMMIT DROP"
+    )
+    for rows in _rows(source, select.format("=")):
+        await target.copy_records_to_table("message_clicks", records=rows)
+    for statement in _FLAG_MESSAGE_FIRSTS:
+        await target.execute(statement)
 
 
 async def _copy_events(source: sqlite3.Connection, target: asyncpg.Connection, node: str) -> int:

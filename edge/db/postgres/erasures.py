@@ -24,11 +24,12 @@ class PostgresErasures(ErasureRepository):
 
     async def _delete_keys(self, account_id: int, refs: Sequence[str], marks: str) -> int:
         # One row per key here (engagement_keys), counted as the other engine counts: a key
-        # per scope.
+        # per scope, a message's first clicks (flags on a link key) among them.
         row = await self.conn.fetchone(
             "WITH gone AS (DELETE FROM engagement_keys WHERE account_id = ? AND recipient IN "
-            f"({marks}) RETURNING counted_event) "
-            "SELECT count(*) + count(counted_event) FROM gone",
+            f"({marks}) RETURNING counted_event, message_any, message_counted) "
+            "SELECT count(*) + count(counted_event) + count(*) FILTER (WHERE message_any) "
+            "+ count(counted_event) FILTER (WHERE message_counted) FROM gone",
             [account_id, *refs],
         )
         return int(row[0]) if row else 0

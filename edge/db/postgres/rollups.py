@@ -17,21 +17,27 @@ small tables; rewriting each counted event (a new row version in a partitioned t
 five indexes) cost more than the ingest itself. A key is one row carrying both scopes
 (migration 8): the first event of any verdict, and the first of a counted verdict once there
 is one (nearly always the same event), so a pass inserts about 1.3 rows per event where it
-inserted 2.6, one per scope. Every key holds one recipient, so only its own part's passes
-write it; both parts add to the same roll-up rows, in one order (below).
+inserted 2.6, one per scope. A message's first clicks have no key of their own (migration
+12): they are flags on the link keys holding them, so a click opens one key where it opened
+two, and about 1 row is inserted per event. Every key holds one recipient, so only its own
+part's passes write it; both parts add to the same roll-up rows, in one order (below).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from edge.db.postgres.connection import PostgresConnection
 from edge.db.repositories.rollup_keys import (
     COUNTED_BITS,
     FIRST_CLICK,
+    FIRST_CLICK_ANY,
     FIRST_KEYS,
     FIRST_LINK,
+    FIRST_LINK_ANY,
     FIRST_OPEN,
+    FIRST_OPEN_ANY,
     ROLLUP_COLUMNS,
     ROLLUP_KEY,
     ROLLUP_TABLES,
@@ -93,43 +99,73 @@ _COUNTED_EVENT = f"e.verdict IN {COUNTED_SQL}"
 _KEY = "account_id, kind, message, recipient, link"
 
 
-def _bit(scope: int) -> str:
-    """The ``FIRST_*`` bit of an opened key's ``scope``, by its kind."""
-    whens = " ".join(f"WHEN '{k}' THEN {bit}" for k, sc, bit, _, _ in FIRST_KEYS if sc == scope)
-    return f"CASE kind {whens} END"
-
+#: A message's first clicks among the part's click events (``mine``), per account, message
+#: and recipient: the first of any verdict and the first counted one, and whether the message
+#: had a click before this pass (``had``: NULL if it had none, so no link key; true if it had
+#: a counted one). The keys before the pass are read per message by a subquery, a range of
+#: the primary key: a join would be a hash join over every key (nested loops are off,
+#: below). Materialized, so that the subquery runs once per message where its two uses
+#: would each run it.
+_MESSAGE_FIRSTS = (
+    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT bool_or(k.counted_event IS NOT NULL) "
+    "FROM engagement_keys k WHERE k.account_id = c.account_id AND k.recipient = c.recipient "
+    "AND k.message = c.message AND k.kind = 'link') AS had "
+    "FROM (SELECT e.account_id, coalesce(e.message, '') COLLATE \"C\" AS message, "
+    "coalesce(e.recipient, '') COLLATE \"C\" AS recipient, "
+    "min(e.id COLLATE \"C\") AS any_first, "
+    f"min(e.id COLLATE \"C\") FILTER (WHERE {_COUNTED_EVENT}) AS counted_first "
+    "FROM mine e WHERE e.type = 'click' GROUP BY 1, 2, 3) c)"
+)
+#: The ``FIRST_*`` bits a returned key gives its ``any_event`` and its ``counted_event``.
+_ANY_BITS = (
+    f"CASE kind WHEN 'open' THEN {FIRST_OPEN_ANY} "
+    f"ELSE {FIRST_LINK_ANY} + CASE WHEN message_any THEN {FIRST_CLICK_ANY} ELSE 0 END END"
+)
+_COUNTED_BITS = (
+    f"CASE kind WHEN 'open' THEN {FIRST_OPEN} "
+    f"ELSE {FIRST_LINK} + CASE WHEN message_counted THEN {FIRST_CLICK} ELSE 0 END END"
+)
 
 #: One pass over a part of a node's batches ($1 node, $2 after batch, $3 up to batch, $4 now,
 #: $5 part), its events read once (``mine``): the unique keys these events open, new ones
 #: inserted and those that had only machines' events given their first counted one
 #: (RETURNING yields only rows inserted or updated; event ids begin with their time, so the
-#: first id is at the first time); the bits that makes per event (a returned ``any_event`` of
-#: an earlier pass matches none of this pass's events); both roll-ups with those bits; and
-#: the webhook queue. The keys are sorted and compared as their columns are, byte for byte
-#: ("C", migration 7). The other part's pass adds to the same roll-up rows at the same time:
-#: both take them in key order, so neither can hold a row the other waits for while it waits
-#: for one the other holds (a deadlock). Returns how many events it counted.
+#: first id is at the first time), a link key flagged when its event is also its message's
+#: first (:data:`_MESSAGE_FIRSTS`); the bits that makes per event (a returned ``any_event``
+#: of an earlier pass matches none of this pass's events); both roll-ups with those bits; and
+#: the webhook queue. Every statement of the pass sees the keys as they were before it. The
+#: keys are sorted and compared as their columns are, byte for byte ("C", migration 7). The
+#: other part's pass adds to the same roll-up rows at the same time: both take them in key
+#: order, so neither can hold a row the other waits for while it waits for one the other
+#: holds (a deadlock). Returns how many events it counted.
 _PASS = (
-    f"WITH {_MINE}, "
+    f"WITH {_MINE}, {_MESSAGE_FIRSTS}, "
     "opened AS (INSERT INTO engagement_keys AS t "
-    f"({_KEY}, any_event, any_ts_ms, counted_event, counted_ts_ms) "
+    f"({_KEY}, any_event, any_ts_ms, counted_event, counted_ts_ms, message_any, "
+    "message_counted) "
     'SELECT e.account_id, k.kind COLLATE "C", coalesce(e.message, \'\') COLLATE "C", '
     "coalesce(e.recipient, '') COLLATE \"C\", "
     "CASE WHEN k.kind = 'link' THEN coalesce(e.link, '') ELSE '' END COLLATE \"C\", "
     'min(e.id COLLATE "C"), min(e.ts_ms), '
     f'min(e.id COLLATE "C") FILTER (WHERE {_COUNTED_EVENT}), '
-    f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}) "
-    "FROM mine e JOIN (VALUES ('open'), ('click'), ('link')) AS k(kind) "
-    f"ON {_KEY_EVENTS} GROUP BY 1, 2, 3, 4, 5 "
+    f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}), "
+    # The message's first, if it had none, is the first of the link it clicked.
+    "coalesce(bool_or(m.had IS NULL AND e.id = m.any_first), false), "
+    "coalesce(bool_or(NOT coalesce(m.had, false) AND e.id = m.counted_first), false) "
+    "FROM mine e JOIN (VALUES ('open'), ('link')) AS k(kind) "
+    f"ON {_KEY_EVENTS} LEFT JOIN message_firsts m ON k.kind = 'link' "
+    "AND m.account_id = e.account_id AND m.message = coalesce(e.message, '') "
+    "AND m.recipient = coalesce(e.recipient, '') GROUP BY 1, 2, 3, 4, 5 "
     f"ON CONFLICT ({_KEY}) DO UPDATE "
-    "SET counted_event = excluded.counted_event, counted_ts_ms = excluded.counted_ts_ms "
+    "SET counted_event = excluded.counted_event, counted_ts_ms = excluded.counted_ts_ms, "
+    "message_counted = excluded.message_counted "
     "WHERE t.counted_event IS NULL AND excluded.counted_event IS NOT NULL "
-    "RETURNING kind, any_event, counted_event), "
+    "RETURNING kind, any_event, counted_event, message_any, message_counted), "
     # UNION ALL, not a join to a VALUES list that the planner could only nest (enable_nestloop
     # is off, below).
     f"firsts AS (SELECT event_id, bit_or(bit) AS bits FROM (SELECT any_event AS event_id, "
-    f"{_bit(1)} AS bit FROM opened UNION ALL SELECT counted_event, {_bit(0)} FROM opened "
-    "WHERE counted_event IS NOT NULL) b GROUP BY 1), "
+    f"{_ANY_BITS} AS bit FROM opened UNION ALL SELECT counted_event, {_COUNTED_BITS} "
+    "FROM opened WHERE counted_event IS NOT NULL) b GROUP BY 1), "
     # The hourly roll-up's additions, made once; the daily's are their sums (a day is whole
     # hours).
     f"hours AS (SELECT e.account_id, e.domain, e.ts_ms - e.ts_ms % {_HOUR_MS} AS bucket, "
@@ -148,6 +184,8 @@ _PASS = (
     "AND strpos(w.event_types, ',' || e.type || ',') > 0 ON CONFLICT DO NOTHING) "
     "SELECT count(*) FROM mine"
 )
+#: What a hand-over reads of the event that takes a key over (aliased ``e``).
+_HOLDER = "e.id, e.ts_ms, e.account_id, e.domain, e.message, e.link, e.type, e.verdict"
 #: Events already counted: at or below their node's progress in their part.
 _COUNTED = f"batch <= coalesce((SELECT p.batch FROM rollup_progress p WHERE {progress_of('e')}), 0)"
 
@@ -242,18 +280,22 @@ class PostgresRollups:
         link: str | None,
     ) -> int:  # fmt: skip
         """The ``FIRST_*`` bits of the unique keys ``event_id`` holds (found by their keys:
-        the primary key's columns, so an index lookup)."""
+        the primary key's columns, so an index lookup), its message's first clicks among
+        them."""
         rows = await self.conn.fetchall(
-            "SELECT kind, any_event = ?, counted_event IS NOT DISTINCT FROM ? "
-            "FROM engagement_keys WHERE account_id = ? AND kind IN ('open', 'click', 'link') "
-            "AND message = ? AND recipient = ? AND link IN ('', ?) "
+            "SELECT kind, any_event = ?, counted_event IS NOT DISTINCT FROM ?, message_any, "
+            "message_counted FROM engagement_keys WHERE account_id = ? AND recipient = ? "
+            "AND message = ? AND kind IN ('open', 'link') AND link IN ('', ?) "
             "AND (any_event = ? OR counted_event = ?)",
-            (event_id, event_id, account, message or "", recipient or "", link or "",
+            (event_id, event_id, account, recipient or "", message or "", link or "",
              event_id, event_id),
         )  # fmt: skip
         bits = 0
-        for kind, any_, counted in rows:
-            bits |= (_BITS[(kind, 1)] if any_ else 0) | (_BITS[(kind, 0)] if counted else 0)
+        for kind, any_, counted, message_any, message_counted in rows:
+            if any_:
+                bits |= _BITS[(kind, 1)] | (FIRST_CLICK_ANY if message_any else 0)
+            if counted:
+                bits |= _BITS[(kind, 0)] | (FIRST_CLICK if message_counted else 0)
         return bits
 
     async def reclassify(self, relabels: Sequence[Relabel]) -> int:
@@ -284,9 +326,11 @@ class PostgresRollups:
                 "UPDATE events SET verdict = ?, rule = ? WHERE id = ? AND ts_ms = ?",
                 (new, relabel.verdict.rule, relabel.event_id, ts_ms),
             )
-            for bit, kind in ((FIRST_OPEN, "open"), (FIRST_CLICK, "click"), (FIRST_LINK, "link")):
+            for bit, kind in ((FIRST_OPEN, "open"), (FIRST_LINK, "link")):
                 if lost & bit:
                     await self._hand_over(kind, bit, account, message, recipient, link)
+            if lost & FIRST_CLICK:  # after its link's: the next holder may be the same event
+                await self._hand_over_message_click(account, message or "", recipient or "")
             changed += 1
         return changed
 
@@ -309,16 +353,16 @@ class PostgresRollups:
         recipient: str | None,
         link: str | None,
     ) -> None:
-        """Give the counted (scope 0) key of ``kind`` to the next counted event of its
-        key, or to none: the event that held it is no longer counted."""
+        """Give the counted (scope 0) key of ``kind`` ('open' or 'link') to the next counted
+        event of its key, or to none: the event that held it is no longer counted."""
         link_key = (link or "") if kind == "link" else ""
-        which = "type = 'click'" if kind != "open" else "type != 'click'"
+        which = "type != 'click'"
         args: list[object] = [account, message, recipient]
         if kind == "link":
-            which += " AND coalesce(link, '') = ?"
+            which = "type = 'click' AND coalesce(link, '') = ?"
             args.append(link_key)
         row = await self.conn.fetchone(
-            "SELECT id, ts_ms, domain, link, type, verdict FROM events e "
+            f"SELECT {_HOLDER} FROM events e "
             "WHERE account_id = ? AND message IS NOT DISTINCT FROM ? "
             f"AND recipient IS NOT DISTINCT FROM ? AND {which} AND {_COUNTED} "
             f"AND verdict IN {COUNTED_SQL} ORDER BY id LIMIT 1",
@@ -326,16 +370,47 @@ class PostgresRollups:
         )
         event_id, ts_ms = (row[0], row[1]) if row is not None else (None, None)
         if row is not None:  # its keys before it takes this one
-            bits = await self._keys_of(row[0], account, message, recipient, row[3])
+            bits = await self._keys_of(row[0], account, message, recipient, link_key)
         # With no next event, the key has no counted event until a pass finds one.
         await self.conn.execute(
             "UPDATE engagement_keys SET counted_event = ?, counted_ts_ms = ? "
-            "WHERE account_id = ? AND kind = ? AND message = ? AND recipient = ? AND link = ?",
-            (event_id, ts_ms, account, kind, message or "", recipient or "", link_key),
+            "WHERE account_id = ? AND recipient = ? AND message = ? AND kind = ? AND link = ?",
+            (event_id, ts_ms, account, recipient or "", message or "", kind, link_key),
         )
-        if row is None:
+        if row is not None:
+            await self._move(row, bits, bit)
+
+    async def _hand_over_message_click(self, account: int, message: str, recipient: str) -> None:
+        """Give the message's first counted click to the first counted click of its links,
+        or to none: the event that held it is no longer counted. Its links' keys have been
+        handed over already, so each holds its link's first counted click."""
+        await self.conn.execute(
+            "UPDATE engagement_keys SET message_counted = false WHERE account_id = ? "
+            "AND recipient = ? AND message = ? AND kind = 'link' AND message_counted",
+            (account, recipient, message),
+        )
+        # Of an event still stored (retention drops old events and keeps their keys).
+        row = await self.conn.fetchone(
+            f"SELECT {_HOLDER} FROM engagement_keys k JOIN events e ON e.id = k.counted_event "
+            "AND e.ts_ms = k.counted_ts_ms WHERE k.account_id = ? AND k.recipient = ? "
+            "AND k.message = ? AND k.kind = 'link' ORDER BY k.counted_event LIMIT 1",
+            (account, recipient, message),
+        )
+        if row is None:  # none until a pass finds one
             return
-        _, ts_ms, domain, ev_link, type_, verdict = row
-        rollup_key = (account, domain, message or "", ev_link or "", type_)
+        link = row[5] or ""
+        bits = await self._keys_of(row[0], account, message, recipient, link)
+        await self.conn.execute(
+            "UPDATE engagement_keys SET message_counted = true WHERE account_id = ? "
+            "AND recipient = ? AND message = ? AND kind = 'link' AND link = ?",
+            (account, recipient, message, link),
+        )
+        await self._move(row, bits, FIRST_CLICK)
+
+    async def _move(self, holder: Sequence[Any], bits: int, bit: int) -> None:
+        """Count the event of ``holder`` (a row of :data:`_HOLDER`), which held the keys of
+        ``bits``, as holding ``bit`` too."""
+        _, ts_ms, account, domain, message, link, type_, verdict = holder
+        rollup_key = (account, domain, message or "", link or "", type_)
         await self._add(rollup_key, ts_ms, verdict, -1, bits)
         await self._add(rollup_key, ts_ms, verdict, +1, bits | bit)

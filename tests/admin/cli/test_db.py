@@ -53,6 +53,16 @@ async def _stats(store: Store) -> dict:
     return (await run_stats(store, QUERY))["totals"]
 
 
+async def _unique_keys(store: Store) -> list[tuple]:
+    """Every unique key by kind and scope, the message-level click keys among them (on
+    PostgreSQL flags on link keys, read through its ``engagement_firsts`` view)."""
+    async with store.reading() as db:
+        rows = await db.conn.fetchall(
+            "SELECT kind, scope, message, recipient, link, event_id FROM engagement_firsts"
+        )
+    return sorted(tuple(r) for r in rows)
+
+
 def test_an_installation_is_copied_whole_and_a_second_run_adds_nothing(data_dir, pg_url, capsys):
     path = data_dir / "edge.sqlite3"
     asyncio.run(_installation(path))
@@ -67,21 +77,26 @@ def test_an_installation_is_copied_whole_and_a_second_run_adds_nothing(data_dir,
     assert lines["tracking_domains"] == "1\t1"
     assert lines["webhook_queue"] == "1\t1"
 
-    async def compare() -> tuple[dict, dict, list[str], bool]:
+    async def compare() -> tuple[dict, dict, list[str], bool, list[tuple], list[tuple]]:
         async with PostgresStore(pg_url, node="old-box") as cluster:
             async with cluster.reading() as db:
                 pending = await db.rollups.pending()  # the uncounted event, only
                 domains = [d.domain for d in await db.domains.all() if d.served]
             copied = await _stats(cluster)
+            copied_keys = await _unique_keys(cluster)
             async with cluster.transaction() as tx:
                 keys = await tx.signing_keys.ensure("not this one")
         async with SQLiteStore(path) as local:
             original = await _stats(local)
-        return copied, original, keys, pending and domains == ["track.brand.test"]
+            original_keys = await _unique_keys(local)
+        ok = pending and domains == ["track.brand.test"]
+        return copied, original, keys, ok, copied_keys, original_keys
 
-    copied, original, keys, ok = asyncio.run(compare())
+    copied, original, keys, ok, copied_keys, original_keys = asyncio.run(compare())
     assert ok
     assert copied == original
+    assert copied_keys == original_keys
+    assert len(original_keys) == 8  # r1: an open (both scopes), a machine's click; r2: a click
     assert (copied["clicks"], copied["scanner_clicks"]) == (1, 1)  # r1's was a fast click
     assert keys == generated  # links already sent keep verifying
 

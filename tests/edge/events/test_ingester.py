@@ -325,6 +325,34 @@ def test_a_worker_with_a_long_backlog_does_not_keep_the_others_waiting(tmp_path)
     assert len(stored) < 20_000  # and the busy one's backlog is spread over rounds
 
 
+def test_a_catch_up_starts_with_an_eighth_of_a_batch_and_doubles_each_round(tmp_path):
+    writer = SpoolWriter(tmp_path / "spool")
+    for i in range(20_000):  # a record per event, all of one size
+        writer.write([make_event(100_000 + i).row()])
+    writer.close()
+    (segment,) = spool_files(tmp_path)
+    written: list[int] = []
+
+    class Recording(EventIngester):
+        async def _write(self, batch, progress) -> None:
+            written.append(len(batch.rows))
+            await super()._write(batch, progress)
+
+    async def catch_up() -> int:
+        settings = Settings(data_dir=tmp_path, event_batch_size=8000)
+        async with store_for(settings) as store:
+            ingester = Recording.from_settings(settings, store)
+            ingester.bytes_per_event = segment.stat().st_size // 20_000
+            try:
+                return await ingester.catch_up()
+            finally:
+                await ingester.stop()
+
+    assert asyncio.run(catch_up()) == 20_000
+    # The database starts writing after 1,000 events are classified, not 8,000.
+    assert written == [1000, 2000, 4000, 8000, 5000]
+
+
 def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):
     dead = SpoolWriter(tmp_path / "spool")
     dead.write([make_event(i).row() for i in range(3)])

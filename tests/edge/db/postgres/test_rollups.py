@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from edge.db.postgres.migrate import migrate
 from edge.db.postgres.rollups import PARTS, part_of
@@ -33,13 +34,15 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_e
                 await tx.event_writer.insert([click(1, "r1"), click(2, "r2")])
             other = await asyncpg.connect(pg_url)
             try:
-                # Another transaction holds r1's click key, opened by a machine's click (no
-                # counted event), not committed yet: the pass's INSERT waits for it.
+                # Another transaction holds r1's link key, opened by a machine's click (no
+                # counted event; the message's first click), not committed yet: the pass's
+                # INSERT waits for it.
                 held = other.transaction()
                 await held.start()
                 await other.execute(
                     "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
-                    "any_event, any_ts_ms) VALUES (1, 'click', 'm', 'r1', '', 'elsewhere', 0)"
+                    "any_event, any_ts_ms, message_any) "
+                    "VALUES (1, 'link', 'm', 'r1', 'l', 'elsewhere', 0, true)"
                 )
 
                 pass_ = asyncio.create_task(Rollup(store).run_once(10))
@@ -66,13 +69,13 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_e
     r1, r2 = f"{1:030x}", f"{2:030x}"
     assert rows == [
         ("click", 0, "r1", r1), ("click", 1, "r1", "elsewhere"),
-        ("link", 0, "r1", r1), ("link", 1, "r1", r1),
+        ("link", 0, "r1", r1), ("link", 1, "r1", "elsewhere"),
         ("click", 0, "r2", r2), ("click", 1, "r2", r2),
         ("link", 0, "r2", r2), ("link", 1, "r2", r2),
     ]  # fmt: skip
-    # r1's click opened every key but the one held elsewhere, whose counted scope it took
-    # ("any" clicks: r2's only).
-    assert sums == [(2, 2, 1, 2, 2)]
+    # r1's click took the counted scopes of the keys held elsewhere ("any" clicks and links:
+    # r2's only).
+    assert sums == [(2, 2, 1, 2, 1)]
 
 
 def test_upgrading_to_bytewise_keys_keeps_every_key_and_still_refuses_a_second_one(pg_url):
@@ -319,3 +322,58 @@ def test_upgrading_to_keys_by_recipient_keeps_every_key_and_still_refuses_a_seco
     assert again == "INSERT 0 0"
     # An erasure's look-up (account and recipient) is a range of the index.
     assert [r[0] for r in columns] == ["account_id", "recipient", "message", "kind", "link"]
+
+
+def test_upgrading_to_message_firsts_on_link_keys_flags_the_link_key_holding_each(pg_url):
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=11)
+            # r1: one person's clicks, the first on a. r2: a machine's click on a first, the
+            # counted scope handed over to a person's on b. r3: the click key's events held
+            # by no link key (handed over in another order): its links' firsts take it.
+            await conn.execute(
+                "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                "any_event, any_ts_ms, counted_event, counted_ts_ms) VALUES "
+                "(1, 'open', 'm', 'r1', '', 'e0', 0, 'e0', 0), "
+                "(1, 'click', 'm', 'r1', '', 'e1', 1, 'e1', 1), "
+                "(1, 'link', 'm', 'r1', 'a', 'e1', 1, 'e1', 1), "
+                "(1, 'link', 'm', 'r1', 'b', 'e2', 2, 'e2', 2), "
+                "(1, 'click', 'm', 'r2', '', 'e3', 3, 'e5', 5), "
+                "(1, 'link', 'm', 'r2', 'a', 'e3', 3, NULL, NULL), "
+                "(1, 'link', 'm', 'r2', 'b', 'e4', 4, 'e5', 5), "
+                "(1, 'click', 'm', 'r3', '', 'e06', 6, 'e09', 9), "
+                "(1, 'link', 'm', 'r3', 'a', 'e07', 7, 'e08', 8), "
+                "(1, 'link', 'm', 'r3', 'b', 'e10', 10, 'e11', 11)"
+            )
+            view = (
+                "SELECT * FROM engagement_firsts WHERE recipient <> 'r3' ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+            before = await conn.fetch(view)
+            version = await migrate(conn, upto=12)
+            after = await conn.fetch(view)
+            keys = await conn.fetch(
+                "SELECT kind, recipient, link, message_any, message_counted "
+                "FROM engagement_keys ORDER BY recipient, kind, link"
+            )
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(
+                    "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                    "any_event, any_ts_ms) VALUES (1, 'click', 'm', 'r4', '', 'e12', 12)"
+                )
+        finally:
+            await conn.close()
+        return version, before, after, keys
+
+    version, before, after, keys = asyncio.run(go())
+    assert version == 12
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+    assert [tuple(r) for r in keys] == [
+        ("link", "r1", "a", True, True),
+        ("link", "r1", "b", False, False),
+        ("open", "r1", "", False, False),
+        ("link", "r2", "a", True, False),
+        ("link", "r2", "b", False, True),
+        ("link", "r3", "a", True, True),
+        ("link", "r3", "b", False, False),
+    ]
