@@ -262,28 +262,21 @@ def test_burst_caught_after_the_first_click_was_counted_moves_it(engagement_db):
     ]
 
 
-def test_unique_click_and_link_move_together_to_the_next_click_on_the_link(engagement_db):
+@pytest.mark.parametrize(
+    ("later", "its_keys"),
+    [
+        ("a", 4 | 16),  # the same link: its link key moves with the message's
+        ("c", 4 | 16 | 32),  # another link, whose key it opened
+    ],
+    ids=["same-link", "other-link"],
+)
+def test_unique_click_moves_to_the_next_counted_click_when_a_late_burst_relabels_the_first(
+    engagement_db, later, its_keys
+):
     db = engagement_db
     t = T0 + 10 * HOUR
     db.record([event("click", t + 5 * MIN, link="a")])
-    db.record([event("click", t + 30 * MIN, link="a")])
-    db.record([event("click", t + 5 * MIN + 700, link="b")])  # late: a link burst
-    totals = stats(db)["totals"]
-    assert (totals["clicks"], totals["unique_clicks"], totals["scanner_clicks"]) == (1, 1, 2)
-    keys = db.unique_keys()
-    labels = db.query("SELECT id, link, verdict FROM events ORDER BY id")
-    assert [(link, verdict, keys.get(id_, 0)) for id_, link, verdict in labels] == [
-        ("a", "scanner", 8 | 32),
-        ("b", "scanner", 32),
-        ("a", "human", 4 | 16),
-    ]
-
-
-def test_unique_click_moves_to_a_counted_click_on_another_link_already_rolled_up(engagement_db):
-    db = engagement_db
-    t = T0 + 10 * HOUR
-    db.record([event("click", t + 5 * MIN, link="a")])
-    db.record([event("click", t + 30 * MIN, link="c")])
+    db.record([event("click", t + 30 * MIN, link=later)])
     # Late, 700 ms after the click on a: a link burst, so a's click was a scanner's.
     db.record([event("click", t + 5 * MIN + 700, link="b")])
     totals = stats(db)["totals"]
@@ -293,7 +286,7 @@ def test_unique_click_moves_to_a_counted_click_on_another_link_already_rolled_up
     assert [(link, verdict, keys.get(id_, 0)) for id_, link, verdict in labels] == [
         ("a", "scanner", 8 | 32),
         ("b", "scanner", 32),
-        ("c", "human", 4 | 16 | 32),
+        (later, "human", its_keys),
     ]
 
 
