@@ -100,14 +100,17 @@ _KEY = "account_id, kind, message, recipient, link"
 
 
 #: A message's first clicks among the part's click events (``mine``), per account, message
-#: and recipient: the first of any verdict and the first counted one, and whether the message
-#: had a click before this pass (``had``: NULL if it had none, so no link key; true if it had
-#: a counted one). The keys before the pass are read per message by a subquery, a range of
-#: the primary key: a join would be a hash join over every key (nested loops are off,
-#: below). Materialized, so that the subquery runs once per message where its two uses
-#: would each run it.
+#: and recipient: the first of any verdict and the first counted one, and what the message
+#: had before this pass (``had``: NULL if no click, so no link key; true if a first counted
+#: click, a key flagged ``message_counted``). The flag, not any counted link key, decides:
+#: should a relabel on another node hand the message's first counted click over while this
+#: pass stores the next one unseen, the message has counted keys and no holder, and the
+#: next pass's first counted click of it takes it. The keys before the pass are read per
+#: message by a subquery, a range of the primary key: a join would be a hash join over
+#: every key (nested loops are off, below). Materialized, so that the subquery runs once per
+#: message where its two uses would each run it.
 _MESSAGE_FIRSTS = (
-    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT bool_or(k.counted_event IS NOT NULL) "
+    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT bool_or(k.message_counted) "
     "FROM engagement_keys k WHERE k.account_id = c.account_id AND k.recipient = c.recipient "
     "AND k.message = c.message AND k.kind = 'link') AS had "
     "FROM (SELECT e.account_id, coalesce(e.message, '') COLLATE \"C\" AS message, "

@@ -78,6 +78,41 @@ def test_a_key_inserted_by_another_transaction_during_the_pass_keeps_its_first_e
     assert sums == [(2, 2, 1, 2, 1)]
 
 
+def test_a_message_with_counted_keys_but_no_first_counted_click_gives_it_to_the_next(pg_url):
+    async def go():
+        async with PostgresStore(pg_url, node="a") as store:
+            async with store.transaction(Role.INGESTER) as tx:
+                # What a relabel leaves when it hands the message's first counted click over
+                # while another node's pass stores the next one unseen: a counted link key
+                # of the message, none flagged as its first counted click.
+                await tx.conn.execute(
+                    "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                    "any_event, any_ts_ms, counted_event, counted_ts_ms, message_any) "
+                    "VALUES (1, 'link', 'm', 'r1', 'old', 'x', 0, 'x', 0, true)"
+                )
+                await tx.event_writer.insert([click(1, "r1")])
+            await Rollup(store).run_once(10)
+            async with store.reading() as db:
+                rows = await db.conn.fetchall(
+                    "SELECT kind, scope, link, event_id FROM engagement_firsts "
+                    "ORDER BY kind, scope, link"
+                )
+                sums = await db.conn.fetchall(
+                    "SELECT events, uniq_counted, uniq_any, link_uniq_counted, link_uniq_any "
+                    "FROM rollups_daily"
+                )
+        return [tuple(r) for r in rows], [tuple(r) for r in sums]
+
+    rows, sums = asyncio.run(go())
+    c1 = f"{1:030x}"
+    assert rows == [
+        ("click", 0, "", c1), ("click", 1, "", "x"),
+        ("link", 0, "l", c1), ("link", 0, "old", "x"),
+        ("link", 1, "l", c1), ("link", 1, "old", "x"),
+    ]  # fmt: skip
+    assert sums == [(1, 1, 0, 1, 1)]
+
+
 def test_upgrading_to_bytewise_keys_keeps_every_key_and_still_refuses_a_second_one(pg_url):
     async def go():
         conn = await asyncpg.connect(pg_url)
