@@ -47,7 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-from edge.model.events import COUNTED_VERDICTS, HONEYPOT_LINK, EventType, Verdict, VerdictKind
+from edge.model.events import CLICK, COUNTED_VERDICTS, HONEYPOT_LINK, Verdict, VerdictKind
 
 #: Static verdicts in precedence order when several files match one request.
 _PRECEDENCE = (
@@ -233,7 +233,7 @@ class RuleSet:
         link: str | None = None,
     ) -> Verdict:
         """The verdict of the static rules for one request (``HUMAN`` when none matches)."""
-        is_click = type == EventType.CLICK
+        is_click = type == CLICK
         if is_click and link == HONEYPOT_LINK:
             return HONEYPOT
         if method == "HEAD":
@@ -351,7 +351,7 @@ class BehaviourRules:
             self._first[first_key] = (ts_ms, type)
             if len(self._first) > self.max_keys:
                 self._first.popitem(last=False)
-        if type != EventType.CLICK:
+        if type != CLICK:
             return verdict, _NONE
         relabel: list[tuple[str, Verdict]] = []
         key = (account_id, message, client_ip)
@@ -385,7 +385,7 @@ class BehaviourRules:
                     relabel = _relabel(burst, LINK_BURST)
                 elif (
                     first is not None
-                    and first[1] != EventType.CLICK  # a double-click is not a delivery-time scan
+                    and first[1] != CLICK  # a double-click is not a delivery-time scan
                     and 0 <= ts_ms - first[0] <= self.fast_click_ms
                 ):
                     verdict = FAST_CLICK

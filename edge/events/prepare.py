@@ -28,10 +28,10 @@ from edge.db.repositories.events import Neighbourhood
 from edge.db.store import Store
 from edge.events.classify import HONEYPOT, BehaviourRules, RuleSet
 from edge.model.events import (
+    CLICK,
     COUNTED_VERDICTS,
     EVENT_FIELDS,
     Event,
-    EventType,
     Relabel,
     StoredEvent,
     Verdict,
@@ -205,7 +205,7 @@ class EventPreparer:
                         late_in_batch[at] = new
                     else:
                         relabels.append(Relabel(event_id, new))
-                if e.type == EventType.CLICK:
+                if e.type == CLICK:
                     index[e.id] = len(rows)
                 ip, ua = e.client_ip, e.user_agent
                 if privacy is not DEFAULT:

@@ -25,6 +25,9 @@ class EventType(StrEnum):
 
 
 EVENT_TYPES = tuple(EventType)
+#: ``EventType.CLICK`` as a plain str, for the code run for every event: reading an enum
+#: member from its class costs about five times the comparison it is read for.
+CLICK: str = EventType.CLICK.value
 
 
 class _EventIds:

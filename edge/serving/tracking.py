@@ -18,7 +18,7 @@ from typing import Any
 
 from edge.events.recorder import EventRecorder
 from edge.model.domains import TrackingHost
-from edge.model.events import EventType, new_event_id
+from edge.model.events import CLICK, new_event_id
 from edge.serving.clientaddr import ClientResolver
 from edge.tokens.codec import BadToken, TokenCodec
 
@@ -27,8 +27,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# A plain str: the hot path compares and JSON-encodes it.
-_CLICK = str(EventType.CLICK)
 
 # The smallest transparent 1x1 GIF (43 bytes).
 PIXEL_GIF = (
@@ -217,7 +215,7 @@ class TrackingApp:
             self.served.refused_clicks += 1
             return NOT_FOUND
         self._record(
-            headers, client, host, method, _CLICK, account_id, message, recipient, link, url
+            headers, client, host, method, CLICK, account_id, message, recipient, link, url
         )
         self.served.redirects += 1
         location = url.encode("ascii")
