@@ -99,25 +99,40 @@ _COUNTED_EVENT = f"e.verdict IN {COUNTED_SQL}"
 _KEY = "account_id, kind, message, recipient, link"
 
 
+#: What a message's link keys held before a pass (``held`` of :data:`_MESSAGE_FIRSTS`).
+#: NULL: no key, the message had no click. 0: keys, none counted. 2: a key flagged
+#: ``message_counted``, its counted event the message's first counted click.
+#: 1 (:data:`_ORPHANED`): counted keys, none flagged. The flag, not any counted link key,
+#: tells: a relabel that hands the message's first counted click over while another node's
+#: pass counts the next one unseen leaves the message so, and the first counted click of
+#: its links (that one) is found only after both commit. (Should retention have dropped the
+#: counted events of all its links by then, none is found, and the message keeps none.)
+_ORPHANED = 1
 #: A message's first clicks among the part's click events (``mine``), per account, message
 #: and recipient: the first of any verdict and the first counted one, and what the message
-#: had before this pass (``had``: NULL if no click, so no link key; true if a first counted
-#: click, a key flagged ``message_counted``). The flag, not any counted link key, decides:
-#: should a relabel on another node hand the message's first counted click over while this
-#: pass stores the next one unseen, the message has counted keys and no holder, and the
-#: next pass's first counted click of it takes it. The keys before the pass are read per
-#: message by a subquery, a range of the primary key: a join would be a hash join over
-#: every key (nested loops are off, below). Materialized, so that the subquery runs once per
-#: message where its two uses would each run it.
+#: ``held`` before this pass. The keys before the pass are read per message by a subquery,
+#: a range of the primary key: a join would be a hash join over every key (nested loops are
+#: off, below). Materialized, so that the subquery runs once per message where its uses
+#: would each run it.
 _MESSAGE_FIRSTS = (
-    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT bool_or(k.message_counted) "
+    "message_firsts AS MATERIALIZED (SELECT c.*, (SELECT CASE "
+    "WHEN bool_or(k.message_counted) THEN 2 "
+    f"WHEN bool_or(k.counted_event IS NOT NULL) THEN {_ORPHANED} WHEN count(*) > 0 THEN 0 END "
     "FROM engagement_keys k WHERE k.account_id = c.account_id AND k.recipient = c.recipient "
-    "AND k.message = c.message AND k.kind = 'link') AS had "
+    "AND k.message = c.message AND k.kind = 'link') AS held "
     "FROM (SELECT e.account_id, coalesce(e.message, '') COLLATE \"C\" AS message, "
     "coalesce(e.recipient, '') COLLATE \"C\" AS recipient, "
     "min(e.id COLLATE \"C\") AS any_first, "
     f"min(e.id COLLATE \"C\") FILTER (WHERE {_COUNTED_EVENT}) AS counted_first "
     "FROM mine e WHERE e.type = 'click' GROUP BY 1, 2, 3) c)"
+)
+#: The pass's messages that were :data:`_ORPHANED`, as three arrays (account ids, messages,
+#: recipients; NULL if none). The pass flags none of their keys: its own first counted click
+#: of such a message need not be the first of its links (an earlier one may hold a link that
+#: this click is on too), so :meth:`PostgresRollups._count` flags the first after the pass.
+_ORPHANS = (
+    "array_agg(m.account_id), array_agg(m.message), array_agg(m.recipient) "
+    f"FROM message_firsts m WHERE m.held = {_ORPHANED}"
 )
 #: The ``FIRST_*`` bits a returned key gives its ``any_event`` and its ``counted_event``.
 _ANY_BITS = (
@@ -153,8 +168,8 @@ _PASS = (
     f'min(e.id COLLATE "C") FILTER (WHERE {_COUNTED_EVENT}), '
     f"min(e.ts_ms) FILTER (WHERE {_COUNTED_EVENT}), "
     # The message's first, if it had none, is the first of the link it clicked.
-    "coalesce(bool_or(m.had IS NULL AND e.id = m.any_first), false), "
-    "coalesce(bool_or(NOT coalesce(m.had, false) AND e.id = m.counted_first), false) "
+    "coalesce(bool_or(m.held IS NULL AND e.id = m.any_first), false), "
+    "coalesce(bool_or(coalesce(m.held, 0) = 0 AND e.id = m.counted_first), false) "
     "FROM mine e JOIN (VALUES ('open'), ('link')) AS k(kind) "
     f"ON {_KEY_EVENTS} LEFT JOIN message_firsts m ON k.kind = 'link' "
     "AND m.account_id = e.account_id AND m.message = coalesce(e.message, '') "
@@ -185,7 +200,7 @@ _PASS = (
     "SELECT w.id, e.id, $4 FROM mine e JOIN webhook_endpoints w "
     "ON w.account_id = e.account_id AND w.active = 1 "
     "AND strpos(w.event_types, ',' || e.type || ',') > 0 ON CONFLICT DO NOTHING) "
-    "SELECT count(*) FROM mine"
+    f"SELECT (SELECT count(*) FROM mine), {_ORPHANS}"
 )
 #: What a hand-over reads of the event that takes a key over (aliased ``e``).
 _HOLDER = "e.id, e.ts_ms, e.account_id, e.domain, e.message, e.link, e.type, e.verdict"
@@ -276,7 +291,16 @@ class PostgresRollups:
             "SET LOCAL plan_cache_mode = force_generic_plan; "
             f"SET LOCAL lock_timeout = {PASS_LOCK_TIMEOUT_MS}"
         )
-        return int(await self.conn.raw.fetchval(_PASS, node, low, high, now_ms, part))
+        counted, accounts, messages, recipients = await self.conn.raw.fetchrow(
+            _PASS, node, low, high, now_ms, part
+        )
+        # Rare: only after a relabel's hand-over raced another node's pass (_ORPHANED).
+        orphans = zip(accounts or (), messages or (), recipients or (), strict=True)
+        for account, message, recipient in orphans:
+            # A relabel on another node may have given it one since.
+            if not await self._holds_message_click(account, message, recipient):
+                await self._give_message_click(account, message, recipient)
+        return int(counted)
 
     async def _keys_of(
         self, event_id: str, account: int, message: str | None, recipient: str | None,
@@ -392,7 +416,23 @@ class PostgresRollups:
             "AND recipient = ? AND message = ? AND kind = 'link' AND message_counted",
             (account, recipient, message),
         )
-        # Of an event still stored (retention drops old events and keeps their keys).
+        await self._give_message_click(account, message, recipient)
+
+    async def _holds_message_click(self, account: int, message: str, recipient: str) -> bool:
+        """Whether a link key of the message is flagged as holding its first counted click."""
+        row = await self.conn.fetchone(
+            "SELECT 1 FROM engagement_keys WHERE account_id = ? AND recipient = ? "
+            "AND message = ? AND kind = 'link' AND message_counted LIMIT 1",
+            (account, recipient, message),
+        )
+        return row is not None
+
+    async def _give_message_click(self, account: int, message: str, recipient: str) -> None:
+        """Flag the link key whose counted event (one still stored) is the first of the
+        message's links', and count that event as its message's first counted click too;
+        nothing if there is none. None of the message's keys is flagged when this is called."""
+        # Of an event still stored (retention drops old events and keeps their keys): the
+        # roll-ups it moves are those of the event's hour and link.
         row = await self.conn.fetchone(
             f"SELECT {_HOLDER} FROM engagement_keys k JOIN events e ON e.id = k.counted_event "
             "AND e.ts_ms = k.counted_ts_ms WHERE k.account_id = ? AND k.recipient = ? "

@@ -15,14 +15,14 @@ from edge.db.postgres.rollups import PARTS, part_of
 from edge.db.postgres.store import PostgresStore
 from edge.db.store import Role
 from edge.events.rollup import Rollup
-from edge.model.events import STORED_FIELDS, StoredEvent
+from edge.model.events import STORED_FIELDS, Relabel, StoredEvent, Verdict
 
 T0 = 1_900_000_000_000
 
 
-def click(i: int, recipient: str, message: str = "m") -> tuple:
+def click(i: int, recipient: str, message: str = "m", link: str = "l") -> tuple:
     event = StoredEvent(
-        f"{i:030x}", "click", T0 + i, 1, "t.test", message, recipient, "l", "https://e/"
+        f"{i:030x}", "click", T0 + i, 1, "t.test", message, recipient, link, "https://e/"
     )
     return tuple(getattr(event, name) for name in STORED_FIELDS)
 
@@ -111,6 +111,56 @@ def test_a_message_with_counted_keys_but_no_first_counted_click_gives_it_to_the_
         ("link", 1, "l", c1), ("link", 1, "old", "x"),
     ]  # fmt: skip
     assert sums == [(1, 1, 0, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    "next_link", ["a", "b", "c"], ids=["relabelled-link", "counted-link", "new-link"]
+)
+def test_a_relabel_racing_a_pass_leaves_the_message_s_first_counted_click_to_a_later_pass(
+    pg_url, next_link
+):
+    """A relabel hands the message's first counted click (c1, link a) over while a pass that
+    counts c2 (link b) has not committed: the relabel sees no other counted click and leaves
+    the message without one. The next pass that sees a click of the message gives it to c2,
+    the first counted click of its links, whichever link that click is on."""
+
+    async def go():
+        async with PostgresStore(pg_url, node="a") as store:
+            async with store.transaction(Role.INGESTER) as tx:
+                await tx.event_writer.insert([click(1, "r1", link="a")])
+            await Rollup(store).run_once(10)
+            async with store.transaction(Role.INGESTER) as tx:
+                await tx.event_writer.insert([click(2, "r1", link="b")])
+            async with store.reading() as db:
+                part = (await db.conn.fetchone(f"SELECT {part_of('e')} FROM events e LIMIT 1"))[0]
+            async with store.transaction(Role.INGESTER) as pass_tx:
+                assert await pass_tx.rollups.count_next(10, now_ms=0, part=part) == 1
+                # Another node's ingest, while the pass has not committed.
+                async with store.transaction(Role.ADMIN) as tx:
+                    await tx.rollups.reclassify(
+                        [Relabel(f"{1:030x}", Verdict("scanner", "link_burst"))]
+                    )
+            async with store.transaction(Role.INGESTER) as tx:
+                await tx.event_writer.insert([click(3, "r1", link=next_link)])
+            await Rollup(store).catch_up(10)
+            async with store.reading() as db:
+                rows = await db.conn.fetchall(
+                    "SELECT kind, scope, link, event_id FROM engagement_firsts "
+                    "WHERE scope = 0 ORDER BY kind, link"
+                )
+                sums = await db.conn.fetchall(
+                    "SELECT sum(uniq_counted), sum(link_uniq_counted) FROM rollups_daily "
+                    "WHERE verdict = 'human'"
+                )
+        return [tuple(r) for r in rows], [tuple(r) for r in sums]
+
+    rows, sums = asyncio.run(go())
+    c2, c3 = f"{2:030x}", f"{3:030x}"
+    links = {"a": [("link", 0, "a", c3), ("link", 0, "b", c2)],
+             "b": [("link", 0, "b", c2)],
+             "c": [("link", 0, "b", c2), ("link", 0, "c", c3)]}[next_link]  # fmt: skip
+    assert rows == [("click", 0, "", c2), *links]
+    assert sums == [(1, len(links))]
 
 
 def test_upgrading_to_bytewise_keys_keeps_every_key_and_still_refuses_a_second_one(pg_url):
