@@ -96,9 +96,10 @@ async def transfer(
     try:
         await migrate_postgres(target)
         async with target.transaction():
+            moves = []
             for table, key in TABLES:
                 if table == "engagement_firsts":
-                    await _copy_keys(source, target)
+                    moves = await _copy_keys(source, target)
                 else:
                     await _copy_table(source, target, table, key)
                 progress(f"{table} copied")
@@ -116,6 +117,8 @@ async def transfer(
                 )
             events = await _copy_events(source, target, node)
             progress(f"events copied ({events:,} new)")
+            # With the roll-ups and the events there (a move looks both events up).
+            await target.executemany("SELECT move_message_click($1, $2, $3, $4)", moves)
             await _copy_queue(source, target)
             counts = await _verify(source, target)
         return counts
@@ -149,6 +152,7 @@ async def _copy_table(
 #: ``message_clicks``), flagged on the link key holding each, or, should none hold it (a
 #: counted scope handed over in another order than its link's), on the one with its links'
 #: first, as a relabel's hand-over chooses: unless a key of that message is flagged already.
+#: Each returns the event the message's click had and the one flagged.
 _FLAG_MESSAGE_FIRSTS = [
     f"UPDATE engagement_keys l SET message_{scope} = true FROM message_clicks c "
     f"WHERE c.{event} IS NOT NULL AND l.kind = 'link' AND l.account_id = c.account_id "
@@ -158,16 +162,20 @@ _FLAG_MESSAGE_FIRSTS = [
     "AND f.recipient = c.recipient AND f.message = c.message AND f.kind = 'link') "
     "AND NOT EXISTS (SELECT 1 FROM engagement_keys h WHERE h.account_id = c.account_id "
     "AND h.recipient = c.recipient AND h.message = c.message AND h.kind = 'link' "
-    f"AND h.message_{scope})"
+    f"AND h.message_{scope}) RETURNING c.{event}, c.{scope}_ts_ms, l.{event}, l.{scope}_ts_ms"
     for scope, event in (("any", "any_event"), ("counted", "counted_event"))
 ]
 
 
-async def _copy_keys(source: sqlite3.Connection, target: asyncpg.Connection) -> None:
+async def _copy_keys(
+    source: sqlite3.Connection, target: asyncpg.Connection
+) -> list[tuple[Any, ...]]:
     """The unique keys: SQLite's ``engagement_firsts`` holds a row per key and scope,
     PostgreSQL's ``engagement_keys`` one per key with both, and a message's first clicks as
     flags on its link keys (its ``engagement_firsts`` is a view of them as rows per kind and
-    scope, which :func:`_verify` counts)."""
+    scope, which :func:`_verify` counts). Returns the moves of a message's first counted
+    click to another event (``move_message_click``'s arguments, migration 13): where no link
+    key held it, the copied roll-ups credit the old event, the keys the new one."""
     insert = (
         "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, any_event, "
         "any_ts_ms, counted_event, counted_ts_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
@@ -192,8 +200,8 @@ async def _copy_keys(source: sqlite3.Connection, target: asyncpg.Connection) -> 
     )
     for rows in _rows(source, select.format("=")):
         await target.copy_records_to_table("message_clicks", records=rows)
-    for statement in _FLAG_MESSAGE_FIRSTS:
-        await target.execute(statement)
+    flagged = [await target.fetch(statement) for statement in _FLAG_MESSAGE_FIRSTS]
+    return [tuple(r) for r in flagged[1] if r[0] != r[2]]
 
 
 async def _copy_events(source: sqlite3.Connection, target: asyncpg.Connection, node: str) -> int:

@@ -14,10 +14,12 @@ from edge.db.store import Store
 from edge.events.ingester import write_batch
 from edge.events.prepare import EventPreparer
 from edge.events.rollup import Rollup
+from edge.model.events import Relabel, Verdict
 from edge.tokens.codec import load_secret_keys
-from tests.fixtures_engagement import DAY, T0, event
+from tests.fixtures_engagement import DAY, HOUR, T0, event
 
 QUERY = StatsQuery(1, T0, T0 + DAY)
+SCANNER = Verdict("scanner", "link_burst")
 
 
 @pytest.fixture
@@ -99,6 +101,61 @@ def test_an_installation_is_copied_whole_and_a_second_run_adds_nothing(data_dir,
     assert len(original_keys) == 8  # r1: an open (both scopes), a machine's click; r2: a click
     assert (copied["clicks"], copied["scanner_clicks"]) == (1, 1)  # r1's was a fast click
     assert keys == generated  # links already sent keep verifying
+
+
+async def _hourly(store: Store) -> list[tuple]:
+    """(hour after T0, link, verdict, unique counted clicks, unique counted link clicks)."""
+    async with store.reading() as db:
+        rows = await db.conn.fetchall(
+            "SELECT bucket, link, verdict, uniq_counted, link_uniq_counted FROM rollups_hourly "
+            "WHERE type = 'click' ORDER BY bucket, link, verdict"
+        )
+    return [((r[0] - T0) // HOUR, *r[1:]) for r in rows]
+
+
+def test_a_message_s_first_counted_click_that_no_link_key_holds_moves_with_its_credit(
+    data_dir, pg_url, capsys
+):
+    """On SQLite a message's first counted click can be an event its link's key does not
+    hold: z (link a) counted first, y (link b) then x (link b, arrived late), and z
+    relabelled: the message's goes to x, link b's stays y's. PostgreSQL keeps it as a flag on
+    the link key (b, y): the copy moves the unique click in the roll-ups from x's hour to
+    y's, so that a relabel of y takes it from y's hour and gives it back to x's."""
+    path = data_dir / "edge.sqlite3"
+    z, y, x = (event("click", T0 + h * HOUR, link=k) for h, k in ((1, "a"), (3, "b"), (2, "b")))
+
+    async def installation() -> list[tuple]:
+        async with SQLiteStore(path) as store:
+            await write_batch(store, await EventPreparer().prepare(store, [z, y]))
+            await Rollup(store).catch_up()
+            await write_batch(store, await EventPreparer().prepare(store, [x]))
+            await Rollup(store).catch_up()
+            async with store.transaction() as tx:
+                await tx.rollups.reclassify([Relabel(z.id, SCANNER)])
+            return await _hourly(store)
+
+    assert asyncio.run(installation()) == [
+        (1, "a", "human", 0, 0), (1, "a", "scanner", 0, 0),
+        (2, "b", "human", 1, 0), (3, "b", "human", 0, 1),
+    ]  # fmt: skip
+    assert main(["db", "migrate-to", pg_url]) == 0
+
+    async def cluster() -> tuple[list[tuple], list[tuple]]:
+        async with PostgresStore(pg_url, node="old-box") as store:
+            copied = await _hourly(store)
+            async with store.transaction() as tx:
+                await tx.rollups.reclassify([Relabel(y.id, SCANNER)])
+            return copied, await _hourly(store)
+
+    copied, relabelled = asyncio.run(cluster())
+    assert copied == [
+        (1, "a", "human", 0, 0), (1, "a", "scanner", 0, 0),
+        (2, "b", "human", 0, 0), (3, "b", "human", 1, 1),
+    ]  # fmt: skip
+    assert relabelled == [
+        (1, "a", "human", 0, 0), (1, "a", "scanner", 0, 0),
+        (2, "b", "human", 1, 1), (3, "b", "human", 0, 0), (3, "b", "scanner", 0, 0),
+    ]  # fmt: skip
 
 
 def test_every_account_keeps_its_cname_target_the_default_account_too(data_dir, pg_url, capsys):

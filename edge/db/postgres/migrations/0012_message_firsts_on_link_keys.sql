@@ -33,6 +33,16 @@ WHERE c.kind = 'click' AND c.counted_event IS NOT NULL AND l.kind = 'link'
                            AND f.recipient = c.recipient AND f.message = c.message
                            AND f.kind = 'link');
 
+-- Where the counted flag went to another event than the click key's (the second case
+-- above), the roll-ups still credit the click key's event: migration 13 moves the credit.
+CREATE TABLE message_click_moves AS
+SELECT c.counted_event AS old_id, c.counted_ts_ms AS old_ts,
+       l.counted_event AS new_id, l.counted_ts_ms AS new_ts
+FROM engagement_keys c JOIN engagement_keys l
+  ON l.kind = 'link' AND l.message_counted AND l.account_id = c.account_id
+ AND l.recipient = c.recipient AND l.message = c.message
+WHERE c.kind = 'click' AND c.counted_event IS NOT NULL AND l.counted_event <> c.counted_event;
+
 DROP VIEW engagement_firsts;
 DELETE FROM engagement_keys WHERE kind = 'click';
 ALTER TABLE engagement_keys DROP CONSTRAINT engagement_keys_kind_check;

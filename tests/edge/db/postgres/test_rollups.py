@@ -462,3 +462,64 @@ def test_upgrading_to_message_firsts_on_link_keys_flags_the_link_key_holding_eac
         ("link", "r3", "a", True, True),
         ("link", "r3", "b", False, False),
     ]
+
+
+def test_upgrading_moves_the_unique_click_of_a_message_whose_link_keys_hold_another_event(pg_url):
+    """Migration 12 flags the first counted click of a message's links where no link key
+    holds the click key's event (x, which took it over from a relabelled click, while its
+    link b was held by y): migration 13 moves the unique click in the roll-ups from x's hour
+    to y's. Their day is the same: the daily row stays as it is."""
+
+    async def go():
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await migrate(conn, upto=11)
+            day = T0 - T0 % 86_400_000
+            x, y = (day + 3_600_000, "x", 2), (day + 7_200_000, "y", 3)
+            await conn.executemany(
+                "INSERT INTO events (id, type, ts_ms, account_id, domain, message, recipient, "
+                "link, url, method, prefetch, verdict, rule, node, batch) VALUES "
+                "($1, 'click', $2, 1, 't.test', 'm', 'r1', 'b', 'https://e/', 'GET', 0, "
+                "'human', 'default', 'a', 1)",
+                [(event_id, ts) for ts, event_id, _ in (x, y)],
+            )
+            await conn.execute(
+                "INSERT INTO engagement_keys (account_id, kind, message, recipient, link, "
+                "any_event, any_ts_ms, counted_event, counted_ts_ms) VALUES "
+                f"(1, 'click', 'm', 'r1', '', 'z', 0, 'x', {x[0]}), "
+                "(1, 'link', 'm', 'r1', 'a', 'z', 0, NULL, NULL), "
+                f"(1, 'link', 'm', 'r1', 'b', 'y', {y[0]}, 'y', {y[0]})"
+            )
+            for table, bucket in (("rollups_hourly", 3_600_000), ("rollups_daily", 86_400_000)):
+                await conn.execute(
+                    f"INSERT INTO {table} (account_id, domain, bucket, message, link, type, "
+                    "verdict, events, uniq_counted, link_uniq_counted) "
+                    "SELECT 1, 't.test', ts - ts % $1, 'm', 'b', 'click', 'human', count(*), "
+                    "sum(uniq), sum(link_uniq) FROM (VALUES ($2::bigint, 1, 0), ($3, 0, 1)) "
+                    "AS v(ts, uniq, link_uniq) GROUP BY 3",
+                    bucket, x[0], y[0],
+                )  # fmt: skip
+            version = await migrate(conn)
+            rows = {
+                table: [
+                    tuple(r)
+                    for r in await conn.fetch(
+                        f"SELECT (bucket - {day}) / 3600000, events, uniq_counted, "
+                        "link_uniq_counted "
+                        f"FROM {table} ORDER BY bucket"
+                    )
+                ]
+                for table in ("rollups_hourly", "rollups_daily")
+            }
+            left = await conn.fetchval("SELECT to_regclass('message_click_moves')")
+        finally:
+            await conn.close()
+        return version, rows, left
+
+    version, rows, left = asyncio.run(go())
+    assert version >= 13
+    assert rows == {
+        "rollups_hourly": [(1, 1, 0, 0), (2, 1, 1, 1)],
+        "rollups_daily": [(0, 2, 1, 1)],
+    }
+    assert left is None
