@@ -33,7 +33,7 @@ from edge.db.store import Role, Store, StoreUnavailable
 from edge.events.prepare import Batch, EventPreparer
 from edge.events.rollup import Rollup
 from edge.events.spool import Chunk, SpoolReader
-from edge.model.events import STORED_FIELDS, Event
+from edge.model.events import STORED_FIELDS, Event, Relabel
 
 log = logging.getLogger("edge.ingester")
 
@@ -117,6 +117,8 @@ class EventIngester:
         self._offsets: dict[str, int] | None = None
         #: The next round, read and classified while the last one committed.
         self._ahead: _Round | None = None
+        #: Relabels of rounds whose commit failed, written with the next round.
+        self._unwritten_relabels: list[Relabel] = []
         self._wakeup = asyncio.Event()
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -204,15 +206,29 @@ class EventIngester:
                 this.chunks = [c for c in this.chunks if c.segment.name not in self._discarded]
             self._discarded = set()
             if this.progress:
-                assert this.batch is not None  # prepared whenever lines were read
-                writing = asyncio.ensure_future(self._write(this.batch, this.progress))
+                batch = this.batch
+                assert batch is not None  # prepared whenever lines were read
+                batch.relabels[:0] = self._unwritten_relabels
+                writing = asyncio.ensure_future(self._write(batch, this.progress))
                 try:
                     following = await self._prepare(
                         {**offsets, **dict(this.progress)}, min(2 * this.size, self.batch_size)
                     )
                 except Exception:  # read again next round, after this one
                     following = None
-                await writing
+                try:
+                    await writing
+                except Exception:
+                    # Both rounds are read and classified again, but the behaviour window
+                    # has seen their events: a relabel of an event stored earlier is not
+                    # found twice. It goes with the next round instead (relabels repeat
+                    # harmlessly: an event already so labelled is left as it is).
+                    ahead = following.batch if following is not None else None
+                    self._unwritten_relabels = [
+                        *batch.relabels, *(ahead.relabels if ahead is not None else ())
+                    ]
+                    raise
+                self._unwritten_relabels = []
                 offsets.update(this.progress)
                 self.committed += this.events
                 if following is not None and following.events:

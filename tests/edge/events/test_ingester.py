@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from edge.config import Settings
 from edge.db.factory import store_for
 from edge.db.repositories import Repositories
 from edge.db.sqlite.store import SQLiteStore
-from edge.db.store import Role
+from edge.db.store import Role, StoreUnavailable
 from edge.events.ingester import EventIngester, write_batch
 from edge.events.ingester_process import IngesterProcess
 from edge.events.prepare import EventPreparer
@@ -28,6 +29,7 @@ from edge.events.spool import SEGMENT_GLOB, SpoolWriter
 from edge.model.events import Event, new_event_id
 from edge.tokens.codec import TokenCodec
 from tests.conftest import SECRET, free_port, start_server_process
+from tests.fixtures_engagement import CHROME, HOME_IP
 from tests.stores import every_event, in_store, store_at, stored_events
 
 CODEC = TokenCodec([SECRET])
@@ -351,6 +353,110 @@ def test_a_catch_up_starts_with_an_eighth_of_a_batch_and_doubles_each_round(tmp_
     assert asyncio.run(catch_up()) == 20_000
     # The database starts writing after 1,000 events are classified, not 8,000.
     assert written == [1000, 2000, 4000, 8000, 5000]
+
+
+class FailingOnce(EventIngester):
+    """An ingester whose next commit fails (the database went away) after ``delay`` seconds,
+    once; ``arriving`` reaches the spool just before its second look at it (the read-ahead
+    of its first round)."""
+
+    fail = False
+    delay = 0.0
+    arriving: tuple[SpoolWriter, Event] | None = None
+    looks = 0
+
+    async def _write(self, batch, progress):
+        if self.fail:
+            self.fail = False
+            await asyncio.sleep(self.delay)
+            raise StoreUnavailable("database down")
+        await super()._write(batch, progress)
+
+    async def _prepare(self, offsets, size):
+        self.looks += 1
+        if self.arriving is not None and self.looks == 2:
+            writer, event = self.arriving
+            writer.write([event.row()])
+        return await super()._prepare(offsets, size)
+
+
+@contextlib.asynccontextmanager
+async def failing_ingester(data_dir: Path) -> AsyncIterator[FailingOnce]:
+    """A :class:`FailingOnce` ingester of ``data_dir``, holding its lock."""
+    settings = Settings(data_dir=data_dir)
+    async with store_for(settings) as store:
+        ingester = FailingOnce.from_settings(settings, store)
+        assert ingester.lock.acquire()
+        try:
+            yield ingester
+        finally:
+            ingester.lock.release()
+
+
+def verdicts(data_dir: Path) -> dict[str, tuple[str, str]]:
+    return {e.id: (e.verdict, e.rule) for e in stored_events(data_dir / "edge.sqlite3")}
+
+
+def burst_click(ts_ms: int, link: str, message: str = "m1") -> Event:
+    """A click of one person's message and address: two links within a second are a burst."""
+    return Event(
+        new_event_id(ts_ms * 1_000_000), "click", ts_ms, 1, "track.test", message, "r1", link,
+        f"https://shop.example/{link}", HOME_IP, CHROME,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["committed", "commit-failed"])
+def test_a_relabel_of_an_event_stored_earlier_survives_a_failed_commit(tmp_path, fails):
+    """A is stored; B, a burst with it, relabels it. Should B's commit fail, B's round is
+    classified again after it, when the window has seen B already: A's relabel goes with the
+    next round."""
+    a, b = burst_click(1_700_000_000_000, "l1"), burst_click(1_700_000_000_500, "l2")
+    writer = SpoolWriter(tmp_path / "spool")
+
+    async def run() -> None:
+        async with failing_ingester(tmp_path) as ingester:
+            writer.write([a.row()])
+            assert await ingester.run_once() == 1
+            writer.write([b.row()])
+            if fails:
+                ingester.fail = True
+                with pytest.raises(StoreUnavailable):
+                    await ingester.run_once()
+            assert await ingester.run_once() == 1
+
+    asyncio.run(run())
+    stored = verdicts(tmp_path)
+    assert stored == {a.id: ("scanner", "link_burst"), b.id: ("scanner", "link_burst")}
+
+
+def test_a_relabel_found_by_the_read_ahead_of_a_failed_commit_is_written_with_the_next(
+    tmp_path,
+):
+    """A is stored. The round of another message's click fails to commit while its
+    read-ahead classifies B, which relabels A: both rounds are read again, and A is stored
+    relabelled."""
+    a, b = burst_click(1_700_000_000_000, "l1"), burst_click(1_700_000_000_500, "l2")
+    other = burst_click(1_700_000_000_200, "l1", message="m2")
+    writer = SpoolWriter(tmp_path / "spool")
+
+    async def run() -> None:
+        async with failing_ingester(tmp_path) as ingester:
+            writer.write([a.row()])
+            assert await ingester.run_once() == 1
+            writer.write([other.row()])
+            ingester.looks, ingester.arriving = 0, (writer, b)
+            ingester.fail, ingester.delay = True, 0.05
+            with pytest.raises(StoreUnavailable):
+                await ingester.run_once()
+            assert await ingester.run_once() == 2
+
+    asyncio.run(run())
+    stored = verdicts(tmp_path)
+    assert stored == {
+        a.id: ("scanner", "link_burst"),
+        b.id: ("scanner", "link_burst"),
+        other.id: ("human", "default"),
+    }
 
 
 def test_an_orphaned_ingester_stores_the_spool_and_exits(tmp_path):
