@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,6 +17,7 @@ from admin.api.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
     render,
 )
 from admin.api.openapi import openapi_json
@@ -30,13 +33,26 @@ from admin.monitoring.metrics import metrics
 from admin.rewrite import api as rewrite_api
 from admin.services import AdminServices
 from admin.ssl.wiring import tls_allowed
+from edge.db.store import StoreUnavailable
 from edge.serving.clientaddr import ClientResolver
 from edge.serving.server import Runtime
+
+log = logging.getLogger("admin")
+#: Seconds a client is asked to wait before repeating a request the database refused.
+RETRY_AFTER_SECONDS = 1
 
 
 async def admin_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AdminError)
     return render(request.url.path, exc)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """A 503 in the dialect's shape: a database down or locked is not the caller's error."""
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+    response = render(request.url.path, Unavailable())
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -76,7 +92,11 @@ def create_admin_app(runtime: Runtime, services: AdminServices) -> Starlette:
             *erasure_api.routes,
             *console_routes,
         ],
-        exception_handlers={AdminError: admin_error, HTTPException: http_error},
+        exception_handlers={
+            AdminError: admin_error,
+            HTTPException: http_error,
+            StoreUnavailable: store_unavailable,
+        },
     )
     app.state.runtime = runtime
     app.state.services = services

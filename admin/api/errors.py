@@ -13,6 +13,7 @@
     ├── Restricted              400     7000            restricted_domain
     ├── Unreachable             400     1404            unreachable
     ├── NotConfigured           503     (none)          not_configured
+    ├── Unavailable             503     (none)          unavailable
     ├── MethodNotAllowed        405     (none)          method_not_allowed
     ├── HttpError               any     (none)          the status's phrase, snake_case
     ├── MissingField            422     1400            missing_field
@@ -207,6 +208,19 @@ class NotConfigured(AdminError):
     code = None
     message = "service unavailable"
     slug = "not_configured"
+
+
+class Unavailable(AdminError):
+    """The database could not be reached, or stayed busy longer than a request may wait
+    (:class:`~edge.db.store.StoreUnavailable`): nothing was done, the request may be repeated."""
+
+    status = 503
+    code = None
+    message = "service unavailable"
+    slug = "unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable or busy; try again shortly.")
 
 
 class MethodNotAllowed(AdminError):

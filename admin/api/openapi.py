@@ -133,7 +133,8 @@ def _error_statuses(op: Operation) -> set[int]:
     """The declared errors and those the declaration implies."""
     statuses = set(op.errors)
     if op.auth is not None:
-        statuses.add(401)
+        # Authenticating reads the database, which may be down or busy (admin/app.py).
+        statuses |= {401, 503}
     if op.body is not None:
         statuses |= {400, 413, 422}
     if op.query is not None and can_refuse(op.query):

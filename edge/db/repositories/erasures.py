@@ -44,8 +44,10 @@ class ErasureRepository:
         await self.conn.execute(
             "UPDATE change_counters SET value = value + 1 WHERE name = ?", (GUARD,)
         )
-        # An empty reference names nobody: unique keys of events without one hold ''.
-        refs = [r for r in references if r]
+        # An empty reference names nobody: unique keys of events without one hold ''. Nor
+        # does one holding a NUL: no stored recipient can (the API refuses them, and
+        # PostgreSQL's text cannot hold one).
+        refs = [r for r in references if r and "\x00" not in r]
         if not refs:
             return ErasureCounts(0, 0, 0)
         marks = _marks(len(refs))
@@ -59,6 +61,8 @@ class ErasureRepository:
             f"DELETE FROM events WHERE account_id = ? AND recipient IN ({marks})",
             [account_id, *refs],
         )
+        if events:
+            await self._events_deleted()
         # Erasing again moves the time on (never back, whatever the clock did meanwhile).
         await self.conn.executemany(
             "INSERT INTO erased_recipients (account_id, digest, erased_ms) VALUES (?, ?, ?) "
@@ -101,3 +105,7 @@ class ErasureRepository:
     async def _exclude_rollups(self) -> None:
         """Keep roll-up passes out until this erasure's transaction ends. SQLite: its write
         lock does."""
+
+    async def _events_deleted(self) -> None:
+        """What the engine's roll-up needs to know when events were deleted (nothing here:
+        PostgreSQL counts by batch number, :mod:`edge.db.sqlite.erasures` for SQLite)."""

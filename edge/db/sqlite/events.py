@@ -8,6 +8,7 @@ from itertools import chain
 
 from edge.db.connection import Connection
 from edge.db.repositories.events import STORED_COLUMNS
+from edge.db.sqlite.rollups import SQLiteRollups
 from edge.model.events import STORED_FIELDS
 
 
@@ -33,12 +34,15 @@ class SQLiteEventWriter:
     async def prune(self, older_than_ms: int, limit: int) -> int:
         """Delete up to ``limit`` events older than ``older_than_ms`` that the roll-up has
         counted (an uncounted event is never pruned); returns how many went."""
-        return await self.conn.execute(
+        pruned = await self.conn.execute(
             "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
             "WHERE ts_ms < ? AND rowid <= (SELECT value FROM rollup_state "
             "WHERE name = 'events') LIMIT ?)",
             (older_than_ms, limit),
         )
+        if pruned:  # all of them, perhaps: the next event must still be counted
+            await SQLiteRollups(self.conn).events_deleted()
+        return pruned
 
 
 @functools.lru_cache(maxsize=8)

@@ -58,6 +58,16 @@ class SQLiteRollups:
         row = await self.conn.fetchone("SELECT value FROM rollup_state WHERE name = 'events'")
         return int(row[0]) if row is not None else 0
 
+    async def events_deleted(self) -> None:
+        """Events were deleted (an erasure, retention). SQLite gives a new row the rowid after
+        the largest left (``events`` has no AUTOINCREMENT): with the newest events gone, the
+        next ones would be at or below the mark and never counted. Every event left at or
+        below the mark was counted: the mark comes down to the largest rowid left."""
+        await self.conn.execute(
+            "UPDATE rollup_state SET value = min(value, "
+            "(SELECT coalesce(max(rowid), 0) FROM events)) WHERE name = 'events'"
+        )
+
     async def _top(self) -> int:
         row = await self.conn.fetchone("SELECT max(rowid) FROM events")
         return int(row[0] or 0) if row is not None else 0

@@ -22,6 +22,7 @@ import aiosqlite
 
 from edge.db.repositories import Repositories
 from edge.db.sqlite.connection import SQLiteConnection
+from edge.db.sqlite.erasures import SQLiteErasures
 from edge.db.sqlite.events import SQLiteEventWriter
 from edge.db.sqlite.migrate import migrate
 from edge.db.sqlite.rollups import SQLiteRollups
@@ -36,6 +37,10 @@ class SQLiteRepositories(Repositories):
     @cached_property
     def rollups(self) -> SQLiteRollups:
         return SQLiteRollups(self.conn)
+
+    @cached_property
+    def erasures(self) -> SQLiteErasures:
+        return SQLiteErasures(self.conn)
 
 
 @dataclass

@@ -9,7 +9,12 @@ import pytest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from admin.app import http_error
+from admin.app import http_error, store_unavailable
+from edge.db.store import StoreUnavailable
+from tests.conftest import free_port
+from tests.fixtures_admin import make_key
+from tests.fixtures_engagement import api_client
+from tests.postgres import Relay
 
 
 def _render(path: str, exc: HTTPException) -> tuple[int, dict, dict]:
@@ -80,3 +85,53 @@ def test_404_and_405_are_unchanged():
             }
         },
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/v1/tracking-domains",
+            {
+                "errors": [
+                    {
+                        "message": "service unavailable",
+                        "description": "The database is unavailable or busy; try again shortly.",
+                    }
+                ]
+            },
+        ),
+        (
+            "/api/v1/customer/domains",
+            {
+                "error": {
+                    "status": 503,
+                    "code": "unavailable",
+                    "message": "The database is unavailable or busy; try again shortly.",
+                }
+            },
+        ),
+    ],
+)
+def test_a_database_down_or_busy_is_a_503_in_the_dialect_shape_with_no_detail(path, body):
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    exc = StoreUnavailable("connection refused by db.internal:5432")
+    response = asyncio.run(store_unavailable(Request(scope), exc))
+    assert (response.status_code, json.loads(response.body)) == (503, body)
+    assert response.headers["retry-after"] == "1"
+
+
+def test_the_admin_api_answers_503_while_its_database_is_down(pg_url, make_server, other_settings):
+    relay = Relay(pg_url, free_port())
+    relay.restore()
+    try:
+        live = make_server(other_settings(database_url=relay.url))
+        key = make_key(live, "acme")
+        with api_client(live, key) as client:
+            assert client.get("/api/v1/tracking-domains").status_code == 200
+            relay.cut()
+            answer = client.get("/api/v1/tracking-domains")
+    finally:
+        relay.close()
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "1")
+    assert answer.json()["errors"][0]["message"] == "service unavailable"

@@ -64,3 +64,13 @@ def test_age_zero_keeps_everything(engagement_db):
     fixture(engagement_db)
     assert engagement_db.run(Retention(engagement_db.store, max_age_days=0).prune(NOW)) == 0
     assert len(stored_events(engagement_db)) == 9
+
+
+def test_an_event_after_every_event_was_pruned_is_counted(engagement_db):
+    """An idle installation: retention prunes every event; the next one is still counted (on
+    SQLite it would take a pruned event's rowid, at or below the roll-up's mark)."""
+    engagement_db.record([event("open", T0 + HOUR, recipient="r1")])
+    assert engagement_db.run(Retention(engagement_db.store, max_age_days=90).prune(NOW)) == 1
+    engagement_db.record([event("open", NOW, recipient="r2")])
+    late = totals(engagement_db, NOW - NOW % DAY, NOW - NOW % DAY + DAY)
+    assert (late["opens"], late["unique_opens"]) == (1, 1)

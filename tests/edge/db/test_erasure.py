@@ -265,3 +265,37 @@ def test_an_empty_reference_erases_nothing(make_store):
     assert counts == ErasureCounts(0, 0, 0)
     assert after == before
     assert records == []
+
+
+def test_events_stored_after_the_newest_were_erased_are_counted(make_store):
+    """The erased recipient clicked last: on SQLite the next event would take the erased
+    one's rowid, at or below the roll-up's mark, and never be counted."""
+
+    async def go():
+        async with make_store() as store:
+            await setup(store, [row(1, "r2", T - 120_000), row(2, "r1")])
+            await erase(store)
+            await write_batch(store, Batch([row(3, "r3", T + 60_000)], []))
+            await Rollup(store).catch_up()
+            async with store.reading() as db:
+                pending = await db.rollups.pending()
+            return await recipients(store), pending
+
+    after, pending = asyncio.run(go())
+    assert after["queued"] == [(1, "r2", 1), (1, "r3", 1)]
+    assert [k[:2] for k in after["keys"]] == [(1, "r2"), (1, "r3")]
+    assert not pending
+
+
+def test_a_reference_holding_a_nul_names_nobody(make_store):
+    async def go():
+        async with make_store() as store:
+            await setup(store, [row(1, "r1")])
+            before = await recipients(store)
+            counts = await erase(store, ["r\x001"])
+            return before, counts, await recipients(store), await erasures(store)
+
+    before, counts, after, records = asyncio.run(go())
+    assert counts == ErasureCounts(0, 0, 0)
+    assert after == before
+    assert records == []
