@@ -79,7 +79,9 @@ class WebhookDelivery:
                 self._client = None
 
     def backoff(self, failures: int) -> float:
-        delay: float = min(self.backoff_base * 2 ** max(failures - 1, 0), self.backoff_max)
+        # The maximum is reached long before 2**64; past 2**1023 a float overflows.
+        doublings = min(max(failures - 1, 0), 64)
+        delay: float = min(self.backoff_base * 2**doublings, self.backoff_max)
         return delay * random.uniform(0.8, 1.2)
 
     async def deliver_backlog(self) -> None:
@@ -251,6 +253,12 @@ class WebhookDelivery:
             return f"TimeoutError: no answer within {self.timeout} s"
         except (httpx.HTTPError, OSError) as exc:
             return f"{type(exc).__name__}: {error_text(exc)}"[:500]
+        except Exception as exc:  # a URL stored before it was refused (a port past 65535)
+            log.warning("webhook POST to %s failed unexpectedly", url, exc_info=True)
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup):  # the connection's task group's
+                cause = cause.exceptions[0]
+            return f"{type(cause).__name__}: the request could not be made"
 
     async def _release(self, endpoint_id: int, ids: list[str]) -> None:
         async with self.store.transaction() as tx:

@@ -34,7 +34,8 @@ def check_url(url: object) -> str:
     try:
         parts = urlsplit(text)
         host = parts.hostname
-    except ValueError:  # an unclosed IPv6 bracket
+        parts.port  # noqa: B018 - raises for a port past 65535, which no socket takes
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no port
         raise not_absolute from None
     if parts.scheme not in ("http", "https") or not host:
         raise not_absolute

@@ -213,6 +213,7 @@ def test_bad_endpoint_url_is_refused(live):
         "http://hooks.brand.test/\x00",
         "http://[::1/in",  # urlsplit raises on the unclosed bracket
         "http://:8080/in",
+        "http://hooks.brand.test:99999/in",  # no socket takes it: delivery raised
         "mailto:hooks@brand.test",
     ],
 )
@@ -230,6 +231,39 @@ def test_a_url_that_is_not_an_absolute_http_url_is_refused(live, url):
             }
         ]
     }
+
+
+def test_the_backoff_of_an_endpoint_failing_for_weeks_stays_at_the_maximum():
+    delivery = WebhookDelivery(object())  # type: ignore[arg-type]
+    delays = [delivery.backoff(failures) for failures in (1, 1025, 10**6)]
+    assert delivery.backoff_base * 0.8 <= delays[0] <= delivery.backoff_base * 1.2
+    assert all(delivery.backoff_max * 0.8 <= d <= delivery.backoff_max * 1.2 for d in delays[1:])
+
+
+def test_an_endpoint_stored_with_a_port_past_65535_fails_its_deliveries_with_a_reason(
+    live, webhook_receiver
+):
+    """Stored before such URLs were refused: each attempt is a failure with its reason and
+    a backoff, not an exception that leaves the events leased and the endpoint silent."""
+    key, acct = account(live)
+    endpoint = register(live, key, webhook_receiver.url)
+
+    async def break_port():
+        async with live.app.runtime.store.transaction() as tx:
+            await tx.conn.execute(
+                "UPDATE webhook_endpoints SET url = ? WHERE id = ?",
+                ("http://127.0.0.1:99999/hooks", endpoint["id"]),
+            )
+
+    live.call(break_port)
+    record_live(live, clicks(acct, 1))
+    deadline = time.monotonic() + 10
+    while not status(live, key, endpoint["id"])["consecutive_failures"]:
+        assert time.monotonic() < deadline, "no failure recorded"
+        time.sleep(0.05)
+    got = status(live, key, endpoint["id"])
+    assert got["last_error"] == "OverflowError: the request could not be made"
+    assert got["backlog"] == 1
 
 
 def test_unknown_event_type_is_refused(live):
