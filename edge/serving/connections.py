@@ -64,7 +64,10 @@ class TurnWrites:
         waiting, self._waiting = self._waiting, []
         self.before_send()
         for transport in waiting:
-            transport.send()
+            try:
+                transport.send()
+            except Exception:  # one connection's trouble must not hold the others' answers
+                log.exception("Exception sending a response")
 
     def before_send(self) -> None:
         if self._before is not None:
@@ -77,15 +80,18 @@ class TurnWrites:
 class CoalescingTransport:
     """Proxies an ``asyncio.Transport``; writes are held until the end of the loop turn."""
 
-    __slots__ = ("_buffer", "_transport", "_turn")
+    __slots__ = ("_buffer", "_ended", "_transport", "_turn")
 
     def __init__(self, transport: asyncio.Transport, turn: TurnWrites) -> None:
         self._transport = transport
         self._turn = turn
         self._buffer: list[bytes] | None = None
+        #: ``write_eof`` was called: what is written after it is dropped, as a closed
+        #: transport drops it (asyncio's would raise, in the middle of the turn's sends).
+        self._ended = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
+        if not data or self._ended:
             return
         if self._buffer is None:
             self._buffer = [bytes(data)]
@@ -115,6 +121,7 @@ class CoalescingTransport:
 
     def write_eof(self) -> None:
         self.flush()
+        self._ended = True
         self._transport.write_eof()
 
     def close(self) -> None:

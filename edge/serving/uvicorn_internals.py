@@ -289,6 +289,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._url_parts: list[bytes] = []
         #: Refused: what arrives is dropped until the connection is closed.
         self._discard = False
+        #: A refusal waiting for the responses under way (``_refuse``).
+        self._refusal: int | None = None
         #: Loop time the connection went idle (no request in flight), ``None`` while busy.
         self._idle_at: float | None = None
         #: The one timer of this connection (head and keep-alive timeouts), and when it fires.
@@ -321,7 +323,6 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         # uvicorn's, with the refusals below and without a timer operation per request.
         if self._discard:
             return  # refused: only waiting for the client to close
-        self._idle_at = None
         heads, in_head = self._heads, self._head_at is not None
         try:
             self.parser.feed_data(data)
@@ -348,6 +349,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         # uvicorn's without the ASGI scope (two dicts and a copy of the app state, a tenth of
         # a click's cost): the fast path needs none, and the ASGI path has uvicorn make it in
         # on_headers_complete (_begin_asgi).
+        if self.transport.is_closing():
+            # Pipelined behind a response that closes the connection (a 400, HTTP/1.0, an
+            # error): never answered, so neither answered here nor recorded.
+            self._discard = True
+        # Busy from a head's first byte, not from any read: bytes that begin no request (a
+        # lone CRLF) must not hold the connection past its keep-alive timeout.
+        self._idle_at = None
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
@@ -381,6 +389,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_at = None
+        if self._discard:
+            return
         parts = self._url_parts
         url = self.url = parts[0] if len(parts) == 1 else b"".join(parts)
         reply_now = self._reply_now
@@ -408,6 +418,15 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         """
         self._head_at = None
         self._discard = True
+        cycle = self.cycle
+        if self.pipeline or (cycle is not None and not cycle.response_complete):
+            # Responses go in the order of their requests (RFC 9112 §9.3): after those
+            # under way (on_response_complete).
+            self._refusal = status
+            return
+        self._write_refusal(status)
+
+    def _write_refusal(self, status: int) -> None:
         message = _REFUSALS[status]
         content = [b"HTTP/1.1 %d %s\r\n" % (status, message)]
         for name, value in self.server_state.default_headers:
@@ -482,6 +501,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         return True
 
     def on_message_complete(self) -> None:
+        if self._discard:
+            return
         ready = self._ready
         if ready is None:
             super().on_message_complete()
@@ -509,6 +530,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
+        elif self._refusal is not None:
+            self._write_refusal(self._refusal)
         else:
             self._went_idle()
 

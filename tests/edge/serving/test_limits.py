@@ -8,6 +8,7 @@ import select
 import socket
 import time
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
@@ -296,3 +297,59 @@ def test_two_host_fields_are_a_400_and_the_connection_closes_on_every_path(live_
             assert without_date(read_to_end(sock)) == TWO_HOSTS_400
     db = live_server.app.runtime
     assert db.recorder.pending + db.recorder.spooled == 0  # no click recorded
+
+
+# -- what follows a refusal or a closing answer ----------------------------------------------
+
+
+def recorded(live) -> int:
+    """Clicks and opens the server has recorded (in memory or in the spool)."""
+    recorder = live.app.runtime.recorder
+    return recorder.pending + recorder.spooled
+
+
+PIPELINED_CLICK = f"GET /e/{CLICK} HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"GET /robots.txt HTTP/1.1\r\nHost: track.test\r\nHost: track.test\r\n\r\n",
+        b"GET /robots.txt HTTP/1.0\r\nHost: track.test\r\nConnection: keep-alive\r\n\r\n",
+    ],
+    ids=["two-hosts-400", "http-1.0-keep-alive"],
+)
+def test_a_click_pipelined_behind_an_answer_that_closes_is_neither_answered_nor_recorded(
+    live_server, first
+):
+    with connect(live_server.port) as sock:
+        sock.sendall(first + PIPELINED_CLICK)
+        answers = read_to_end(sock)
+    assert answers.count(b"HTTP/1.1 ") == 1
+    assert recorded(live_server) == 0
+
+
+def test_a_414_behind_a_request_under_way_follows_its_answer(other_settings, make_server):
+    live = make_server(other_settings(http_max_request_line=200))
+    with connect(live.port) as sock:
+        # The query sends the click down uvicorn's ASGI path: answered in a later turn.
+        sock.sendall(
+            f"GET /e/{CLICK}?x=1 HTTP/1.1\r\nHost: track.test\r\n\r\n".encode()
+            + b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: track.test\r\n\r\n"
+        )
+        answers = read_to_end(sock)
+    first, _, rest = answers.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 302 Found\r\n")
+    assert without_date(rest.partition(b"</a>\n")[2]) == TOO_LONG_414
+    assert recorded(live) == 1
+
+
+def test_bytes_that_begin_no_request_do_not_hold_a_connection_past_its_keep_alive(
+    settings, make_server
+):
+    live = make_server(settings, timeout_keep_alive=0.3)
+    with connect(live.port) as sock:
+        sock.sendall(b"\r\n")  # read and skipped by the parser: no request begins
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+        assert time.monotonic() - started < 2.0

@@ -116,6 +116,39 @@ def test_the_turns_events_are_written_once_before_any_of_its_responses():
     ]
 
 
+def test_a_connection_whose_write_fails_does_not_hold_the_turns_other_answers():
+    class Broken(RecordingTransport):
+        def write(self, data: bytes) -> None:
+            raise RuntimeError("Cannot call write() after write_eof()")
+
+    async def run() -> list[bytes]:
+        turn = TurnWrites(asyncio.get_running_loop())
+        broken, inner = Broken(), RecordingTransport()
+        CoalescingTransport(broken, turn).write(b"302")
+        CoalescingTransport(inner, turn).write(b"200")
+        await asyncio.sleep(0)
+        return inner.writes
+
+    assert asyncio.run(run()) == [b"200"]
+
+
+def test_what_is_written_after_write_eof_is_dropped():
+    class HalfClosable(RecordingTransport):
+        def write_eof(self) -> None:
+            self.writes.append(b"<eof>")
+
+    async def run() -> list[bytes]:
+        inner = HalfClosable()
+        transport = CoalescingTransport(inner, TurnWrites(asyncio.get_running_loop()))
+        transport.write(b"414")
+        transport.write_eof()
+        transport.write(b"302")
+        await asyncio.sleep(0)
+        return inner.writes
+
+    assert asyncio.run(run()) == [b"414", b"<eof>"]
+
+
 def test_a_close_writes_the_events_before_what_was_held():
     log: list[str] = []
 
