@@ -37,21 +37,21 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 Model = TypeVar("Model", bound=msgspec.Struct)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, refusing one over :data:`MAX_BODY_BYTES` with :class:`PayloadTooLarge`.
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refusing one over ``limit`` bytes with :class:`PayloadTooLarge`.
 
     Counted on the bytes received, not only on ``Content-Length``: a chunked body declares
     no length, and nothing over the limit is buffered.
     """
-    too_large = PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
+    too_large = PayloadTooLarge(f"the request body is over {limit} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)

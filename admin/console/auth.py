@@ -83,7 +83,8 @@ class ConsoleAuth:
     def csrf_ok(self, bound_to: str | None, token: str | None) -> bool:
         if not bound_to or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(bound_to), token)
+        # As bytes: compare_digest refuses a str that is not ASCII (a forged token may be).
+        return hmac.compare_digest(self.csrf_token(bound_to).encode(), token.encode())
 
     # -- sign-in limit ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
+from admin.api.contracts import MAX_ID
 from admin.api.errors import AdminError
 from admin.console.pages import Page, redirect
 from edge.model.domains import CnameStatus, SslStatus, TrackingDomain
@@ -92,6 +93,8 @@ async def badges(page: Page) -> Response:
 
 async def _assign(page: Page, ref: int) -> None:
     sending_id = int(page.form.get("sending_domain", "0") or 0)  # ValueError: refused below
+    if not 0 <= sending_id <= MAX_ID:
+        raise ValueError(sending_id)  # an id no row has, and no 64-bit integer holds
     await page.services.sending.assign(page.account, sending_id, ref)
 
 

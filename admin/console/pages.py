@@ -18,6 +18,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from admin.api.bodies import read_body
+from admin.api.errors import PayloadTooLarge
 from admin.console.auth import CSRF_FIELD, CSRF_HEADER, ConsoleAuth, SignedIn
 from admin.services import AdminServices
 from edge.model.accounts import Account
@@ -72,8 +74,9 @@ async def read_form(request: Request) -> dict[str, str]:
     repeated field wins, and fields named with ``[]`` are joined by newlines."""
     if request.method != "POST":
         return {}
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    try:  # counted as it arrives: /signin reads it before anyone is signed in
+        body = await read_body(request, MAX_FORM_BYTES)
+    except PayloadTooLarge:
         return {}
     form: dict[str, str] = {}
     for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):

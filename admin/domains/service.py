@@ -43,7 +43,7 @@ from edge.db.repositories import Repositories
 from edge.db.store import Store
 from edge.hosts import normalise_host
 from edge.model.accounts import Account
-from edge.model.domains import TrackingDomain
+from edge.model.domains import ComplianceStatus, TrackingDomain
 
 if TYPE_CHECKING:
     from admin.domains.dns import CnameCheck
@@ -334,16 +334,21 @@ async def set_compliance(store: Store, domain: str, *, blocked: bool) -> str:
     """The operator's switch: block (not served, not default) or unblock ``domain``, for every
     account that claims it; returns the owner's (or the first claim's) new status.
 
-    Unblocking restores ``valid`` for a verified domain, ``pending`` otherwise.
+    Unblocking restores ``valid`` for a verified domain, ``pending`` otherwise. The block is
+    on the name: a claim made after it (once the blocked rows were deleted or renamed) is
+    blocked as it is verified, and a name no row claims any more can still be unblocked.
     """
     async with store.transaction() as tx:
         claims = await tx.domains.named(domain)
-        if not claims:
+        # A name is blocked as a domain some account has; unblocked, also once none has it.
+        if not claims and (blocked or not await tx.domains.blocked(domain)):
             raise DomainNotFound(domain)
+        await tx.domains.block_name(domain, blocked=blocked, now=_now())
         for claim in claims:
             await tx.domains.set_compliance(claim.id, blocked=blocked, now=_now())
-        changed = await tx.domains.get(claims[0].id)
-    assert changed is not None
+        changed = await tx.domains.get(claims[0].id) if claims else None
+    if changed is None:
+        return ComplianceStatus.PENDING  # what a claim of the name would start as
     return changed.compliance_status
 
 

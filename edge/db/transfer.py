@@ -31,6 +31,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("accounts", "id"),
     ("api_keys", "id"),
     ("tracking_domains", "id"),
+    ("blocked_names", "domain"),
     ("sending_domains", "id"),
     ("certificates", "domain"),
     ("acme_challenges", "token"),

@@ -93,10 +93,12 @@ class DomainRepository:
         return row is not None
 
     async def blocked(self, name: str) -> bool:
-        """Whether the operator has blocked ``name`` (on any account's row of it)."""
+        """Whether the operator has blocked ``name`` (whichever rows claim it now), or a row
+        of it is blocked (one renamed to it while blocked)."""
         row = await self.conn.fetchone(
+            "SELECT 1 FROM blocked_names WHERE domain = ? UNION ALL "
             "SELECT 1 FROM tracking_domains WHERE domain = ? AND compliance_status = ?",
-            (name, ComplianceStatus.BLOCKED),
+            (name, name, ComplianceStatus.BLOCKED),
         )
         return row is not None
 
@@ -245,6 +247,19 @@ class DomainRepository:
             )
         return changed == 1
 
+    async def block_name(self, name: str, *, blocked: bool, now: int) -> bool:
+        """Record (or lift) the operator's block on ``name``; returns whether it was blocked."""
+        was = await self.conn.fetchone("SELECT 1 FROM blocked_names WHERE domain = ?", (name,))
+        if blocked:
+            await self.conn.execute(
+                "INSERT INTO blocked_names (domain, blocked_at) VALUES (?, ?) "
+                "ON CONFLICT (domain) DO NOTHING",
+                (name, now),
+            )
+        else:
+            await self.conn.execute("DELETE FROM blocked_names WHERE domain = ?", (name,))
+        return was is not None
+
     async def set_compliance(self, domain_id: int, *, blocked: bool, now: int) -> None:
         """Block (not served, not default) or unblock: ``valid`` for a verified domain,
         ``pending`` otherwise."""
@@ -255,11 +270,15 @@ class DomainRepository:
                 (ComplianceStatus.BLOCKED, now, domain_id),
             )
         else:
+            # A row verified while blocked had no certificate requested: it is now (the
+            # certificate job takes rows provisioning), as verification would have.
             await self.conn.execute(
                 "UPDATE tracking_domains SET compliance_status = CASE cname_status WHEN ? "
-                "THEN ? ELSE ? END, updated_at = ? WHERE id = ?",
+                "THEN ? ELSE ? END, ssl_status = CASE WHEN cname_status = ? AND ssl_status = ? "
+                "THEN ? ELSE ssl_status END, updated_at = ? WHERE id = ?",
                 (
-                    CnameStatus.VALID, ComplianceStatus.VALID, ComplianceStatus.PENDING, now,
+                    CnameStatus.VALID, ComplianceStatus.VALID, ComplianceStatus.PENDING,
+                    CnameStatus.VALID, SslStatus.UNAVAILABLE, SslStatus.PROVISIONING, now,
                     domain_id,
                 ),
             )  # fmt: skip

@@ -115,6 +115,12 @@ def test_an_action_no_button_makes_is_not_found(browser):
     assert browser.get(f"/domains/{ident}").status_code == 200
 
 
+def test_an_id_past_what_the_database_holds_is_not_found(browser):
+    for path in ("/domains/99999999999999999999999", "/domains/99999999999999999999999/badges"):
+        assert browser.get(path).status_code == 404
+    assert post(browser, "/domains/99999999999999999999999/delete").status_code == 404
+
+
 def test_html_in_a_domain_name_or_label_is_shown_as_text(browser):
     answer = post(browser, "/keys", label="<script>alert(1)</script>")
     assert answer.status_code == 201

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
@@ -235,3 +236,70 @@ def test_verifying_keeps_an_operator_block_on_the_name(tmp_path):
     taken, other = asyncio.run(scenario())
     assert (taken.verified, taken.compliance_status, taken.served) == (True, "blocked", False)
     assert other.compliance_status == "pending"
+
+
+@pytest.mark.parametrize("away", ["deleted", "renamed"])
+def test_a_blocked_name_claimed_again_after_its_row_went_away_stays_blocked(tmp_path, away):
+    """The operator's block is on the name: deleting the blocked domain, or renaming it, and
+    claiming the name again does not lift it."""
+    from admin.domains.service import set_compliance
+
+    async def scenario():
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            svc = service(store)
+            a = await Accounts(store).ensure("a")
+            first = await svc.create(a, "t.brand.com")
+            svc.cname.point("t.brand.com")
+            await svc.verify(a, first.id)
+            await set_compliance(store, "t.brand.com", blocked=True)
+            if away == "deleted":
+                await svc.delete(a, first.id)
+            else:
+                await svc.rename(a, first.id, "parked.brand.com")
+            again = await svc.create(a, "t.brand.com")
+            return await svc.verify(a, again.id)
+
+    again = asyncio.run(scenario())
+    assert (again.verified, again.compliance_status, again.served) == (True, "blocked", False)
+
+
+def test_a_name_no_domain_claims_any_more_can_be_unblocked(tmp_path):
+    from admin.domains.service import set_compliance
+
+    async def scenario():
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            svc = service(store)
+            a = await Accounts(store).ensure("a")
+            first = await svc.create(a, "t.brand.com")
+            await set_compliance(store, "t.brand.com", blocked=True)
+            await svc.delete(a, first.id)
+            status = await set_compliance(store, "t.brand.com", blocked=False)
+            again = await svc.create(a, "t.brand.com")
+            svc.cname.point("t.brand.com")
+            return status, await svc.verify(a, again.id)
+
+    status, again = asyncio.run(scenario())
+    assert status == "pending"
+    assert (again.compliance_status, again.served) == ("valid", True)
+
+
+def test_a_domain_verified_while_blocked_asks_for_its_certificate_when_unblocked(tmp_path):
+    from admin.domains.service import set_compliance
+
+    async def scenario():
+        async with store_at(tmp_path / "edge.sqlite3") as store:
+            svc = service(store)
+            a = await Accounts(store).ensure("a")
+            mine = await svc.create(a, "t.brand.com")
+            await set_compliance(store, "t.brand.com", blocked=True)
+            svc.cname.point("t.brand.com")
+            blocked = await svc.verify(a, mine.id)
+            await set_compliance(store, "t.brand.com", blocked=False)
+            async with store.reading() as db:
+                due = await db.certificates.due(time.time(), renew_before_expiry=None)
+            return blocked, await svc.get(a, mine.id), due
+
+    blocked, unblocked, due = asyncio.run(scenario())
+    assert (blocked.ssl_status, blocked.served) == ("unavailable", False)
+    assert (unblocked.ssl_status, unblocked.served) == ("provisioning", True)
+    assert due == [(unblocked.id, "t.brand.com")]
