@@ -52,10 +52,12 @@ def normalise_host(raw: str | bytes | None) -> str | None:
         return None
     if not host.isascii():
         try:
-            host = idna.encode(host, uts46=True).decode("ascii")
+            # UTS 46 maps the other full stops (U+3002 and its kin) to "."; a trailing one
+            # is a trailing dot all the same.
+            host = idna.encode(host, uts46=True).decode("ascii").rstrip(".")
         except idna.IDNAError:
             return None
-    return host if _HOST_CHARS.fullmatch(host) else None
+    return host if host and _HOST_CHARS.fullmatch(host) else None
 
 
 class HostCache:

@@ -20,6 +20,8 @@ from edge.hosts import HostCache, normalise_host
         ("BÜCHER.example.:80", "xn--bcher-kva.example"),
         ("xn--bcher-kva.example", "xn--bcher-kva.example"),
         ("bücher.example".encode(), "xn--bcher-kva.example"),
+        ("track.brand.com\u3002", "track.brand.com"),  # an ideographic full stop, trailing
+        ("bücher.example\uff0e".encode(), "xn--bcher-kva.example"),
         ("127.0.0.1:8000", "127.0.0.1"),
         ("[::1]:8000", "::1"),
         ("[::1]", "::1"),
@@ -30,7 +32,7 @@ def test_host_is_normalised(raw, expected):
 
 
 @pytest.mark.parametrize(
-    "raw", [None, "", "   ", ".", "host:port", b"\xff\xfe", "[", "a_b\u0000.com"]
+    "raw", [None, "", "   ", ".", "\u3002", "host:port", b"\xff\xfe", "[", "a_b\u0000.com"]
 )
 def test_what_is_not_a_host_name_normalises_to_none(raw):
     assert normalise_host(raw) is None
