@@ -247,9 +247,8 @@ class DomainRepository:
             )
         return changed == 1
 
-    async def block_name(self, name: str, *, blocked: bool, now: int) -> bool:
-        """Record (or lift) the operator's block on ``name``; returns whether it was blocked."""
-        was = await self.conn.fetchone("SELECT 1 FROM blocked_names WHERE domain = ?", (name,))
+    async def block_name(self, name: str, *, blocked: bool, now: int) -> None:
+        """Record (or lift) the operator's block on ``name``."""
         if blocked:
             await self.conn.execute(
                 "INSERT INTO blocked_names (domain, blocked_at) VALUES (?, ?) "
@@ -258,7 +257,6 @@ class DomainRepository:
             )
         else:
             await self.conn.execute("DELETE FROM blocked_names WHERE domain = ?", (name,))
-        return was is not None
 
     async def set_compliance(self, domain_id: int, *, blocked: bool, now: int) -> None:
         """Block (not served, not default) or unblock: ``valid`` for a verified domain,
