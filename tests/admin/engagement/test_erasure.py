@@ -224,7 +224,7 @@ def test_the_operation_is_in_the_openapi_document(live):
     assert operation["parameters"] == [
         {"name": "recipient", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
-    assert sorted(operation["responses"]) == ["200", "401"]
+    assert sorted(operation["responses"]) == ["200", "401", "503"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
         "type": "object",
         "required": ["results"],
