@@ -57,7 +57,8 @@ class StatsRoute(HTTPEndpoint):
     async def get(
         self, request: Request, account: Account, query: StatsParams
     ) -> Results[dict[str, Any]]:
-        end = (query.end and epoch_ms(query.end)) or int(time.time() * 1000)
+        # ``is None``: the epoch itself is a time too (0 ms, falsy).
+        end = epoch_ms(query.end) if query.end is not None else int(time.time() * 1000)
         try:
             stats_query = StatsQuery.aligned(
                 account.id,

@@ -48,7 +48,9 @@ _ONE_ATTRIBUTE = rf"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*
 _ATTRS = rf"(?>[\t\n\f\r /]*+{_ONE_ATTRIBUTE})*+"
 _END = r"[\t\n\f\r /]*+>"
 _AFTER_NAME = r"(?=[\t\n\f\r />])"
-_RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
+# With them <template>: its content is inert (never rendered, never fetched), so neither a
+# pixel nor a </body> landmark inside it counts, and its links are never followed.
+_RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes|template"
 
 # A raw text element with its content; one without a whole end tag runs to the end (see
 # _TOKEN): once "</style " is read, the rest up to ">" is that end tag, or is dropped with it.
@@ -70,7 +72,7 @@ _STOP = rf"(?:(?:[aA]|(?i:area|v:[a-z0-9_-]*+|/?body|/head|html|base)){_AFTER_NA
 # than </body> and </head>. They match exactly what the general branches of _SKIP would.
 _PLAIN_START_TAG = (
     r"<(?=[b-uw-zB-UW-Z])(?![bB](?i:ody|ase)_A|[hH](?i:tml)_A|[sS](?i:cript|tyle)_A"
-    r"|[tT](?i:extarea|itle)_A|[xX](?i:mp)_A|[iI](?i:frame)_A|[nN](?i:oembed|oframes)_A)"
+    r"|[tT](?i:extarea|itle|emplate)_A|[xX](?i:mp)_A|[iI](?i:frame)_A|[nN](?i:oembed|oframes)_A)"
     rf"[a-zA-Z][^\t\n\f\r />]*+{_ATTRS}{_END}"
 ).replace("_A", _AFTER_NAME)
 _PLAIN_END_TAG = (

@@ -19,7 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-_URL = re.compile(r"""https?://[^\s<>"]+""", re.IGNORECASE)
+# Control characters end a URL too (no URL holds one): taken in, they were lost when the URL
+# was replaced by its tracked form.
+_URL = re.compile(r"""https?://[^\s<>"\x00-\x1f\x7f]+""", re.IGNORECASE)
 _TRAILING = ".,;:!?'*"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 

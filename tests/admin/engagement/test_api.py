@@ -134,6 +134,20 @@ def test_stats_show_early_years_with_four_digits(live_server, engagement_account
     assert [p["time"] for p in body["series"]] == ["0055-12-16T00:00:00Z"]
 
 
+def test_stats_end_at_the_epoch_when_asked_to(live_server, engagement_account):
+    # 0 ms is a time too: it was read as "no end" and the range ran until now.
+    key, _ = engagement_account()
+    with api_client(live_server, key) as c:
+        r = c.get(
+            "/api/v1/engagement/stats",
+            params={"from": "1969-12-31", "to": "1970-01-01T00:00:00Z", "group_by": "hour"},
+        )
+    assert r.status_code == 200
+    body = r.json()["results"]
+    assert (body["from"], body["to"]) == ("1969-12-31T00:00:00Z", "1970-01-01T00:00:00Z")
+    assert len(body["series"]) == 24
+
+
 def test_stats_need_from(live_server, engagement_account):
     key, _ = engagement_account()
     with api_client(live_server, key) as c:

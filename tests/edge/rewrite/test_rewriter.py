@@ -216,6 +216,13 @@ def test_open_pixel_is_appended_when_there_is_no_body() -> None:
     assert result.html == "<p>x</p>\n" + result.insertions[0].markup
 
 
+def test_a_body_end_inside_a_template_is_no_place_for_the_pixel() -> None:
+    # A template's content is inert: the image would never be fetched, and a browser ignores
+    # the </body> in it.
+    result = rewriter().rewrite("<body><template></body></template>x")
+    assert result.html == "<body><template></body></template>x" + result.insertions[0].markup
+
+
 def test_pixel_markup_is_a_hidden_1x1_image_with_empty_alt() -> None:
     markup = rewriter().rewrite("<body></body>").insertions[0].markup
     assert markup.startswith('<img src="http://t.brand.example/o/')
@@ -296,6 +303,13 @@ def test_text_part_urls_are_wrapped_and_named_by_position() -> None:
     (link,) = result.links
     assert (link.part, link.name, link.url) == ("text", "text-1", "https://a.example/x")
     assert result.text == f"Go to {link.tracking_url}. Or mailto:b@c.example"
+
+
+def test_a_control_character_after_a_text_url_ends_it_and_stays() -> None:
+    result = rewriter().rewrite(text="http://a.example/\x00 and http://b.example/\x01x")
+    first, second = result.links
+    assert (first.url, second.url) == ("http://a.example/", "http://b.example/")
+    assert result.text == f"{first.tracking_url}\x00 and {second.tracking_url}\x01x"
 
 
 def test_both_parts_in_one_call() -> None:
